@@ -1,0 +1,66 @@
+import fp from 'fastify-plugin'
+import { z } from 'zod'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+
+const PROBE_TIMEOUT_MS = 2000
+
+type Status = 'ok' | 'down' | 'disabled'
+
+/** Resolves 'ok' if probe settles in time, 'down' (with the reason logged) otherwise. */
+async function check (name: string, probe: () => Promise<unknown>, log: { warn: (o: object, m: string) => void }): Promise<Status> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      probe(),
+      new Promise((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS)
+      })
+    ])
+    return 'ok'
+  } catch (err) {
+    log.warn({ dependency: name, err: (err as Error).message }, 'readiness probe failed')
+    return 'down'
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+const statusSchema = z.enum(['ok', 'down', 'disabled'])
+const readySchema = z.object({
+  status: z.enum(['ok', 'down']),
+  dependencies: z.object({
+    storage: statusSchema,
+    database: statusSchema,
+    cacheMemory: statusSchema,
+    cacheRedis: statusSchema
+  })
+})
+
+export default fp(async function healthPlugin (fastify) {
+  const app = fastify.withTypeProvider<ZodTypeProvider>()
+
+  app.get('/health/live', {
+    schema: { tags: ['health'], summary: 'The process is up', response: { 200: z.object({ status: z.literal('ok'), uptime: z.number() }) } }
+  }, async (_request, reply) => {
+    reply.header('cache-control', 'no-store')
+    return { status: 'ok' as const, uptime: process.uptime() }
+  })
+
+  app.get('/health/ready', {
+    schema: {
+      tags: ['health'],
+      summary: 'Storage, database and cache tiers each answer',
+      response: { 200: readySchema, 503: readySchema }
+    }
+  }, async (request, reply) => {
+    const [storage, database, cacheTiers] = await Promise.all([
+      check('storage', () => app.storage.probe(), request.log),
+      check('database', () => app.db.probe(), request.log),
+      app.cache.probe().catch(() => ({ memory: 'down' as const, redis: 'down' as const }))
+    ])
+    const dependencies = { storage, database, cacheMemory: cacheTiers.memory, cacheRedis: cacheTiers.redis }
+    const down = Object.values(dependencies).includes('down')
+    reply.header('cache-control', 'no-store').code(down ? 503 : 200)
+    return { status: down ? 'down' as const : 'ok' as const, dependencies }
+  })
+}, { fastify: '5.x', name: 'lectern-health', dependencies: ['lectern-storage', 'lectern-db', 'lectern-cache'] })

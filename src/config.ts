@@ -1,0 +1,203 @@
+import { totalmem } from 'node:os'
+import { resolve } from 'node:path'
+import { z } from 'zod'
+
+// One schema over the environment. Code reads the typed Config, never process.env.
+// Names are those of DESIGN.md; other tools depend on them.
+
+const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v)
+
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional())
+
+const port = (name: string, fallback: number) =>
+  z.preprocess(emptyToUndefined, z.string().optional())
+    .transform((v, ctx) => {
+      if (v === undefined) return fallback
+      if (!/^\d+$/.test(v) || Number(v) > 65535) {
+        ctx.addIssue({ code: 'custom', message: `must be a port number 0..65535, got "${v}"` })
+        return z.NEVER
+      }
+      return Number(v)
+    })
+    .describe(name)
+
+const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(emptyToUndefined, z.string().optional())
+    .transform((v, ctx) => {
+      if (v === undefined) return fallback
+      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number 1..${max}, got "${v}"` })
+        return z.NEVER
+      }
+      return Number(v)
+    })
+
+const bool = (fallback: boolean) =>
+  z.preprocess(emptyToUndefined, z.string().optional())
+    .transform((v, ctx) => {
+      if (v === undefined) return fallback
+      const s = v.toLowerCase()
+      if (['1', 'true', 'yes', 'on'].includes(s)) return true
+      if (['0', 'false', 'no', 'off'].includes(s)) return false
+      ctx.addIssue({ code: 'custom', message: `must be true or false, got "${v}"` })
+      return z.NEVER
+    })
+
+const url = (protocols: string[]) =>
+  z.preprocess(emptyToUndefined, z.string().optional())
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined
+      let parsed: URL
+      try {
+        parsed = new URL(v)
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `is not a valid URL: "${v}"` })
+        return z.NEVER
+      }
+      if (!protocols.includes(parsed.protocol)) {
+        ctx.addIssue({ code: 'custom', message: `must start with ${protocols.map((p) => p + '//').join(' or ')}, got "${v}"` })
+        return z.NEVER
+      }
+      if (parsed.hostname === '') {
+        ctx.addIssue({ code: 'custom', message: `has no host: "${v}"` })
+        return z.NEVER
+      }
+      return v
+    })
+
+/** A sensible share of memory for the in-process cache: a tenth of RAM, at most 1 GiB. */
+export const defaultCacheMemoryMb = () => Math.max(16, Math.min(1024, Math.floor(totalmem() / 1024 / 1024 / 10)))
+
+const envSchema = z.object({
+  PORT: port('PORT', 3000),
+  HOST: z.preprocess(emptyToUndefined, z.string().default('127.0.0.1')),
+  DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
+  LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
+  TRUST_PROXY: bool(false),
+
+  S3_BUCKET: optionalString,
+  S3_ENDPOINT: url(['http:', 'https:']),
+  S3_REGION: optionalString,
+  AWS_REGION: optionalString,
+  S3_FORCE_PATH_STYLE: bool(false),
+  S3_ACCESS_KEY_ID: optionalString,
+  S3_SECRET_ACCESS_KEY: optionalString,
+  AWS_ACCESS_KEY_ID: optionalString,
+  AWS_SECRET_ACCESS_KEY: optionalString,
+
+  REDIS_URL: url(['redis:', 'rediss:']),
+  MONGODB_URL: url(['mongodb:', 'mongodb+srv:']),
+
+  JWT_SECRET: z.preprocess(emptyToUndefined, z.string().min(32, 'must be at least 32 characters').optional()),
+  JWT_EXPIRES_IN_S: positiveInt(3600, 30 * 24 * 3600),
+  PLAYBACK_TOKEN_TTL_S: positiveInt(6 * 3600, 7 * 24 * 3600),
+
+  WORKER: z.preprocess(emptyToUndefined, z.enum(['inline', 'off']).default('inline')),
+  FFMPEG_PATH: z.preprocess(emptyToUndefined, z.string().default('ffmpeg')),
+  FFPROBE_PATH: z.preprocess(emptyToUndefined, z.string().default('ffprobe')),
+  HLS_SEGMENT_SECONDS: positiveInt(4, 20),
+
+  CACHE_MEMORY_MB: positiveInt(defaultCacheMemoryMb(), 1024 * 1024),
+  CACHE_REDIS_TTL_S: positiveInt(24 * 3600),
+  CACHE_REDIS_MAX_VALUE_MB: positiveInt(16, 512),
+  CACHE_REDIS_TIMEOUT_MS: positiveInt(150, 60_000),
+
+  UPLOAD_MAX_MB: positiveInt(4096)
+})
+
+export interface S3Config {
+  bucket: string
+  endpoint: string | undefined
+  region: string
+  forcePathStyle: boolean
+  accessKeyId: string | undefined
+  secretAccessKey: string | undefined
+}
+
+export interface Config {
+  port: number
+  host: string
+  dataDir: string
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  trustProxy: boolean
+  s3: S3Config | undefined
+  redisUrl: string | undefined
+  mongodbUrl: string | undefined
+  jwtSecret: string | undefined
+  jwtExpiresInSeconds: number
+  playbackTokenTtlSeconds: number
+  worker: 'inline' | 'off'
+  ffmpegPath: string
+  ffprobePath: string
+  hlsSegmentSeconds: number
+  cache: {
+    memoryBytes: number
+    redisTtlSeconds: number
+    redisMaxValueBytes: number
+    redisTimeoutMs: number
+  }
+  uploadMaxBytes: number
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Reads the environment into a Config, or throws a ConfigError whose message is one line naming the variable. */
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    const name = String(issue.path[0] ?? 'environment')
+    const value = env[name]
+    const message = issue.code === 'invalid_value' && value !== undefined
+      ? `${issue.message} (got "${value}")`
+      : issue.message
+    throw new ConfigError(`${name}: ${message}`)
+  }
+  const e = parsed.data
+  let s3: S3Config | undefined
+  if (e.S3_BUCKET !== undefined) {
+    const region = e.S3_REGION ?? e.AWS_REGION
+    if (e.S3_ENDPOINT === undefined && region === undefined) {
+      throw new ConfigError('S3_BUCKET: is set, but neither S3_ENDPOINT nor S3_REGION (or AWS_REGION) is, so there is no S3 service to reach')
+    }
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(e.S3_BUCKET)) {
+      throw new ConfigError(`S3_BUCKET: "${e.S3_BUCKET}" is not a valid bucket name (3-63 lowercase letters, digits, dots, hyphens)`)
+    }
+    s3 = {
+      bucket: e.S3_BUCKET,
+      endpoint: e.S3_ENDPOINT,
+      region: region ?? 'us-east-1',
+      forcePathStyle: e.S3_FORCE_PATH_STYLE,
+      accessKeyId: e.S3_ACCESS_KEY_ID ?? e.AWS_ACCESS_KEY_ID,
+      secretAccessKey: e.S3_SECRET_ACCESS_KEY ?? e.AWS_SECRET_ACCESS_KEY
+    }
+  } else if (e.S3_ENDPOINT !== undefined) {
+    throw new ConfigError('S3_ENDPOINT: is set without S3_BUCKET; set S3_BUCKET too, or unset S3_ENDPOINT to keep objects on disk')
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: resolve(e.DATA_DIR),
+    logLevel: e.LOG_LEVEL,
+    trustProxy: e.TRUST_PROXY,
+    s3,
+    redisUrl: e.REDIS_URL,
+    mongodbUrl: e.MONGODB_URL,
+    jwtSecret: e.JWT_SECRET,
+    jwtExpiresInSeconds: e.JWT_EXPIRES_IN_S,
+    playbackTokenTtlSeconds: e.PLAYBACK_TOKEN_TTL_S,
+    worker: e.WORKER,
+    ffmpegPath: e.FFMPEG_PATH,
+    ffprobePath: e.FFPROBE_PATH,
+    hlsSegmentSeconds: e.HLS_SEGMENT_SECONDS,
+    cache: {
+      memoryBytes: e.CACHE_MEMORY_MB * 1024 * 1024,
+      redisTtlSeconds: e.CACHE_REDIS_TTL_S,
+      redisMaxValueBytes: e.CACHE_REDIS_MAX_VALUE_MB * 1024 * 1024,
+      redisTimeoutMs: e.CACHE_REDIS_TIMEOUT_MS
+    },
+    uploadMaxBytes: e.UPLOAD_MAX_MB * 1024 * 1024
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * A small MongoDB-API collection facade. Repository code is written once against it; two backends
+ * implement it: the official mongodb driver (MONGODB_URL) and an embedded file-backed store in
+ * DATA_DIR (@seald-io/nedb, which speaks the same query language).
+ *
+ * Documents carry their own string `_id` (never ObjectId) so both backends agree.
+ * Filters use the common subset of MongoDB query operators: equality on (dotted) fields,
+ * $eq $ne $gt $gte $lt $lte $in $nin $exists $regex $and $or $not, and array-membership equality.
+ * Updates use $set, $unset, $inc, $push, $pull. A unique-index violation is a DuplicateKeyError.
+ */
+export type Filter = Record<string, unknown>
+export type Sort = Record<string, 1 | -1>
+export type Projection = Record<string, 0 | 1>
+
+export interface Update {
+  $set?: Record<string, unknown>
+  $unset?: Record<string, '' | 1 | true>
+  $inc?: Record<string, number>
+  $push?: Record<string, unknown>
+  $pull?: Record<string, unknown>
+}
+
+export interface FindOptions {
+  sort?: Sort
+  limit?: number
+  skip?: number
+  projection?: Projection
+}
+
+export interface FindOneAndUpdateOptions {
+  sort?: Sort
+  upsert?: boolean
+  /** Default 'after'. */
+  returnDocument?: 'before' | 'after'
+}
+
+export interface UpdateResult {
+  matchedCount: number
+  modifiedCount: number
+}
+
+export interface IndexOptions {
+  unique?: boolean
+  /** Only documents where the indexed field exists take part (nedb `sparse`, mongo `sparse`). */
+  sparse?: boolean
+}
+
+export interface Collection<T extends { _id: string }> {
+  readonly name: string
+  insertOne (doc: T): Promise<void>
+  findOne (filter: Filter, options?: { projection?: Projection }): Promise<T | null>
+  find (filter: Filter, options?: FindOptions): Promise<T[]>
+  updateOne (filter: Filter, update: Update, options?: { upsert?: boolean }): Promise<UpdateResult>
+  updateMany (filter: Filter, update: Update): Promise<UpdateResult>
+  /** Atomic on both backends (the embedded store serialises all writes of a collection). */
+  findOneAndUpdate (filter: Filter, update: Update, options?: FindOneAndUpdateOptions): Promise<T | null>
+  deleteOne (filter: Filter): Promise<number>
+  deleteMany (filter: Filter): Promise<number>
+  countDocuments (filter?: Filter): Promise<number>
+  createIndex (fields: Record<string, 1 | -1>, options?: IndexOptions): Promise<void>
+}
+
+export interface Database {
+  readonly kind: 'embedded' | 'mongodb'
+  collection<T extends { _id: string }> (name: string): Collection<T>
+  /** For readiness: resolves if the database answers, rejects otherwise. */
+  probe (): Promise<void>
+  close (): Promise<void>
+}

@@ -1,0 +1,115 @@
+// The documents Lectern keeps in its metadata store. Shared by the API plugins, the transcoder
+// and delivery; every id is a string made by newId().
+
+export type Role = 'admin' | 'user'
+
+export interface User {
+  _id: string
+  email: string
+  name: string
+  role: Role
+  /** scrypt hash, hex */
+  passwordHash: string
+  /** per-user salt, hex */
+  passwordSalt: string
+  createdAt: Date
+}
+
+export type VideoStatus = 'uploaded' | 'processing' | 'ready' | 'failed'
+export type Visibility = 'public' | 'unlisted' | 'private'
+
+export interface SourceInfo {
+  /** ffprobe format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2" */
+  container: string
+  videoCodec: string
+  audioCodec: string | null
+  size: number
+  width: number
+  height: number
+  frameRate: number
+  /** bits per second of the whole file */
+  bitrate: number
+  duration: number
+}
+
+/** One rung of the published ladder, with figures measured from its real segments. */
+export interface Rendition {
+  /** e.g. "720p"; also the folder name under the version prefix */
+  name: string
+  width: number
+  height: number
+  frameRate: number
+  /** peak segment bitrate, bits/s (RFC 8216 4.3.4.2 BANDWIDTH) */
+  bandwidth: number
+  /** average bitrate, bits/s (AVERAGE-BANDWIDTH) */
+  averageBandwidth: number
+  /** RFC 6381 codecs, e.g. "avc1.64001f,mp4a.40.2" */
+  codecs: string
+  /** number of segments: segment-00000.ts .. segment-<n-1>.ts */
+  segmentCount: number
+}
+
+export interface Video {
+  _id: string
+  owner: string
+  title: string
+  description: string
+  tags: string[]
+  visibility: Visibility
+  status: VideoStatus
+  /** 0..1 while processing */
+  progress: number
+  /** estimated seconds left while processing */
+  etaSeconds: number | null
+  failureReason: string | null
+  /** seconds */
+  duration: number | null
+  source: SourceInfo | null
+  renditions: Rendition[]
+  /** storage key of the uploaded original: originals/<id> */
+  originalKey: string
+  originalSize: number
+  originalName: string | null
+  /** published output prefix version; outputs live under videos/<id>/<version>/ */
+  version: string | null
+  posterKey: string | null
+  /** the faststart MP4 for /stream/:id */
+  progressiveKey: string | null
+  createdAt: Date
+  updatedAt: Date
+  views: number
+}
+
+export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
+
+export interface Job {
+  _id: string
+  videoId: string
+  state: JobState
+  attempts: number
+  maxAttempts: number
+  /** not claimable before this time (backoff) */
+  runAfter: Date
+  /** worker id holding the lease */
+  leaseOwner: string | null
+  leaseExpiresAt: Date | null
+  lastError: string | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+/** Storage layout of a video's objects. */
+export const videoKeys = {
+  original: (id: string) => `originals/${id}`,
+  prefix: (id: string) => `videos/${id}/`,
+  versionPrefix: (id: string, version: string) => `videos/${id}/${version}/`,
+  master: (id: string, version: string) => `videos/${id}/${version}/master.m3u8`,
+  mediaPlaylist: (id: string, version: string, rendition: string) => `videos/${id}/${version}/${rendition}/index.m3u8`,
+  segment: (id: string, version: string, rendition: string, segment: string) => `videos/${id}/${version}/${rendition}/${segment}`,
+  progressive: (id: string, version: string) => `videos/${id}/${version}/progressive.mp4`,
+  poster: (id: string, version: string) => `videos/${id}/${version}/poster.jpg`
+}
+
+/** Segment file name for index i: segment-00000.ts */
+export const segmentName = (i: number) => `segment-${String(i).padStart(5, '0')}.ts`
+export const SEGMENT_NAME = /^segment-(\d{5,})\.ts$/
