@@ -1,6 +1,6 @@
-import { STATUS_CODES } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import { errorHandler, notFoundHandler } from './error-handler.js'
 import type { Config } from './config.js'
 import type { ObjectStore } from './storage/object-store.js'
 import type { ByteCache } from './cache/byte-cache.js'
@@ -20,13 +20,6 @@ export interface BuildOptions {
   db?: Database
 }
 
-export interface ErrorBody {
-  statusCode: number
-  code: string
-  error: string
-  message: string
-}
-
 /** Builds a ready, not-listening Lectern instance. */
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -44,39 +37,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.decorate('config', config)
   app.decorate('secret', await loadSecret(config))
 
-  app.setErrorHandler((err, request, reply) => {
-    let statusCode = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
-    let message = err.message
-    let code = typeof err.code === 'string' ? err.code : 'LECTERN_ERR_INTERNAL'
-    if (hasZodFastifySchemaValidationErrors(err)) {
-      statusCode = 400
-      code = 'LECTERN_ERR_VALIDATION'
-      message = err.validation.map((v) => {
-        const where = v.instancePath.replace(/^\//, '').replace(/\//g, '.')
-        return `${err.validationContext ?? 'request'}${where ? '.' + where : ''}: ${v.message ?? 'is invalid'}`
-      }).join('; ')
-    }
-    if (statusCode >= 500) {
-      request.log.error({ err }, 'request failed')
-      message = statusCode === 503 && code !== 'LECTERN_ERR_INTERNAL' ? message : 'Something went wrong on our side; it has been logged.'
-    } else {
-      request.log.info({ code, statusCode, message }, 'request refused')
-    }
-    const body: ErrorBody = { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message }
-    // A response that already started streaming cannot carry an error body.
-    if (reply.sent || reply.raw.headersSent) return
-    reply.code(statusCode).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(body)
-  })
-
-  app.setNotFoundHandler((request, reply) => {
-    const body: ErrorBody = {
-      statusCode: 404,
-      code: 'LECTERN_ERR_ROUTE_NOT_FOUND',
-      error: 'Not Found',
-      message: `No route ${request.method} ${request.url.split('?')[0]}`
-    }
-    reply.code(404).send(body)
-  })
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler(notFoundHandler)
 
   await app.register(storagePlugin, { config, store: options.storage })
   await app.register(cachePlugin, { config, cache: options.cache })

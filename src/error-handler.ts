@@ -1,0 +1,58 @@
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
+
+export interface ErrorBody {
+  statusCode: number
+  code: string
+  error: string
+  message: string
+}
+
+const HIDDEN_5XX_MESSAGE = 'Something went wrong on our side; it has been logged.'
+
+/**
+ * The one root error handler: every error becomes { statusCode, code, error, message }.
+ * Validation errors name the field; 5xx bodies never carry internals (503s raised on purpose by
+ * Lectern keep their message, since it tells the user which dependency is unavailable).
+ */
+export function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  let statusCode = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+  let code = typeof err.code === 'string' && err.code !== '' ? err.code : 'LECTERN_ERR_INTERNAL'
+  let message = err.message
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    statusCode = 400
+    code = 'LECTERN_ERR_VALIDATION'
+    message = err.validation.map((v) => {
+      const where = v.instancePath.replace(/^\//, '').replace(/\//g, '.')
+      return `${err.validationContext ?? 'request'}${where !== '' ? '.' + where : ''}: ${v.message ?? 'is invalid'}`
+    }).join('; ')
+  }
+  if (statusCode >= 500) {
+    request.log.error({ err }, 'request failed')
+    const deliberate = statusCode === 503 && code.startsWith('LECTERN_ERR_')
+    if (!deliberate) {
+      message = HIDDEN_5XX_MESSAGE
+      code = 'LECTERN_ERR_INTERNAL'
+    }
+  } else {
+    request.log.info({ code, statusCode, message }, 'request refused')
+  }
+  // A response that already started streaming cannot carry an error body.
+  if (reply.sent || reply.raw.headersSent) {
+    reply.raw.destroy()
+    return
+  }
+  const body: ErrorBody = { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message }
+  reply.code(statusCode).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(body)
+}
+
+export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): void {
+  const body: ErrorBody = {
+    statusCode: 404,
+    code: 'LECTERN_ERR_ROUTE_NOT_FOUND',
+    error: 'Not Found',
+    message: `No route ${request.method} ${request.url.split('?')[0] ?? ''}`
+  }
+  reply.code(404).header('cache-control', 'no-store').send(body)
+}
