@@ -1,0 +1,125 @@
+export interface LruCacheOptions {
+  /** Upper bound on the sum of the stored values' lengths. */
+  maxBytes: number
+  /**
+   * Values longer than this are not stored: one huge object would otherwise flush everything
+   * else. Defaults to an eighth of maxBytes.
+   */
+  maxEntryBytes?: number
+}
+
+// A value that is a view into a much larger ArrayBuffer (a socket read buffer, Node's 8 KiB
+// allocation pool) would keep the whole parent alive while it sits in the cache, so such
+// values are copied once on the way in.
+const SLACK_BYTES = 4096
+
+function ownBytes (value: Buffer): Buffer {
+  if (value.buffer.byteLength <= value.byteLength + SLACK_BYTES) return value
+  const copy = Buffer.allocUnsafeSlow(value.byteLength)
+  value.copy(copy)
+  return copy
+}
+
+/**
+ * An in-process LRU of Buffers bounded by total bytes. A Map keeps insertion order, so
+ * re-inserting on access makes the first key the least recently used: get, set and evict are O(1).
+ * Bytes count the values only; keys and Map overhead are small next to media segments.
+ */
+export class LruCache {
+  readonly maxBytes: number
+  readonly maxEntryBytes: number
+  #entries = new Map<string, Buffer>()
+  #bytes = 0
+  #evictions = 0
+
+  constructor (options: LruCacheOptions) {
+    if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 0) {
+      throw new RangeError(`maxBytes must be a whole number >= 0, got ${options.maxBytes}`)
+    }
+    this.maxBytes = options.maxBytes
+    this.maxEntryBytes = Math.min(options.maxEntryBytes ?? Math.floor(options.maxBytes / 8), options.maxBytes)
+  }
+
+  /** The value, marked most recently used; the delivery hot path, so it allocates nothing. */
+  peek (key: string): Buffer | undefined {
+    const value = this.#entries.get(key)
+    if (value !== undefined) {
+      this.#entries.delete(key)
+      this.#entries.set(key, value)
+    }
+    return value
+  }
+
+  /** Whether key is stored, without touching its recency. */
+  has (key: string): boolean {
+    return this.#entries.has(key)
+  }
+
+  /** Stores value as most recently used, evicting the least recently used; false if it is too large to keep. */
+  set (key: string, value: Buffer): boolean {
+    const previous = this.#entries.get(key)
+    if (previous !== undefined) {
+      this.#entries.delete(key)
+      this.#bytes -= previous.byteLength
+    }
+    if (value.byteLength > this.maxEntryBytes) return false
+    const stored = ownBytes(value)
+    this.#entries.set(key, stored)
+    this.#bytes += stored.byteLength
+    while (this.#bytes > this.maxBytes) {
+      // Iteration order is insertion order: the first key is the least recently used.
+      const oldest = this.#entries.keys().next()
+      if (oldest.done === true) break
+      this.#remove(oldest.value)
+      this.#evictions++
+    }
+    return true
+  }
+
+  delete (key: string): boolean {
+    return this.#remove(key)
+  }
+
+  /** Removes every key starting with prefix; returns how many. */
+  deletePrefix (prefix: string): number {
+    let removed = 0
+    // Deleting the current key while iterating a Map is well defined in JavaScript.
+    for (const key of this.#entries.keys()) {
+      if (key.startsWith(prefix)) {
+        this.#remove(key)
+        removed++
+      }
+    }
+    return removed
+  }
+
+  clear (): void {
+    this.#entries.clear()
+    this.#bytes = 0
+  }
+
+  /** Keys from least to most recently used. */
+  keys (): IterableIterator<string> {
+    return this.#entries.keys()
+  }
+
+  get bytes (): number {
+    return this.#bytes
+  }
+
+  get size (): number {
+    return this.#entries.size
+  }
+
+  get evictions (): number {
+    return this.#evictions
+  }
+
+  #remove (key: string): boolean {
+    const value = this.#entries.get(key)
+    if (value === undefined) return false
+    this.#entries.delete(key)
+    this.#bytes -= value.byteLength
+    return true
+  }
+}
