@@ -1,0 +1,59 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { tempDir } from './helpers/config.js'
+
+const serverEntry = fileURLToPath(new URL('../src/server.ts', import.meta.url))
+
+function startServer (env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', serverEntry], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  const listening = new Promise<string>((resolve, reject) => {
+    const onData = () => {
+      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)
+      if (m !== null) resolve(m[1]!)
+    }
+    child.stdout.on('data', onData)
+    void exited.then(([code]) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)))
+  })
+  return { child, exited, listening, output: () => ({ stdout, stderr }) }
+}
+
+t.test('a bad configuration value stops start-up with one line and a non-zero exit', async (t) => {
+  const dir = await tempDir(t)
+  for (const [name, value, pattern] of [
+    ['PORT', 'abc', /^lectern: invalid configuration: PORT: .*"abc"\n$/],
+    ['REDIS_URL', 'localhost:6379', /^lectern: invalid configuration: REDIS_URL: /],
+    ['S3_BUCKET', 'media', /^lectern: invalid configuration: S3_BUCKET: .*S3_ENDPOINT/]
+  ] as const) {
+    const s = startServer({ DATA_DIR: dir, [name]: value })
+    s.listening.catch(() => {})
+    const [code] = await s.exited
+    t.not(code, 0, `${name} exits non-zero`)
+    t.match(s.output().stderr, pattern, name)
+  }
+})
+
+t.test('starts on embedded defaults, serves health, and exits 0 on SIGTERM', async (t) => {
+  const dir = await tempDir(t)
+  const s = startServer({ DATA_DIR: dir, PORT: '0', WORKER: 'off' })
+  t.teardown(() => { if (s.child.exitCode === null) s.child.kill('SIGKILL') })
+  const base = await s.listening
+  const live = await fetch(`${base}/health/live`)
+  t.equal(live.status, 200)
+  const ready = await fetch(`${base}/health/ready`)
+  t.equal(ready.status, 200, await ready.clone().text())
+  t.equal((await ready.json() as { status: string }).status, 'ok')
+  s.child.kill('SIGTERM')
+  const [code] = await s.exited
+  t.equal(code, 0)
+  t.match(s.output().stdout, /shutting down/)
+})
