@@ -1,0 +1,36 @@
+import t from 'tap'
+import { issuePlaybackToken, verifyPlaybackToken } from '../../src/delivery/playback-token.js'
+import { deriveKey } from '../../src/secrets.js'
+
+const key = deriveKey('x'.repeat(48), 'playback')
+const now = Date.UTC(2026, 0, 1)
+
+t.test('a fresh token opens its own video until it expires', async (t) => {
+  const { token, expiresAt } = issuePlaybackToken(key, 'video-a', 600, now)
+  t.equal(expiresAt.getTime(), now + 600_000)
+  t.match(token, /^\d+\.[A-Za-z0-9_-]{43}$/)
+  t.equal(verifyPlaybackToken(key, 'video-a', token, now), 'ok')
+  t.equal(verifyPlaybackToken(key, 'video-a', token, now + 599_000), 'ok')
+  t.equal(verifyPlaybackToken(key, 'video-a', token, now + 600_000), 'expired')
+})
+
+t.test('another video, another key, or a tampered token is refused', async (t) => {
+  const { token } = issuePlaybackToken(key, 'video-a', 600, now)
+  t.equal(verifyPlaybackToken(key, 'video-b', token, now), 'invalid')
+  t.equal(verifyPlaybackToken(deriveKey('y'.repeat(48), 'playback'), 'video-a', token, now), 'invalid')
+  t.equal(verifyPlaybackToken(deriveKey('x'.repeat(48), 'jwt'), 'video-a', token, now), 'invalid')
+  const [expiry, sig] = token.split('.') as [string, string]
+  // Pushing the expiry forward breaks the signature.
+  t.equal(verifyPlaybackToken(key, 'video-a', `${Number(expiry) + 3600}.${sig}`, now), 'invalid')
+  const flipped = sig.slice(0, 10) + (sig[10] === 'A' ? 'B' : 'A') + sig.slice(11)
+  t.equal(verifyPlaybackToken(key, 'video-a', `${expiry}.${flipped}`, now), 'invalid')
+  for (const bad of ['', 'abc', `${expiry}.`, `.${sig}`, `${expiry}.${sig}x`, `-1.${sig}`, `${expiry}.${sig.slice(1)}`]) {
+    t.equal(verifyPlaybackToken(key, 'video-a', bad, now), 'malformed', JSON.stringify(bad))
+  }
+})
+
+t.test('an expired token with a valid signature says expired, a forged one never does', async (t) => {
+  const { token } = issuePlaybackToken(key, 'video-a', 1, now - 10_000)
+  t.equal(verifyPlaybackToken(key, 'video-a', token, now), 'expired')
+  t.equal(verifyPlaybackToken(key, 'video-b', token, now), 'invalid')
+})
