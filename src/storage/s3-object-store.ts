@@ -1,0 +1,260 @@
+import { Agent as HttpAgent } from 'node:http'
+import { Agent as HttpsAgent } from 'node:https'
+import { Readable, addAbortSignal } from 'node:stream'
+import {
+  S3Client,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type _Object as S3Object
+} from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import type { FastifyBaseLogger } from 'fastify'
+import type { S3Config } from '../config.js'
+import { ObjectNotFoundError, RangeNotSatisfiableError } from '../errors.js'
+import type { ByteRange, GetOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
+import { assertValidKey, assertValidPrefix, compareKeys } from './object-key.js'
+import { assertValidRange } from './assert-valid-range.js'
+
+/** 8 MiB parts: 80 GB objects within S3's 10,000-part cap, and a bounded buffer per upload. */
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024
+/** Parts in flight per upload; memory per upload is about (queueSize + 1) * partSize. */
+export const DEFAULT_QUEUE_SIZE = 3
+/** DeleteObjects takes at most 1000 keys, ListObjectsV2 returns at most 1000 per page. */
+const PAGE_SIZE = 1000
+/**
+ * A paused reader (a slow viewer) holds its socket for as long as it reads; the SDK default
+ * of 50 sockets would let a few dozen slow viewers starve everyone else.
+ */
+const MAX_SOCKETS = 512
+const CONNECT_TIMEOUT_MS = 5000
+
+export interface S3ObjectStoreOptions {
+  config: S3Config
+  log?: FastifyBaseLogger
+  partSize?: number
+  queueSize?: number
+}
+
+interface SdkError {
+  name?: string
+  message?: string
+  $metadata?: { httpStatusCode?: number }
+}
+
+function abortError (signal: AbortSignal): Error {
+  return Object.assign(new Error('The put was aborted; nothing was stored'), { name: 'AbortError', code: 'ABORT_ERR', cause: signal.reason })
+}
+
+function isAborted (signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true
+}
+
+function rangeHeader (range: ByteRange | undefined): string | undefined {
+  // Always explicit bytes=a-b: suffix forms are mishandled by some S3-compatible stores.
+  return range === undefined ? undefined : `bytes=${range.start}-${range.end}`
+}
+
+/**
+ * Objects in one S3 bucket (AWS, or any S3-compatible store through S3_ENDPOINT). Puts go
+ * through multipart uploads that never hold more than a few parts in memory; a failed or aborted
+ * put aborts its multipart upload, so the key is left as it was.
+ */
+export class S3ObjectStore implements ObjectStore {
+  readonly kind = 's3' as const
+  readonly bucket: string
+  readonly client: S3Client
+  private readonly partSize: number
+  private readonly queueSize: number
+  private readonly log: FastifyBaseLogger | undefined
+
+  constructor ({ config, log, partSize = DEFAULT_PART_SIZE, queueSize = DEFAULT_QUEUE_SIZE }: S3ObjectStoreOptions) {
+    this.bucket = config.bucket
+    this.partSize = partSize
+    this.queueSize = queueSize
+    this.log = log
+    const credentials = config.accessKeyId !== undefined && config.secretAccessKey !== undefined
+      ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
+      : undefined // the SDK's default chain: env, shared files, instance or task roles
+    this.client = new S3Client({
+      region: config.region,
+      ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
+      forcePathStyle: config.forcePathStyle,
+      ...(credentials !== undefined ? { credentials } : {}),
+      // The default (WHEN_SUPPORTED) sends streamed bodies aws-chunked with trailing checksums,
+      // which several S3-compatible stores save verbatim: corrupt objects. See TESTING.md.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: {
+        connectionTimeout: CONNECT_TIMEOUT_MS,
+        httpAgent: new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
+        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS })
+      }
+    })
+  }
+
+  async put (key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<ObjectInfo> {
+    assertValidKey(key)
+    const { signal, contentType } = options
+    if (isAborted(signal)) throw abortError(signal!)
+    // Aborting by failing the source (rather than upload.abort(), whose promise settles before
+    // the multipart upload is cleaned up) means put settles only once nothing is left behind.
+    let sourceError: unknown
+    const onSourceError = (err: unknown) => { sourceError = err }
+    const onAbort = () => {
+      if (!Buffer.isBuffer(body)) body.destroy(abortError(signal!))
+    }
+    if (!Buffer.isBuffer(body)) body.once('error', onSourceError)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ...(contentType !== undefined ? { ContentType: contentType } : {})
+      },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false
+    })
+    try {
+      await upload.done()
+    } catch (err) {
+      // Like a pipeline: a failed put does not leave its source paused mid-stream.
+      if (!Buffer.isBuffer(body)) body.destroy()
+      if (sourceError !== undefined && err !== sourceError) {
+        // The source failed first; err is then the failure to abort the multipart upload.
+        this.log?.warn({ err, key, bucket: this.bucket }, 'could not abort a failed multipart upload; its parts stay until a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes them')
+      }
+      // Checked again here: the signal may have fired since the check above.
+      if (isAborted(signal)) throw abortError(signal!)
+      throw sourceError ?? err
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+      if (!Buffer.isBuffer(body)) body.off('error', onSourceError)
+    }
+    // An abort that arrives once the last byte is sent cannot undo the write: the put stands.
+    return await this.head(key)
+  }
+
+  async get (key: string, options: GetOptions = {}): Promise<Readable> {
+    assertValidKey(key)
+    const { range, signal } = options
+    if (range !== undefined) assertValidRange(range)
+    signal?.throwIfAborted()
+    let out
+    try {
+      out = await this.client.send(new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Range: rangeHeader(range)
+      }), signal !== undefined ? { abortSignal: signal } : {})
+    } catch (err) {
+      throw this.translate(err, key, range)
+    }
+    const body = out.Body
+    if (!(body instanceof Readable)) {
+      throw new Error(`S3 GetObject for "${key}" returned no readable body`)
+    }
+    // A store that ignores Range would answer 200 with the whole object: never pass that off as the range.
+    if (range !== undefined && out.ContentRange?.startsWith(`bytes ${range.start}-`) !== true) {
+      body.destroy()
+      throw new Error(`S3 ignored the range ${range.start}-${range.end} for "${key}" (Content-Range: ${out.ContentRange ?? 'none'})`)
+    }
+    if (signal !== undefined) addAbortSignal(signal, body)
+    return body
+  }
+
+  async head (key: string): Promise<ObjectInfo> {
+    assertValidKey(key)
+    let out
+    try {
+      out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }))
+    } catch (err) {
+      throw this.translate(err, key)
+    }
+    if (out.ETag === undefined || out.ContentLength === undefined || out.LastModified === undefined) {
+      throw new Error(`S3 HeadObject for "${key}" lacks ETag, Content-Length or Last-Modified`)
+    }
+    return { key, size: out.ContentLength, etag: out.ETag, lastModified: out.LastModified }
+  }
+
+  async delete (key: string): Promise<void> {
+    assertValidKey(key)
+    // S3 answers 204 for a missing key too: idempotent by nature.
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }))
+  }
+
+  async deletePrefix (prefix: string): Promise<number> {
+    assertValidPrefix(prefix)
+    let deleted = 0
+    // Page by page: a prefix of any size is deleted without holding all its keys.
+    for await (const page of this.pages(prefix)) {
+      if (page.length === 0) continue
+      const out = await this.client.send(new DeleteObjectsCommand({
+        Bucket: this.bucket,
+        Delete: { Objects: page.map(({ key }) => ({ Key: key })), Quiet: true }
+      }))
+      const errors = out.Errors ?? []
+      if (errors.length > 0) {
+        const first = errors[0]!
+        throw new Error(`S3 could not delete ${errors.length} of ${page.length} objects under "${prefix}"; first: "${first.Key ?? '?'}": ${first.Code ?? ''} ${first.Message ?? ''}`.trim())
+      }
+      deleted += page.length
+    }
+    return deleted
+  }
+
+  async list (prefix: string): Promise<ObjectInfo[]> {
+    assertValidPrefix(prefix)
+    const found: ObjectInfo[] = []
+    for await (const page of this.pages(prefix)) found.push(...page)
+    // S3 lists in UTF-8 byte order already; not every compatible store does.
+    return found.sort((a, b) => compareKeys(a.key, b.key))
+  }
+
+  async probe (): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }))
+  }
+
+  async close (): Promise<void> {
+    this.client.destroy()
+  }
+
+  /** ListObjectsV2 pages, without a delimiter (some stores drop keys from delimited listings). */
+  private async * pages (prefix: string): AsyncGenerator<ObjectInfo[]> {
+    let token: string | undefined
+    do {
+      const out = await this.client.send(new ListObjectsV2Command({
+        Bucket: this.bucket,
+        Prefix: prefix === '' ? undefined : prefix,
+        MaxKeys: PAGE_SIZE,
+        ContinuationToken: token
+      }))
+      yield (out.Contents ?? []).filter((o): o is S3Object & { Key: string } => o.Key !== undefined).map((o) => ({
+        key: o.Key,
+        size: o.Size ?? 0,
+        etag: o.ETag ?? '""',
+        lastModified: o.LastModified ?? new Date(0)
+      }))
+      token = out.IsTruncated === true ? out.NextContinuationToken : undefined
+    } while (token !== undefined)
+  }
+
+  private translate (err: unknown, key: string, range?: ByteRange): unknown {
+    const e = err as SdkError
+    const status = e?.$metadata?.httpStatusCode
+    // HEAD has no body, so a missing bucket also reads as NotFound there; GET can tell them apart.
+    if (e?.name === 'NoSuchKey' || e?.name === 'NotFound' || (status === 404 && e?.name !== 'NoSuchBucket')) {
+      return new ObjectNotFoundError(key)
+    }
+    if (e?.name === 'InvalidRange' || status === 416) {
+      return new RangeNotSatisfiableError(`Range ${range?.start ?? '?'}-${range?.end ?? '?'} starts at or past the end of "${key}"`)
+    }
+    return err
+  }
+}
