@@ -1,0 +1,136 @@
+import { join } from 'node:path'
+import type { Ladder, PlannedRung } from './plan-ladder.js'
+import { safeInputArgs, fileUrl } from './probe.js'
+
+export interface EncodeOptions {
+  /** the original, a local file */
+  input: string
+  /** where rung folders and progressive.mp4 are written */
+  outputDir: string
+  ladder: Ladder
+  /** index into ladder of the rung that is also written as the faststart MP4; -1 for none */
+  progressiveIndex: number
+  hasAudio: boolean
+  segmentSeconds: number
+  /** x264 preset; the benchmark and tests use the same default as production */
+  preset?: string
+  /** quality of the capped-CRF encode */
+  crf?: number
+  /** threads per x264 encoder; the rungs already run in parallel, so few threads each */
+  encoderThreads?: (rung: PlannedRung, index: number) => number
+  /** threads of the filter graph (scaling) */
+  filterThreads?: number
+  /** write `-progress` key=value lines to stdout */
+  progress?: boolean
+}
+
+export const DEFAULT_PRESET = 'veryfast'
+export const DEFAULT_CRF = 23
+
+/**
+ * Threads per encoder for a two-core machine: the rungs run side by side, so the big rung takes
+ * most of the threads and the small ones take one or two. More x264 threads than this add frame
+ * latency and duplicated lookahead work without using idle cores.
+ */
+export function defaultEncoderThreads (rung: PlannedRung): number {
+  const pixels = rung.width * rung.height
+  if (pixels >= 1280 * 720) return 4
+  if (pixels >= 960 * 540) return 2
+  return 1
+}
+
+/** Keyframe spacing: 2 s when it divides the segment length, otherwise one keyframe per segment. */
+export function keyframeSeconds (segmentSeconds: number): number {
+  return segmentSeconds % 2 === 0 ? 2 : segmentSeconds
+}
+
+/** Paths that the tee muxer's option syntax could misread. Temp dirs never have these. */
+const TEE_UNSAFE = /[:|[\]\\'"=]/
+
+/** The media playlist, segment pattern and MP4 of a rung inside outputDir. */
+export function rungPaths (outputDir: string, rung: PlannedRung) {
+  const dir = join(outputDir, rung.name)
+  return { dir, playlist: join(dir, 'index.m3u8'), segments: join(dir, 'segment-%05d.ts') }
+}
+
+export function progressivePath (outputDir: string): string {
+  return join(outputDir, 'progressive.mp4')
+}
+
+/**
+ * One ffmpeg invocation for the whole ladder: the source is decoded once; each rung is scaled
+ * from the rung above it (a cascade, so small rungs never touch full-size frames); each rung is
+ * encoded once with capped CRF and keyframes forced at the same timestamps in every rung; each
+ * rung is written as HLS, and the progressive rung's encoded packets also go, through the tee
+ * muxer, into a faststart MP4 (no second encode). Pure.
+ */
+export function buildFfmpegArgs (o: EncodeOptions): string[] {
+  const preset = o.preset ?? DEFAULT_PRESET
+  const crf = o.crf ?? DEFAULT_CRF
+  const kf = keyframeSeconds(o.segmentSeconds)
+  const threadsFor = o.encoderThreads ?? defaultEncoderThreads
+  if (o.ladder.length === 0) throw new RangeError('empty ladder')
+
+  // The cascade: rung i is made from rung i-1's frames. Frame rate drops happen before scaling.
+  const chains: string[] = []
+  let from = '[0:v:0]'
+  o.ladder.forEach((rung, i) => {
+    const above = i === 0 ? undefined : o.ladder[i - 1]
+    const filters: string[] = []
+    if (above === undefined || above.frameRate !== rung.frameRate) filters.push(`fps=${rung.frameRate}`)
+    filters.push(`scale=${rung.width}:${rung.height}:flags=bicubic`)
+    if (i === 0) filters.push('format=yuv420p')
+    filters.push('setsar=1')
+    const last = i === o.ladder.length - 1
+    chains.push(`${from}${filters.join(',')}${last ? `[v${i}]` : `,split=2[v${i}][c${i}]`}`)
+    from = `[c${i}]`
+  })
+
+  const args: string[] = [
+    '-hide_banner', '-nostdin', '-y', '-v', 'error',
+    ...(o.progress === false ? [] : ['-progress', 'pipe:1', '-stats_period', '1', '-nostats']),
+    ...safeInputArgs(),
+    '-i', fileUrl(o.input),
+    '-filter_complex', chains.join(';'),
+    ...(o.filterThreads !== undefined ? ['-filter_complex_threads', String(o.filterThreads)] : [])
+  ]
+
+  o.ladder.forEach((rung, i) => {
+    const gop = Math.ceil(rung.frameRate * kf)
+    const paths = rungPaths(o.outputDir, rung)
+    args.push(
+      '-map', `[v${i}]`,
+      ...(o.hasAudio ? ['-map', '0:a:0'] : []),
+      '-map_metadata', '-1', '-map_chapters', '-1',
+      '-c:v', 'libx264', '-preset', preset,
+      '-profile:v', rung.profile, '-level:v', rung.level,
+      '-crf', String(crf),
+      '-maxrate', String(rung.videoBitrate), '-bufsize', String(rung.bufferSize),
+      '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0',
+      '-force_key_frames', `expr:gte(t,n_forced*${kf})`, '-forced-idr', '1',
+      '-threads', String(threadsFor(rung, i)),
+      ...(o.hasAudio ? ['-c:a', 'aac', '-b:a', String(rung.audioBitrate), '-ac', '2', '-ar', '48000'] : []),
+      '-max_muxing_queue_size', '4096'
+    )
+    const hls = {
+      hls_time: String(o.segmentSeconds),
+      hls_playlist_type: 'vod',
+      hls_flags: 'independent_segments',
+      hls_segment_type: 'mpegts',
+      hls_segment_filename: paths.segments
+    }
+    if (i === o.progressiveIndex) {
+      const mp4 = progressivePath(o.outputDir)
+      for (const p of [paths.playlist, paths.segments, mp4]) {
+        if (TEE_UNSAFE.test(p)) throw new RangeError(`output path "${p}" has characters the tee muxer cannot take`)
+      }
+      const hlsSlave = Object.entries({ f: 'hls', ...hls }).map(([k, v]) => `${k}=${v}`).join(':')
+      // MP4 needs the codec headers out of band; the MPEG-TS muxer repeats them before each IDR.
+      args.push('-flags:v', '+global_header', '-flags:a', '+global_header', '-f', 'tee',
+        `[${hlsSlave}]${paths.playlist}|[f=mp4:movflags=+faststart]${mp4}`)
+    } else {
+      args.push('-f', 'hls', ...Object.entries(hls).flatMap(([k, v]) => [`-${k}`, v]), paths.playlist)
+    }
+  })
+  return args
+}
