@@ -36,7 +36,10 @@ export interface FindOneAndUpdateOptions {
 
 export interface UpdateResult {
   matchedCount: number
+  /** Documents whose content changed (a $set to the current value does not count). */
   modifiedCount: number
+  /** 1 when an upsert inserted a document, else 0. */
+  upsertedCount: number
 }
 
 export interface IndexOptions {

@@ -1,0 +1,211 @@
+import { MongoClient, MongoServerError, type Collection as MongoCollection, type Db, type Document } from 'mongodb'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Collection, Database, Filter, FindOneAndUpdateOptions, FindOptions, IndexOptions, Projection, Update, UpdateResult } from './collection.js'
+import { DuplicateKeyError } from '../errors.js'
+import { newId } from './new-id.js'
+import { filterEqualities } from './filter-equalities.js'
+
+export const DEFAULT_DATABASE_NAME = 'lectern'
+const SERVER_SELECTION_TIMEOUT_MS = 5000
+const PROBE_TIMEOUT_MS = 1500
+const UPDATE_OPERATORS = new Set(['$set', '$unset', '$inc', '$push', '$pull'])
+
+export interface MongoDatabaseOptions {
+  url: string
+  /** Overrides the database named in the URL path (tests use one database each). */
+  dbName?: string
+  serverSelectionTimeoutMs?: number
+  log?: FastifyBaseLogger
+}
+
+/** The database named in a mongodb:// URL's path, or undefined. */
+export function databaseNameFromUrl (url: string): string | undefined {
+  // Not `new URL`: seed lists (`host1,host2`) are valid MongoDB URLs but not WHATWG ones.
+  const match = /^mongodb(?:\+srv)?:\/\/[^/?#]*\/([^?#]*)/.exec(url)
+  const name = match?.[1] !== undefined ? decodeURIComponent(match[1]) : ''
+  return name === '' ? undefined : name
+}
+
+/** The URL with any password replaced, for messages and logs. */
+export function redactUrl (url: string): string {
+  return url.replace(/^(mongodb(?:\+srv)?:\/\/[^:/@]*):[^@/]*@/, '$1:***@')
+}
+
+function isDuplicateKeyError (err: unknown): err is MongoServerError {
+  return err instanceof Error && (err as { code?: unknown }).code === 11000
+}
+
+function translate (err: unknown, collection: string): unknown {
+  if (!isDuplicateKeyError(err)) return err
+  const keyValue = (err as { keyValue?: Record<string, unknown> }).keyValue
+  const what = keyValue !== undefined && Object.keys(keyValue).length > 0
+    ? Object.entries(keyValue).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(', ')
+    : 'this unique value'
+  return new DuplicateKeyError(`A document in "${collection}" already has ${what}`)
+}
+
+function checkUpdate (update: Update): void {
+  const ops = Object.keys(update).filter((k) => (update as Record<string, unknown>)[k] !== undefined)
+  if (ops.length === 0) throw new TypeError('An update needs at least one of $set, $unset, $inc, $push, $pull')
+  for (const op of ops) {
+    if (!UPDATE_OPERATORS.has(op)) throw new TypeError(`Unsupported update operator ${op}`)
+  }
+}
+
+/**
+ * An upsert must insert a string _id like every other document, never the driver's ObjectId:
+ * when neither the filter nor $set names one, a fresh id goes in through $setOnInsert.
+ */
+function withUpsertId (filter: Filter, update: Update): Document {
+  if (filterEqualities(filter)._id !== undefined || update.$set?._id !== undefined) return update
+  return { ...update, $setOnInsert: { _id: newId() } }
+}
+
+class MongoBackedCollection<T extends { _id: string }> implements Collection<T> {
+  readonly name: string
+  private readonly collection: MongoCollection<Document>
+
+  constructor (name: string, db: Db) {
+    this.name = name
+    this.collection = db.collection(name)
+  }
+
+  private async call<R> (op: () => Promise<R>): Promise<R> {
+    try {
+      return await op()
+    } catch (err) {
+      throw translate(err, this.name)
+    }
+  }
+
+  async insertOne (doc: T): Promise<void> {
+    if (typeof doc._id !== 'string' || doc._id === '') throw new TypeError(`insertOne into "${this.name}" needs a string _id`)
+    // The driver adds an _id to the object it is given when missing; a copy keeps the caller's clean.
+    await this.call(() => this.collection.insertOne({ ...doc } as Document))
+  }
+
+  async findOne (filter: Filter, options: { projection?: Projection } = {}): Promise<T | null> {
+    const doc = await this.call(() => this.collection.findOne(filter, options.projection !== undefined ? { projection: options.projection } : {}))
+    return doc as T | null
+  }
+
+  async find (filter: Filter, options: FindOptions = {}): Promise<T[]> {
+    return await this.call(async () => {
+      let cursor = this.collection.find(filter)
+      if (options.sort !== undefined) cursor = cursor.sort(options.sort)
+      if (options.skip !== undefined && options.skip > 0) cursor = cursor.skip(options.skip)
+      if (options.limit !== undefined && options.limit > 0) cursor = cursor.limit(options.limit)
+      if (options.projection !== undefined) cursor = cursor.project(options.projection)
+      return await cursor.toArray() as unknown as T[]
+    })
+  }
+
+  async updateOne (filter: Filter, update: Update, options: { upsert?: boolean } = {}): Promise<UpdateResult> {
+    checkUpdate(update)
+    const upsert = options.upsert === true
+    const result = await this.call(() => this.collection.updateOne(filter, upsert ? withUpsertId(filter, update) : update as Document, { upsert }))
+    return { matchedCount: result.matchedCount, modifiedCount: result.modifiedCount, upsertedCount: result.upsertedCount }
+  }
+
+  async updateMany (filter: Filter, update: Update): Promise<UpdateResult> {
+    checkUpdate(update)
+    const result = await this.call(() => this.collection.updateMany(filter, update as Document))
+    return { matchedCount: result.matchedCount, modifiedCount: result.modifiedCount, upsertedCount: result.upsertedCount }
+  }
+
+  async findOneAndUpdate (filter: Filter, update: Update, options: FindOneAndUpdateOptions = {}): Promise<T | null> {
+    checkUpdate(update)
+    const upsert = options.upsert === true
+    const doc = await this.call(() => this.collection.findOneAndUpdate(filter, upsert ? withUpsertId(filter, update) : update as Document, {
+      upsert,
+      returnDocument: options.returnDocument ?? 'after',
+      includeResultMetadata: false,
+      ...(options.sort !== undefined ? { sort: options.sort } : {})
+    }))
+    return doc as T | null
+  }
+
+  async deleteOne (filter: Filter): Promise<number> {
+    const result = await this.call(() => this.collection.deleteOne(filter))
+    return result.deletedCount
+  }
+
+  async deleteMany (filter: Filter): Promise<number> {
+    const result = await this.call(() => this.collection.deleteMany(filter))
+    return result.deletedCount
+  }
+
+  async countDocuments (filter: Filter = {}): Promise<number> {
+    return await this.call(() => this.collection.countDocuments(filter))
+  }
+
+  async createIndex (fields: Record<string, 1 | -1>, options: IndexOptions = {}): Promise<void> {
+    if (Object.keys(fields).length === 0) throw new TypeError(`createIndex on "${this.name}" needs at least one field`)
+    await this.call(() => this.collection.createIndex(fields, {
+      ...(options.unique === true ? { unique: true } : {}),
+      ...(options.sparse === true ? { sparse: true } : {})
+    }))
+  }
+}
+
+export class MongoDatabase implements Database {
+  readonly kind = 'mongodb' as const
+  readonly databaseName: string
+  private readonly client: MongoClient
+  private readonly db: Db
+  private readonly collections = new Map<string, MongoBackedCollection<{ _id: string }>>()
+  private closing: Promise<void> | undefined
+
+  private constructor (client: MongoClient, databaseName: string) {
+    this.client = client
+    this.databaseName = databaseName
+    this.db = client.db(databaseName)
+  }
+
+  static async open (options: MongoDatabaseOptions): Promise<MongoDatabase> {
+    const databaseName = options.dbName ?? databaseNameFromUrl(options.url) ?? DEFAULT_DATABASE_NAME
+    const client = new MongoClient(options.url, {
+      appName: 'lectern',
+      serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? SERVER_SELECTION_TIMEOUT_MS,
+      // Matches the embedded store, which cannot keep undefined: such fields are left out.
+      ignoreUndefined: true
+    })
+    try {
+      await client.connect()
+      await client.db(databaseName).command({ ping: 1 })
+    } catch (err) {
+      await client.close().catch(() => {})
+      throw new Error(`MONGODB_URL: cannot reach MongoDB at ${redactUrl(options.url)}: ${(err as Error).message}`)
+    }
+    options.log?.info({ database: databaseName }, 'connected to MongoDB')
+    return new MongoDatabase(client, databaseName)
+  }
+
+  collection<T extends { _id: string }> (name: string): Collection<T> {
+    let collection = this.collections.get(name)
+    if (collection === undefined) {
+      collection = new MongoBackedCollection(name, this.db)
+      this.collections.set(name, collection)
+    }
+    return collection as unknown as Collection<T>
+  }
+
+  async probe (): Promise<void> {
+    if (this.closing !== undefined) throw new Error('The MongoDB connection is closed')
+    await this.db.command({ ping: 1 }, { timeoutMS: PROBE_TIMEOUT_MS })
+  }
+
+  /** Drops this database (tests clean up their own). */
+  async drop (): Promise<void> {
+    await this.db.dropDatabase()
+  }
+
+  close (): Promise<void> {
+    this.closing ??= this.client.close()
+    return this.closing
+  }
+}
+
+export function openMongoDatabase (options: MongoDatabaseOptions): Promise<MongoDatabase> {
+  return MongoDatabase.open(options)
+}
