@@ -9,6 +9,10 @@ import storagePlugin from './storage/storage-plugin.js'
 import cachePlugin from './cache/cache-plugin.js'
 import dbPlugin from './db/db-plugin.js'
 import healthPlugin from '../plugins/health.js'
+import docsPlugin from '../plugins/docs.js'
+import authPlugin, { type AuthPluginOptions } from '../plugins/auth.js'
+import searchPlugin from '../plugins/search.js'
+import metadataPlugin from '../plugins/metadata.js'
 import { loadSecret } from './secrets.js'
 
 export interface BuildOptions {
@@ -18,6 +22,8 @@ export interface BuildOptions {
   storage?: ObjectStore
   cache?: ByteCache
   db?: Database
+  /** Login/register attempts per IP per window (tests lower it to reach the limit). */
+  authRateLimit?: AuthPluginOptions['rateLimit']
 }
 
 /** Builds a ready, not-listening Lectern instance. */
@@ -43,8 +49,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(storagePlugin, { config, store: options.storage })
   await app.register(cachePlugin, { config, cache: options.cache })
   await app.register(dbPlugin, { config, db: options.db })
+  // Before every route: @fastify/swagger collects routes as they are added.
+  await app.register(docsPlugin)
   await app.register(healthPlugin)
   // -- feature plugins: each registers itself below, one line each --
+  await app.register(authPlugin, { rateLimit: options.authRateLimit })
+  await app.register(searchPlugin)
+  await app.register(metadataPlugin)
 
   await app.ready()
   return app

@@ -13,6 +13,7 @@ export const UnauthorizedError = createError<[string]>('LECTERN_ERR_UNAUTHORIZED
 export const ForbiddenError = createError<[string]>('LECTERN_ERR_FORBIDDEN', '%s', 403)
 export const PayloadTooLargeError = createError<[string]>('LECTERN_ERR_PAYLOAD_TOO_LARGE', '%s', 413)
 export const UnsupportedMediaError = createError<[string]>('LECTERN_ERR_UNSUPPORTED_MEDIA', '%s', 415)
+export const TooManyRequestsError = createError<[string]>('LECTERN_ERR_RATE_LIMITED', '%s', 429)
 export const RangeNotSatisfiableError = createError<[string]>('LECTERN_ERR_RANGE_NOT_SATISFIABLE', '%s', 416)
 export const DependencyUnavailableError = createError<[string]>('LECTERN_ERR_DEPENDENCY_UNAVAILABLE', '%s', 503)
 

@@ -1,0 +1,78 @@
+import type { Database } from './collection.js'
+import type { Role, User } from './documents.js'
+import { newId } from './new-id.js'
+import { isDuplicateKey, DuplicateKeyError } from '../errors.js'
+
+export const USERS = 'users'
+/** One-document claims (`{ _id: 'first-admin' }`) whose unique _id settles races between nodes. */
+export const CLAIMS = 'claims'
+const FIRST_ADMIN = 'first-admin'
+
+interface Claim {
+  _id: string
+  userId: string
+  at: Date
+}
+
+/** What the API shows of a user: never the hash or salt. */
+export interface PublicUser {
+  id: string
+  email: string
+  name: string
+  role: Role
+  createdAt: string
+}
+
+export function toPublicUser (user: User): PublicUser {
+  return { id: user._id, email: user.email, name: user.name, role: user.role, createdAt: user.createdAt.toISOString() }
+}
+
+export async function ensureUserIndexes (db: Database): Promise<void> {
+  await db.collection<User>(USERS).createIndex({ email: 1 }, { unique: true })
+}
+
+export async function findUserByEmail (db: Database, normalizedEmail: string): Promise<User | null> {
+  return await db.collection<User>(USERS).findOne({ email: normalizedEmail })
+}
+
+export async function findUserById (db: Database, id: string): Promise<User | null> {
+  return await db.collection<User>(USERS).findOne({ _id: id })
+}
+
+export interface NewUser {
+  email: string
+  name: string
+  passwordHash: string
+  passwordSalt: string
+}
+
+/**
+ * Inserts a user; the first account of an empty store becomes the admin. Two registrations racing
+ * on an empty store (on one node or several) both see no users, so the role is settled by
+ * inserting a claim document whose fixed _id only one insert can win.
+ * A duplicate email is a DuplicateKeyError (the unique index decides, not a prior lookup).
+ */
+export async function createUser (db: Database, input: NewUser): Promise<User> {
+  const users = db.collection<User>(USERS)
+  const claims = db.collection<Claim>(CLAIMS)
+  const id = newId()
+  let role: Role = 'user'
+  if (await users.countDocuments({}) === 0) {
+    try {
+      await claims.insertOne({ _id: FIRST_ADMIN, userId: id, at: new Date() })
+      role = 'admin'
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err
+    }
+  }
+  const user: User = { _id: id, ...input, role, createdAt: new Date() }
+  try {
+    await users.insertOne(user)
+  } catch (err) {
+    // Give the claim back so the next registration can still become the admin.
+    if (role === 'admin') await claims.deleteOne({ _id: FIRST_ADMIN, userId: id }).catch(() => {})
+    if (isDuplicateKey(err)) throw new DuplicateKeyError(`An account with email ${input.email} already exists`)
+    throw err
+  }
+  return user
+}
