@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { constants as fsConstants, type BigIntStats } from 'node:fs'
-import { access, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, stat, unlink } from 'node:fs/promises'
+import { type FileHandle, access, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join, sep } from 'node:path'
 import { Readable, addAbortSignal } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { ConflictError, InvalidKeyError, ObjectNotFoundError, RangeNotSatisfiableError } from '../errors.js'
 import type { GetOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
@@ -26,6 +25,22 @@ function errnoOf (err: unknown): string | undefined {
 function isMissing (err: unknown): boolean {
   const code = errnoOf(err)
   return code === 'ENOENT' || code === 'ENOTDIR'
+}
+
+function isAborted (signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true
+}
+
+function abortError (signal: AbortSignal): Error {
+  return Object.assign(new Error('The put was aborted; nothing was stored'), { name: 'AbortError', code: 'ABORT_ERR', cause: signal.reason })
+}
+
+async function writeFully (handle: FileHandle, chunk: Buffer): Promise<void> {
+  let offset = 0
+  while (offset < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset)
+    offset += bytesWritten
+  }
 }
 
 let lastWriteMicros = 0
@@ -83,15 +98,27 @@ export class FsObjectStore implements ObjectStore {
   async put (key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<ObjectInfo> {
     const path = this.pathOf(key)
     const { signal } = options
-    signal?.throwIfAborted()
+    if (isAborted(signal)) throw abortError(signal!)
     const tmp = join(this.tempDir, randomUUID())
     const handle = await open(tmp, 'wx')
     let closed = false
     let committed = false
+    // Destroying the source on abort also ends a read that is waiting on a stalled uploader.
+    const onAbort = () => {
+      if (!Buffer.isBuffer(body)) body.destroy(abortError(signal!))
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const source = Buffer.isBuffer(body) ? Readable.from([body]) : body
-      // pipeline destroys the source too on abort or error, so an upload stops being read.
-      await pipeline(source, handle.createWriteStream({ autoClose: false }), signal === undefined ? {} : { signal })
+      try {
+        // for-await destroys the source when a write fails, so an upload stops being read.
+        for await (const chunk of Buffer.isBuffer(body) ? [body] : body) {
+          await writeFully(handle, Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string))
+        }
+      } catch (err) {
+        if (isAborted(signal)) throw abortError(signal!)
+        throw err
+      }
+      if (isAborted(signal)) throw abortError(signal!)
       const time = nextWriteTime()
       await handle.utimes(time, time)
       await handle.sync()
@@ -99,11 +126,12 @@ export class FsObjectStore implements ObjectStore {
       closed = true
       await handle.close()
       // The last moment an abort can still leave nothing behind.
-      signal?.throwIfAborted()
+      if (isAborted(signal)) throw abortError(signal!)
       await this.commit(tmp, path, key)
       committed = true
       return infoFrom(key, st)
     } finally {
+      signal?.removeEventListener('abort', onAbort)
       if (!closed) await handle.close().catch(() => {})
       if (!committed) await rm(tmp, { force: true }).catch(() => {})
     }

@@ -58,6 +58,52 @@ function rangeHeader (range: ByteRange | undefined): string | undefined {
   return range === undefined ? undefined : `bytes=${range.start}-${range.end}`
 }
 
+/** Passes on the first length bytes of source, then ends it (which frees its connection). */
+function truncate (source: Readable, length: number): Readable {
+  async function * firstBytes () {
+    let remaining = length
+    for await (const chunk of source) {
+      const buf = chunk as Buffer
+      if (buf.length >= remaining) {
+        yield buf.subarray(0, remaining)
+        return
+      }
+      remaining -= buf.length
+      yield buf
+    }
+  }
+  return Readable.from(firstBytes(), { objectMode: false })
+}
+
+/**
+ * The requested range out of a response body, whatever the store did with the Range header:
+ * some ignore it (200, the whole object) or widen it (s3rver reads "bytes=0-0" as "bytes=0-").
+ * A body that starts at the right byte is cut to length; any other answer is an error, never
+ * bytes passed off as the wrong range.
+ */
+function exactRange (body: Readable, range: ByteRange, contentRange: string | undefined, contentLength: number | undefined): Readable {
+  let first: number
+  let last: number
+  let total: number | undefined
+  if (contentRange === undefined) {
+    if (contentLength === undefined) throw new Error('neither Content-Range nor Content-Length')
+    first = 0
+    last = contentLength - 1
+    total = contentLength
+  } else {
+    const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange)
+    if (m === null) throw new Error(`an unreadable Content-Range "${contentRange}"`)
+    first = Number(m[1])
+    last = Number(m[2])
+    total = m[3] === '*' ? undefined : Number(m[3])
+  }
+  const wantedLast = total === undefined ? range.end : Math.min(range.end, total - 1)
+  if (first !== range.start || last < wantedLast) {
+    throw new Error(`bytes ${first}-${last}${total === undefined ? '' : '/' + total}`)
+  }
+  return last === wantedLast ? body : truncate(body, wantedLast - range.start + 1)
+}
+
 /**
  * Objects in one S3 bucket (AWS, or any S3-compatible store through S3_ENDPOINT). Puts go
  * through multipart uploads that never hold more than a few parts in memory; a failed or aborted
@@ -160,13 +206,17 @@ export class S3ObjectStore implements ObjectStore {
     if (!(body instanceof Readable)) {
       throw new Error(`S3 GetObject for "${key}" returned no readable body`)
     }
-    // A store that ignores Range would answer 200 with the whole object: never pass that off as the range.
-    if (range !== undefined && out.ContentRange?.startsWith(`bytes ${range.start}-`) !== true) {
-      body.destroy()
-      throw new Error(`S3 ignored the range ${range.start}-${range.end} for "${key}" (Content-Range: ${out.ContentRange ?? 'none'})`)
+    let stream: Readable = body
+    if (range !== undefined) {
+      try {
+        stream = exactRange(body, range, out.ContentRange, out.ContentLength)
+      } catch (err) {
+        body.destroy()
+        throw new Error(`S3 answered a request for bytes ${range.start}-${range.end} of "${key}" with ${(err as Error).message}`)
+      }
     }
-    if (signal !== undefined) addAbortSignal(signal, body)
-    return body
+    if (signal !== undefined) addAbortSignal(signal, stream)
+    return stream
   }
 
   async head (key: string): Promise<ObjectInfo> {
