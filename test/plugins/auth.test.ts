@@ -1,0 +1,191 @@
+import { createHmac } from 'node:crypto'
+import t from 'tap'
+import Fastify from 'fastify'
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import { buildTestApp } from '../helpers/app.js'
+import { testConfig } from '../helpers/config.js'
+import { deriveKey } from '../../src/secrets.js'
+import { errorHandler } from '../../src/error-handler.js'
+import dbPlugin from '../../src/db/db-plugin.js'
+import authPlugin, { currentUser } from '../../plugins/auth.js'
+import { registerAccount } from './accounts.js'
+
+const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url')
+
+/** A JWT made by hand, so that tests can forge what the server must refuse. */
+function craftToken (header: object, payload: object, key: Buffer | string, hmac = 'sha256'): string {
+  const input = `${b64(header)}.${b64(payload)}`
+  return `${input}.${createHmac(hmac, key).update(input).digest('base64url')}`
+}
+
+const now = () => Math.floor(Date.now() / 1000)
+
+t.test('register, login and me', async (t) => {
+  const { app } = await buildTestApp(t)
+  const reg = await app.inject({
+    method: 'POST', url: '/api/auth/register', payload: { email: '  Ann.Lee@Example.ORG ', password: 'correct horse battery', name: ' Ann  Lee ' }
+  })
+  t.equal(reg.statusCode, 201)
+  const body = reg.json()
+  t.equal(body.user.email, 'ann.lee@example.org', 'email normalised')
+  t.equal(body.user.name, 'Ann Lee')
+  t.equal(body.user.role, 'admin', 'the first account is the admin')
+  t.notOk('passwordHash' in body.user)
+  t.notOk('passwordSalt' in body.user)
+  t.equal(body.expiresIn, 3600)
+
+  // The token is an HS256 JWT with the id, the role and an expiry.
+  const [header, payload] = body.token.split('.').slice(0, 2).map((p: string) => JSON.parse(Buffer.from(p, 'base64url').toString()))
+  t.equal(header.alg, 'HS256')
+  t.equal(payload.sub, body.user.id)
+  t.equal(payload.role, 'admin')
+  t.equal(payload.exp - payload.iat, 3600)
+
+  const second = await app.inject({ method: 'POST', url: '/api/auth/register', payload: { email: 'bo@example.org', password: 'another good one', name: 'Bo' } })
+  t.equal(second.json().user.role, 'user', 'later accounts are users')
+
+  const login = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: 'ANN.LEE@example.org', password: 'correct horse battery' } })
+  t.equal(login.statusCode, 200)
+  t.equal(login.json().user.id, body.user.id)
+
+  const me = await app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${login.json().token}` } })
+  t.equal(me.statusCode, 200)
+  t.same(me.json().user, body.user)
+})
+
+t.test('a duplicate email is a 409, whatever its case', async (t) => {
+  const { app } = await buildTestApp(t)
+  const payload = { email: 'dup@example.org', password: 'correct horse battery', name: 'A' }
+  t.equal((await app.inject({ method: 'POST', url: '/api/auth/register', payload })).statusCode, 201)
+  const again = await app.inject({ method: 'POST', url: '/api/auth/register', payload: { ...payload, email: ' DUP@Example.org' } })
+  t.equal(again.statusCode, 409)
+  t.equal(again.json().code, 'LECTERN_ERR_DUPLICATE')
+  t.match(again.json().message, /dup@example\.org already exists/)
+})
+
+t.test('bad registration input is a 400 naming the field', async (t) => {
+  const { app } = await buildTestApp(t)
+  const good = { email: 'x@example.org', password: 'correct horse battery', name: 'X' }
+  const cases: Array<[object, RegExp]> = [
+    [{ ...good, email: 'not-an-email' }, /body\.email: must be an email address/],
+    [{ ...good, email: 'a@b' }, /body\.email: must be an email address/],
+    [{ ...good, password: 'short' }, /body\.password: must be at least 10 characters/],
+    [{ ...good, password: 'x'.repeat(2000) }, /body\.password: must be at most 1024/],
+    [{ ...good, name: '   ' }, /body\.name: must not be empty/],
+    [{ email: good.email, name: 'X' }, /body\.password/],
+    [{ password: good.password, name: 'X' }, /body\.email/]
+  ]
+  for (const [payload, message] of cases) {
+    const res = await app.inject({ method: 'POST', url: '/api/auth/register', payload })
+    t.equal(res.statusCode, 400, JSON.stringify(payload).slice(0, 80))
+    t.equal(res.json().code, 'LECTERN_ERR_VALIDATION')
+    t.match(res.json().message, message)
+  }
+  const notJson = await app.inject({ method: 'POST', url: '/api/auth/register', headers: { 'content-type': 'application/json' }, payload: '{"email":' })
+  t.equal(notJson.statusCode, 400)
+})
+
+t.test('a failed login says the same whether or not the email exists', async (t) => {
+  const { app } = await buildTestApp(t)
+  await app.inject({ method: 'POST', url: '/api/auth/register', payload: { email: 'real@example.org', password: 'correct horse battery', name: 'R' } })
+  const wrongPassword = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: 'real@example.org', password: 'wrong password!' } })
+  const noSuchUser = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: 'ghost@example.org', password: 'wrong password!' } })
+  const shortPassword = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: 'real@example.org', password: 'x' } })
+  for (const res of [wrongPassword, noSuchUser, shortPassword]) {
+    t.equal(res.statusCode, 401)
+    t.same(res.json(), { statusCode: 401, code: 'LECTERN_ERR_UNAUTHORIZED', error: 'Unauthorized', message: 'email or password is wrong' })
+  }
+})
+
+t.test('the first account of an empty store is the only admin, even when registrations race', async (t) => {
+  const { app } = await buildTestApp(t)
+  const results = await Promise.all(Array.from({ length: 6 }, (_, i) => app.inject({
+    method: 'POST', url: '/api/auth/register', remoteAddress: `10.0.0.${i + 1}`, payload: { email: `r${i}@example.org`, password: 'correct horse battery', name: `R${i}` }
+  })))
+  t.same(results.map((r) => r.statusCode), Array(6).fill(201))
+  t.equal(results.filter((r) => r.json().user.role === 'admin').length, 1, 'exactly one admin')
+})
+
+t.test('tokens: missing, malformed, expired, forged', async (t) => {
+  const { app } = await buildTestApp(t)
+  await registerAccount(app, 'admin')
+  const account = await registerAccount(app)
+  t.equal(account.role, 'user')
+  const key = deriveKey(app.secret, 'jwt')
+  const claims = { sub: account.id, role: 'user', iat: now(), exp: now() + 600 }
+  t.equal((await app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${craftToken({ alg: 'HS256', typ: 'JWT' }, claims, key)}` } })).statusCode, 200,
+    'a well-made token with the right key is accepted (so the refusals below are about what they change)')
+
+  const [h, p, s] = account.token.split('.')
+  const tampered = `${h}.${b64({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), role: 'admin' })}.${s}`
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['no header', {}, /sign in first/],
+    ['not Bearer', { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }, /must be "Bearer <token>"/],
+    ['garbage', { authorization: 'Bearer not.a.jwt' }, /malformed|not valid/],
+    ['expired', { authorization: `Bearer ${craftToken({ alg: 'HS256', typ: 'JWT' }, { ...claims, iat: now() - 7200, exp: now() - 3600 }, key)}` }, /expired/],
+    ['wrong secret', { authorization: `Bearer ${craftToken({ alg: 'HS256', typ: 'JWT' }, claims, 'some other secret at least 32 chars long')}` }, /signature is not valid/],
+    ['alg none', { authorization: `Bearer ${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.` }, /not issued by this server|not valid/],
+    ['HS512 with the right key', { authorization: `Bearer ${craftToken({ alg: 'HS512', typ: 'JWT' }, claims, key, 'sha512')}` }, /not signed with HS256/],
+    ['tampered payload', { authorization: `Bearer ${tampered}` }, /signature is not valid/],
+    ['no role', { authorization: `Bearer ${craftToken({ alg: 'HS256', typ: 'JWT' }, { sub: account.id, iat: now(), exp: now() + 60 }, key)}` }, /does not name a user and role/]
+  ]
+  for (const [name, headers, message] of cases) {
+    const res = await app.inject({ url: '/api/auth/me', headers })
+    t.equal(res.statusCode, 401, name)
+    t.equal(res.json().code, 'LECTERN_ERR_UNAUTHORIZED', name)
+    t.match(res.json().message, message, name)
+  }
+})
+
+t.test('a token whose account is gone no longer reaches /me', async (t) => {
+  const { app } = await buildTestApp(t)
+  const key = deriveKey(app.secret, 'jwt')
+  const token = craftToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'ffffffffffffffffffff', role: 'user', iat: now(), exp: now() + 60 }, key)
+  const res = await app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${token}` } })
+  t.equal(res.statusCode, 401)
+  t.match(res.json().message, /no longer exists/)
+})
+
+t.test('login and register are rate limited per IP, each on its own', async (t) => {
+  const { app } = await buildTestApp(t, {}, { authRateLimit: { max: 3, timeWindowMs: 60_000 } })
+  const login = (ip: string) => app.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: ip, payload: { email: 'a@example.org', password: 'whatever it is' } })
+  for (let i = 0; i < 3; i++) t.equal((await login('10.1.1.1')).statusCode, 401)
+  const limited = await login('10.1.1.1')
+  t.equal(limited.statusCode, 429)
+  t.equal(limited.json().code, 'LECTERN_ERR_RATE_LIMITED')
+  t.match(limited.json().message, /too many attempts.*try again in \d+ s/)
+  t.ok(limited.headers['retry-after'], 'says when to retry')
+  t.equal((await login('10.1.1.2')).statusCode, 401, 'another address is not affected')
+  const reg = await app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '10.1.1.1', payload: { email: 'n@example.org', password: 'correct horse battery', name: 'N' } })
+  t.equal(reg.statusCode, 201, 'register has its own budget')
+  t.equal((await app.inject({ url: '/health/live', remoteAddress: '10.1.1.1' })).statusCode, 200, 'other routes are not limited')
+})
+
+t.test('authenticateOptional and requireRole', async (t) => {
+  const config = await testConfig(t)
+  const app = Fastify({ logger: false })
+  t.teardown(() => app.close())
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  app.setErrorHandler(errorHandler)
+  app.decorate('config', config)
+  app.decorate('secret', 'a test secret that is long enough for the key')
+  await app.register(dbPlugin, { config })
+  await app.register(authPlugin)
+  app.get('/optional', { preHandler: (r, s) => app.authenticateOptional(r, s) }, async (request) => ({ user: currentUser(request) ?? null }))
+  app.get('/admin', { preHandler: [(r, s) => app.authenticate(r, s), (r, s) => app.requireRole('admin')(r, s)] }, async () => ({ ok: true }))
+  await app.ready()
+
+  const key = deriveKey(app.secret, 'jwt')
+  const token = (role: string) => craftToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'aaaaaaaaaaaaaaaaaaaa', role, iat: now(), exp: now() + 60 }, key)
+
+  t.same((await app.inject({ url: '/optional' })).json(), { user: null }, 'absent: no user, no error')
+  t.same((await app.inject({ url: '/optional', headers: { authorization: `Bearer ${token('user')}` } })).json(), { user: { sub: 'aaaaaaaaaaaaaaaaaaaa', role: 'user' } })
+  t.equal((await app.inject({ url: '/optional', headers: { authorization: 'Bearer x.y.z' } })).statusCode, 401, 'present but invalid: 401')
+
+  t.equal((await app.inject({ url: '/admin' })).statusCode, 401)
+  const asUser = await app.inject({ url: '/admin', headers: { authorization: `Bearer ${token('user')}` } })
+  t.equal(asUser.statusCode, 403)
+  t.equal(asUser.json().code, 'LECTERN_ERR_FORBIDDEN')
+  t.equal((await app.inject({ url: '/admin', headers: { authorization: `Bearer ${token('admin')}` } })).statusCode, 200)
+})
