@@ -3,10 +3,18 @@
  * implement it: the official mongodb driver (MONGODB_URL) and an embedded file-backed store in
  * DATA_DIR (@seald-io/nedb, which speaks the same query language).
  *
- * Documents carry their own string `_id` (never ObjectId) so both backends agree.
- * Filters use the common subset of MongoDB query operators: equality on (dotted) fields,
- * $eq $ne $gt $gte $lt $lte $in $nin $exists $regex $and $or $not, and array-membership equality.
- * Updates use $set, $unset, $inc, $push, $pull. A unique-index violation is a DuplicateKeyError.
+ * Documents carry their own string `_id` (never ObjectId) so both backends agree; an upsert that
+ * names no `_id` gets a newId(). Fields set to `undefined` are left out (as the driver's
+ * ignoreUndefined does). Dates round-trip as Dates.
+ * Filters use the common subset of MongoDB query operators, with MongoDB's meaning on both
+ * backends: equality on (dotted) fields (`null` also matches a missing field), array-membership
+ * equality (`tags: 'x'`), $eq $ne $gt $gte $lt $lte $in $nin $exists, $regex (a RegExp, or a
+ * string with `$options`), field-level $not, and top-level $and $or $nor.
+ * Updates use $set, $unset, $inc, $push (a value, or `{ $each: [...] }`) and $pull, where $pull
+ * takes a value to remove and not a condition (FerretDB 1.x ignores conditions silently).
+ * A unique-index violation, on insert or update, is a DuplicateKeyError.
+ * Sorting is only defined between values of the same type (the backends order mixed types
+ * differently).
  */
 export type Filter = Record<string, unknown>
 export type Sort = Record<string, 1 | -1>
@@ -55,7 +63,12 @@ export interface Collection<T extends { _id: string }> {
   find (filter: Filter, options?: FindOptions): Promise<T[]>
   updateOne (filter: Filter, update: Update, options?: { upsert?: boolean }): Promise<UpdateResult>
   updateMany (filter: Filter, update: Update): Promise<UpdateResult>
-  /** Atomic on both backends (the embedded store serialises all writes of a collection). */
+  /**
+   * Atomic: of concurrent calls whose filter matches the same document, one updates it and the
+   * others see it as updated. MongoDB guarantees this itself; the embedded store, and the
+   * FerretDB 1.x that tests use in MongoDB's place, serialise the writes of a collection within
+   * the process (so against FerretDB it holds for one process only).
+   */
   findOneAndUpdate (filter: Filter, update: Update, options?: FindOneAndUpdateOptions): Promise<T | null>
   deleteOne (filter: Filter): Promise<number>
   deleteMany (filter: Filter): Promise<number>

@@ -10,6 +10,7 @@ import { DuplicateKeyError } from '../errors.js'
 import { newId } from './new-id.js'
 import { toNedbFilter, toNedbUpdate, withoutUndefined } from './nedb-query.js'
 import { filterEqualities } from './filter-equalities.js'
+import { SerialQueue } from './serial-queue.js'
 
 // The embedded store keeps each collection in memory and appends every write to
 // <dir>/<collection>.db. It is single-process: one API node with the inline worker. Two processes
@@ -33,21 +34,6 @@ export interface EmbeddedDatabaseOptions {
   /** How often each datafile is rewritten without its superseded lines. */
   compactionIntervalMs?: number
   log?: FastifyBaseLogger
-}
-
-/** A per-collection queue: each write runs after the previous one settled. */
-class SerialQueue {
-  private tail: Promise<unknown> = Promise.resolve()
-
-  run<R> (task: () => Promise<R>): Promise<R> {
-    const result = this.tail.then(task)
-    this.tail = result.catch(() => {})
-    return result
-  }
-
-  drain (): Promise<unknown> {
-    return this.tail
-  }
 }
 
 interface UniqueViolation extends Error {

@@ -4,6 +4,8 @@ import type { Collection, Database, Filter, FindOneAndUpdateOptions, FindOptions
 import { DuplicateKeyError } from '../errors.js'
 import { newId } from './new-id.js'
 import { filterEqualities } from './filter-equalities.js'
+import { checkPull } from './nedb-query.js'
+import { SerialQueue } from './serial-queue.js'
 
 export const DEFAULT_DATABASE_NAME = 'lectern'
 const SERVER_SELECTION_TIMEOUT_MS = 5000
@@ -31,8 +33,12 @@ export function redactUrl (url: string): string {
   return url.replace(/^(mongodb(?:\+srv)?:\/\/[^:/@]*):[^@/]*@/, '$1:***@')
 }
 
-function isDuplicateKeyError (err: unknown): err is MongoServerError {
-  return err instanceof Error && (err as { code?: unknown }).code === 11000
+function isDuplicateKeyError (err: unknown): boolean {
+  if (!(err instanceof MongoServerError)) return false
+  if (err.code === 11000) return true
+  // FerretDB 1.x reports a unique violation by an update (not by an insert) as a generic
+  // InternalError carrying its backend's message.
+  return err.code === 1 && /UNIQUE constraint failed|duplicate key value violates unique constraint/.test(err.message)
 }
 
 function translate (err: unknown, collection: string): unknown {
@@ -50,6 +56,7 @@ function checkUpdate (update: Update): void {
   for (const op of ops) {
     if (!UPDATE_OPERATORS.has(op)) throw new TypeError(`Unsupported update operator ${op}`)
   }
+  if (update.$pull !== undefined) checkPull(update.$pull)
 }
 
 /**
@@ -64,10 +71,13 @@ function withUpsertId (filter: Filter, update: Update): Document {
 class MongoBackedCollection<T extends { _id: string }> implements Collection<T> {
   readonly name: string
   private readonly collection: MongoCollection<Document>
+  /** Set on FerretDB only: see MongoDatabase.open. */
+  private readonly writes: SerialQueue | undefined
 
-  constructor (name: string, db: Db) {
+  constructor (name: string, db: Db, serialiseWrites: boolean) {
     this.name = name
     this.collection = db.collection(name)
+    this.writes = serialiseWrites ? new SerialQueue() : undefined
   }
 
   private async call<R> (op: () => Promise<R>): Promise<R> {
@@ -78,10 +88,14 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
     }
   }
 
+  private write<R> (op: () => Promise<R>): Promise<R> {
+    return this.writes === undefined ? this.call(op) : this.writes.run(() => this.call(op))
+  }
+
   async insertOne (doc: T): Promise<void> {
     if (typeof doc._id !== 'string' || doc._id === '') throw new TypeError(`insertOne into "${this.name}" needs a string _id`)
     // The driver adds an _id to the object it is given when missing; a copy keeps the caller's clean.
-    await this.call(() => this.collection.insertOne({ ...doc } as Document))
+    await this.write(() => this.collection.insertOne({ ...doc } as Document))
   }
 
   async findOne (filter: Filter, options: { projection?: Projection } = {}): Promise<T | null> {
@@ -103,20 +117,20 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
   async updateOne (filter: Filter, update: Update, options: { upsert?: boolean } = {}): Promise<UpdateResult> {
     checkUpdate(update)
     const upsert = options.upsert === true
-    const result = await this.call(() => this.collection.updateOne(filter, upsert ? withUpsertId(filter, update) : update as Document, { upsert }))
+    const result = await this.write(() => this.collection.updateOne(filter, upsert ? withUpsertId(filter, update) : update as Document, { upsert }))
     return { matchedCount: result.matchedCount, modifiedCount: result.modifiedCount, upsertedCount: result.upsertedCount }
   }
 
   async updateMany (filter: Filter, update: Update): Promise<UpdateResult> {
     checkUpdate(update)
-    const result = await this.call(() => this.collection.updateMany(filter, update as Document))
+    const result = await this.write(() => this.collection.updateMany(filter, update as Document))
     return { matchedCount: result.matchedCount, modifiedCount: result.modifiedCount, upsertedCount: result.upsertedCount }
   }
 
   async findOneAndUpdate (filter: Filter, update: Update, options: FindOneAndUpdateOptions = {}): Promise<T | null> {
     checkUpdate(update)
     const upsert = options.upsert === true
-    const doc = await this.call(() => this.collection.findOneAndUpdate(filter, upsert ? withUpsertId(filter, update) : update as Document, {
+    const doc = await this.write(() => this.collection.findOneAndUpdate(filter, upsert ? withUpsertId(filter, update) : update as Document, {
       upsert,
       returnDocument: options.returnDocument ?? 'after',
       includeResultMetadata: false,
@@ -126,12 +140,12 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
   }
 
   async deleteOne (filter: Filter): Promise<number> {
-    const result = await this.call(() => this.collection.deleteOne(filter))
+    const result = await this.write(() => this.collection.deleteOne(filter))
     return result.deletedCount
   }
 
   async deleteMany (filter: Filter): Promise<number> {
-    const result = await this.call(() => this.collection.deleteMany(filter))
+    const result = await this.write(() => this.collection.deleteMany(filter))
     return result.deletedCount
   }
 
@@ -141,7 +155,7 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
 
   async createIndex (fields: Record<string, 1 | -1>, options: IndexOptions = {}): Promise<void> {
     if (Object.keys(fields).length === 0) throw new TypeError(`createIndex on "${this.name}" needs at least one field`)
-    await this.call(() => this.collection.createIndex(fields, {
+    await this.write(() => this.collection.createIndex(fields, {
       ...(options.unique === true ? { unique: true } : {}),
       ...(options.sparse === true ? { sparse: true } : {})
     }))
@@ -151,40 +165,53 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
 export class MongoDatabase implements Database {
   readonly kind = 'mongodb' as const
   readonly databaseName: string
+  /** The server is FerretDB (a MongoDB-protocol proxy used by the tests), not MongoDB. */
+  readonly ferretdb: boolean
   private readonly client: MongoClient
   private readonly db: Db
   private readonly collections = new Map<string, MongoBackedCollection<{ _id: string }>>()
   private closing: Promise<void> | undefined
 
-  private constructor (client: MongoClient, databaseName: string) {
+  private constructor (client: MongoClient, databaseName: string, ferretdb: boolean) {
     this.client = client
     this.databaseName = databaseName
+    this.ferretdb = ferretdb
     this.db = client.db(databaseName)
   }
 
   static async open (options: MongoDatabaseOptions): Promise<MongoDatabase> {
     const databaseName = options.dbName ?? databaseNameFromUrl(options.url) ?? DEFAULT_DATABASE_NAME
+    // The driver's default (30 s) is too long to wait for a start-up error; a URL's own setting wins.
+    const urlSetsTimeout = /[?&]serverSelectionTimeoutMS=/i.test(options.url)
     const client = new MongoClient(options.url, {
       appName: 'lectern',
-      serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? SERVER_SELECTION_TIMEOUT_MS,
+      ...(urlSetsTimeout && options.serverSelectionTimeoutMs === undefined ? {} : { serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? SERVER_SELECTION_TIMEOUT_MS }),
       // Matches the embedded store, which cannot keep undefined: such fields are left out.
       ignoreUndefined: true
     })
+    let buildInfo: Document
     try {
       await client.connect()
-      await client.db(databaseName).command({ ping: 1 })
+      buildInfo = await client.db(databaseName).command({ buildInfo: 1 })
     } catch (err) {
       await client.close().catch(() => {})
       throw new Error(`MONGODB_URL: cannot reach MongoDB at ${redactUrl(options.url)}: ${(err as Error).message}`)
     }
-    options.log?.info({ database: databaseName }, 'connected to MongoDB')
-    return new MongoDatabase(client, databaseName)
+    // FerretDB 1.x runs findAndModify and updates as a read then a whole-document write, so two
+    // concurrent claims can both win and concurrent $inc lose counts. Writes are then serialised
+    // per collection in this process, which keeps one node correct; MongoDB itself needs nothing.
+    const ferretdb = typeof buildInfo.ferretdbVersion === 'string'
+    if (ferretdb) {
+      options.log?.warn({ ferretdbVersion: buildInfo.ferretdbVersion }, 'MONGODB_URL is FerretDB: its updates are not atomic across processes; run one node against it, or use MongoDB')
+    }
+    options.log?.info({ database: databaseName, version: buildInfo.version }, 'connected to MongoDB')
+    return new MongoDatabase(client, databaseName, ferretdb)
   }
 
   collection<T extends { _id: string }> (name: string): Collection<T> {
     let collection = this.collections.get(name)
     if (collection === undefined) {
-      collection = new MongoBackedCollection(name, this.db)
+      collection = new MongoBackedCollection(name, this.db, this.ferretdb)
       this.collections.set(name, collection)
     }
     return collection as unknown as Collection<T>

@@ -128,19 +128,21 @@ export function toNedbUpdate (update: Update): Query {
     if (fields === undefined) continue
     if (!['$set', '$unset', '$inc', '$push', '$pull'].includes(op)) throw new TypeError(`Unsupported update operator ${op}`)
     if (!isPlainObject(fields)) throw new TypeError(`${op} needs an object of fields`)
-    out[op] = op === '$pull' ? pullConditions(fields) : withoutUndefined(fields)
+    if (op === '$pull') checkPull(fields)
+    out[op] = withoutUndefined(fields)
   }
   if (Object.keys(out).length === 0) throw new TypeError('An update needs at least one of $set, $unset, $inc, $push, $pull')
   return out
 }
 
-function pullConditions (fields: Record<string, unknown>): Query {
-  const out: Query = {}
-  for (const [field, condition] of Object.entries(fields)) {
-    // nedb matches each element with its own query matcher, so only $regex strings need rewriting.
-    out[field] = isOperatorObject(condition) && '$regex' in condition
-      ? regexOf(condition.$regex, condition.$options)
-      : condition
+/**
+ * `$pull` removes the elements equal to a value. Conditions (`{ $in: [...] }`, sub-document
+ * queries) are refused: FerretDB 1.x silently treats them as a literal value and removes nothing.
+ */
+export function checkPull (fields: Record<string, unknown>): void {
+  for (const [field, value] of Object.entries(fields)) {
+    if (isPlainObject(value) || value instanceof RegExp) {
+      throw new TypeError(`$pull on "${field}" takes a value to remove, not a condition`)
+    }
   }
-  return out
 }
