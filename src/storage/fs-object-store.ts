@@ -219,12 +219,15 @@ export class FsObjectStore implements ObjectStore {
     const slash = prefix.lastIndexOf('/')
     const dirKey = slash === -1 ? '' : prefix.slice(0, slash)
     const start = dirKey === '' ? this.root : join(this.root, dirKey)
+    let real
     try {
-      this.assertInsideRoot(await realpath(start), prefix)
+      real = await realpath(start)
     } catch (err) {
       if (isMissing(err)) return []
       throw err
     }
+    // As in the walk below, a symlink out of the root leads to nothing of ours.
+    if (!this.isInsideRoot(real)) return []
     const found: ObjectInfo[] = []
     await this.walk(start, dirKey, prefix, found)
     return found.sort((a, b) => compareKeys(a.key, b.key))
@@ -263,8 +266,12 @@ export class FsObjectStore implements ObjectStore {
     return join(this.root, key)
   }
 
+  private isInsideRoot (real: string): boolean {
+    return real === this.root || real.startsWith(this.root + sep)
+  }
+
   private assertInsideRoot (real: string, key: string): void {
-    if (real !== this.root && !real.startsWith(this.root + sep)) {
+    if (!this.isInsideRoot(real)) {
       throw new InvalidKeyError(key, 'it resolves outside the storage root (through a symbolic link)')
     }
   }
@@ -322,7 +329,7 @@ export class FsObjectStore implements ObjectStore {
       throw err
     }
     // Outside the root there is no object of ours to delete.
-    if (real !== this.root && !real.startsWith(this.root + sep)) return false
+    if (!this.isInsideRoot(real)) return false
     try {
       if (!(await lstat(real)).isFile()) return false
       await unlink(real)
