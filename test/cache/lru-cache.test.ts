@@ -1,0 +1,118 @@
+import t from 'tap'
+import { LruCache } from '../../src/cache/lru-cache.js'
+
+const bytes = (n: number, fill = 1) => Buffer.alloc(n, fill)
+
+t.test('total bytes never exceed the bound; the least recently used go first', async (t) => {
+  const lru = new LruCache({ maxBytes: 1000, maxEntryBytes: 400 })
+  lru.set('a', bytes(300))
+  lru.set('b', bytes(300))
+  lru.set('c', bytes(300))
+  t.equal(lru.bytes, 900)
+  t.equal(lru.size, 3)
+
+  // Touch a, so b becomes the oldest.
+  t.ok(lru.peek('a'))
+  lru.set('d', bytes(300))
+  t.equal(lru.bytes, 900, 'b was evicted to make room')
+  t.equal(lru.peek('b'), undefined)
+  t.same([...lru.keys()], ['c', 'a', 'd'], 'order is least to most recently used')
+  t.equal(lru.evictions, 1)
+
+  // One big entry may push out several small ones.
+  lru.set('e', bytes(400))
+  t.ok(lru.bytes <= 1000)
+  t.same([...lru.keys()], ['a', 'd', 'e'])
+  t.equal(lru.bytes, 1000)
+})
+
+t.test('peek returns the very bytes stored, and has() does not change recency', async (t) => {
+  const lru = new LruCache({ maxBytes: 100 })
+  const value = Buffer.alloc(7, 's') // not from the shared pool, so it is kept as is
+  lru.set('k', value)
+  lru.set('j', Buffer.from('x'))
+  t.equal(lru.peek('k'), value, 'same Buffer, no copy')
+  t.ok(lru.has('j'))
+  t.same([...lru.keys()], ['j', 'k'], 'has() left j the oldest')
+})
+
+t.test('replacing a key adjusts the byte count', async (t) => {
+  const lru = new LruCache({ maxBytes: 1000 })
+  lru.set('k', bytes(100))
+  lru.set('k', bytes(30))
+  t.equal(lru.bytes, 30)
+  t.equal(lru.size, 1)
+  t.equal(lru.peek('k')!.length, 30)
+})
+
+t.test('entries larger than an eighth of capacity are not stored', async (t) => {
+  const lru = new LruCache({ maxBytes: 800 })
+  t.equal(lru.maxEntryBytes, 100)
+  t.equal(lru.set('fits', bytes(100)), true)
+  t.equal(lru.set('big', bytes(101)), false)
+  t.equal(lru.peek('big'), undefined)
+  t.equal(lru.bytes, 100, 'nothing was evicted for it either')
+  t.ok(lru.has('fits'))
+
+  // An oversize replacement removes the stale smaller value rather than keeping it.
+  lru.set('fits', bytes(500))
+  t.equal(lru.peek('fits'), undefined)
+  t.equal(lru.bytes, 0)
+})
+
+t.test('deletePrefix drops exactly the keys under the prefix', async (t) => {
+  const lru = new LruCache({ maxBytes: 10_000 })
+  for (const key of ['videos/a/1/720p/s0.ts', 'videos/a/1/720p/s1.ts', 'videos/a/1/master.m3u8', 'videos/ab/1/s0.ts', 'videos/b/1/s0.ts']) {
+    lru.set(key, bytes(10))
+  }
+  t.equal(lru.deletePrefix('videos/a/'), 3)
+  t.same([...lru.keys()].sort(), ['videos/ab/1/s0.ts', 'videos/b/1/s0.ts'])
+  t.equal(lru.bytes, 20)
+  t.equal(lru.delete('videos/b/1/s0.ts'), true)
+  t.equal(lru.delete('videos/b/1/s0.ts'), false)
+  t.equal(lru.bytes, 10)
+  t.equal(lru.size, 1)
+})
+
+t.test('a small view into a large buffer is copied, so the parent is not kept alive', async (t) => {
+  const lru = new LruCache({ maxBytes: 1 << 20 })
+  const parent = Buffer.alloc(64 * 1024, 7)
+  const view = parent.subarray(100, 200)
+  lru.set('v', view)
+  const stored = lru.peek('v')!
+  t.same(stored, view, 'same bytes')
+  t.not(stored.buffer, parent.buffer, 'not sharing the 64 KiB parent')
+  t.equal(stored.buffer.byteLength, 100)
+
+  const own = Buffer.allocUnsafeSlow(1000)
+  lru.set('own', own)
+  t.equal(lru.peek('own'), own, 'a buffer that owns its memory is kept as is')
+})
+
+t.test('zero capacity stores nothing; bad capacity is refused', async (t) => {
+  const lru = new LruCache({ maxBytes: 0 })
+  t.equal(lru.set('k', bytes(1)), false)
+  t.equal(lru.size, 0)
+  t.throws(() => new LruCache({ maxBytes: -1 }), RangeError)
+  t.throws(() => new LruCache({ maxBytes: 1.5 }), RangeError)
+})
+
+t.test('a long random workload keeps the accounting exact', async (t) => {
+  const lru = new LruCache({ maxBytes: 50_000 })
+  let seed = 42
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    return seed % n
+  }
+  for (let i = 0; i < 20_000; i++) {
+    const key = `k${rand(300)}`
+    const op = rand(10)
+    if (op < 6) lru.set(key, bytes(rand(lru.maxEntryBytes) + 1))
+    else if (op < 9) lru.peek(key)
+    else lru.delete(key)
+    if (lru.bytes > lru.maxBytes) t.fail(`over the bound at step ${i}: ${lru.bytes}`)
+  }
+  let sum = 0
+  for (const key of [...lru.keys()]) sum += lru.peek(key)!.length
+  t.equal(lru.bytes, sum, 'byte count equals the sum of stored values')
+})
