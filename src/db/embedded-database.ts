@@ -1,5 +1,5 @@
 import { constants } from 'node:fs'
-import { access, mkdir, open, readFile, unlink } from 'node:fs/promises'
+import { access, mkdir } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
@@ -11,10 +11,11 @@ import { newId } from './new-id.js'
 import { toNedbFilter, toNedbUpdate, withoutUndefined } from './nedb-query.js'
 import { filterEqualities } from './filter-equalities.js'
 import { SerialQueue } from './serial-queue.js'
+import { DirectoryLock } from './directory-lock.js'
 
 // The embedded store keeps each collection in memory and appends every write to
 // <dir>/<collection>.db. It is single-process: one API node with the inline worker. Two processes
-// appending to the same files would corrupt them, so a lock file refuses a second opener; scaled-out
+// appending to the same files would corrupt them, so a directory lock refuses a second opener; scaled-out
 // deployments (several API nodes, separate workers) use MongoDB.
 
 const require = createRequire(import.meta.url)
@@ -26,7 +27,6 @@ const model = require('@seald-io/nedb/lib/model.js') as { modify: (doc: object, 
 
 export const DEFAULT_COMPACTION_INTERVAL_MS = 10 * 60 * 1000
 const COLLECTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/
-const LOCK_FILE = 'LOCK'
 
 export interface EmbeddedDatabaseOptions {
   /** Directory holding one <collection>.db file per collection. */
@@ -212,38 +212,8 @@ class EmbeddedCollection<T extends { _id: string }> implements Collection<T> {
   }
 }
 
-/** Files in this process's open embedded databases: a second opener would corrupt them too. */
+/** This process's open embedded databases: a second instance on the same files would corrupt them too. */
 const openDirs = new Set<string>()
-
-async function acquireLock (dir: string): Promise<string> {
-  const lock = join(dir, LOCK_FILE)
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(lock, 'wx')
-      await handle.writeFile(String(process.pid))
-      await handle.close()
-      return lock
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    }
-    const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim())
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-      throw new Error(`The embedded database in ${dir} is in use by process ${pid}. It serves one process only; to run several API nodes or separate workers, set MONGODB_URL.`)
-    }
-    // Left behind by a process that is gone (or by this one, before a crash-restart in place).
-    await unlink(lock).catch(() => {})
-  }
-  throw new Error(`Could not take the lock ${lock} of the embedded database`)
-}
-
-function isAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 export class EmbeddedDatabase implements Database {
   readonly kind = 'embedded' as const
@@ -251,11 +221,11 @@ export class EmbeddedDatabase implements Database {
   private readonly collections = new Map<string, EmbeddedCollection<{ _id: string }>>()
   private readonly timer: NodeJS.Timeout
   private readonly log: FastifyBaseLogger | undefined
-  private readonly lock: string
+  private readonly lock: DirectoryLock
   private closed = false
   private closing: Promise<void> | undefined
 
-  private constructor (dir: string, lock: string, options: EmbeddedDatabaseOptions) {
+  private constructor (dir: string, lock: DirectoryLock, options: EmbeddedDatabaseOptions) {
     this.dir = dir
     this.lock = lock
     this.log = options.log
@@ -274,7 +244,9 @@ export class EmbeddedDatabase implements Database {
     }
     openDirs.add(dir)
     try {
-      const lock = await acquireLock(dir)
+      const lock = await DirectoryLock.acquire(dir, {
+        hint: 'The embedded database serves one process only; to run several API nodes or separate workers, set MONGODB_URL.'
+      })
       return new EmbeddedDatabase(dir, lock, options)
     } catch (err) {
       openDirs.delete(dir)
@@ -321,7 +293,7 @@ export class EmbeddedDatabase implements Database {
     try {
       await this.compact()
     } finally {
-      await unlink(this.lock).catch(() => {})
+      await this.lock.release()
       openDirs.delete(this.dir)
     }
   }

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { hostname } from 'node:os'
 import { openEmbeddedDatabase } from '../../src/db/embedded-database.js'
 import { tempDir } from '../helpers/config.js'
 import { collectionContract } from './collection.contract.js'
@@ -95,11 +96,11 @@ t.test('one opener at a time', async (t) => {
   const again = await openEmbeddedDatabase({ dir })
   await again.close()
 
-  // A lock left by a live process (our parent, which surely exists) refuses the open...
-  await writeFile(join(dir, 'LOCK'), String(process.ppid))
-  await t.rejects(openEmbeddedDatabase({ dir }), new RegExp(`in use by process ${process.ppid}.*MONGODB_URL`))
+  // A fresh lock held by a live process (our parent, which surely exists) refuses the open...
+  await writeFile(join(dir, 'LOCK'), JSON.stringify({ pid: process.ppid, host: hostname(), since: 'then' }))
+  await t.rejects(openEmbeddedDatabase({ dir }), new RegExp(`in use by process ${process.ppid} .*set MONGODB_URL`))
   // ...one left by a process that is gone does not.
-  await writeFile(join(dir, 'LOCK'), '2147483646')
+  await writeFile(join(dir, 'LOCK'), JSON.stringify({ pid: 2147483646, host: hostname(), since: 'then' }))
   const stale = await openEmbeddedDatabase({ dir })
   t.equal(stale.kind, 'embedded')
   await stale.close()
