@@ -129,7 +129,9 @@ export function buildFfmpegArgs (o: EncodeOptions): string[] {
       args.push('-flags:v', '+global_header', '-flags:a', '+global_header', '-f', 'tee',
         `[${hlsSlave}]${paths.playlist}|[f=mp4:movflags=+faststart]${mp4}`)
     } else {
-      args.push('-f', 'hls', ...Object.entries(hls).flatMap(([k, v]) => [`-${k}`, v]), paths.playlist)
+      // No mux delay: the tee muxer's slaves start at the encoder's timestamps, and every rung
+      // must share one timeline for players to switch between them.
+      args.push('-muxdelay', '0', '-muxpreload', '0', '-f', 'hls', ...Object.entries(hls).flatMap(([k, v]) => [`-${k}`, v]), paths.playlist)
     }
   })
   return args

@@ -1,0 +1,74 @@
+import { createReadStream } from 'node:fs'
+import { readdir } from 'node:fs/promises'
+import { spawnSync } from 'node:child_process'
+import { pino } from 'pino'
+import type { Test } from 'tap'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from '../../src/config.js'
+import type { Database } from '../../src/db/collection.js'
+import type { Job, Video } from '../../src/db/documents.js'
+import { videoKeys } from '../../src/db/documents.js'
+import { newId } from '../../src/db/new-id.js'
+import { openDatabase } from '../../src/db/open-database.js'
+import { newVideoDocument } from '../../src/db/video-repository.js'
+import { createObjectStore } from '../../src/storage/create-object-store.js'
+import type { ObjectStore } from '../../src/storage/object-store.js'
+import { enqueueTranscode, JOBS } from '../../transcoder/job-queue.js'
+import { testConfig, tempDir } from '../helpers/config.js'
+
+export interface TranscoderFixture {
+  config: Config
+  storage: ObjectStore
+  db: Database
+  log: FastifyBaseLogger
+  /** temp root for transcodes, to check that nothing is left behind */
+  tmpRoot: string
+}
+
+export const silentLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) as unknown as FastifyBaseLogger
+
+/** Storage and metadata store on embedded defaults in a temp DATA_DIR, closed after the test. */
+export async function transcoderFixture (t: Test, env: Record<string, string> = {}): Promise<TranscoderFixture> {
+  const config = await testConfig(t, env)
+  const storage = await createObjectStore(config, silentLog)
+  const db = await openDatabase(config, silentLog)
+  const tmpRoot = await tempDir(t, 'lectern-transcode-root-')
+  t.teardown(async () => { await db.close().catch(() => {}); await storage.close() })
+  return { config, storage, db, log: silentLog, tmpRoot }
+}
+
+/** What the upload route does: store the original, record the video as uploaded, enqueue a job. */
+export async function uploadVideo (fx: { storage: ObjectStore, db: Database }, path: string, options: { maxAttempts?: number } = {}): Promise<{ id: string, job: Job }> {
+  const id = newId()
+  const info = await fx.storage.put(videoKeys.original(id), createReadStream(path))
+  await fx.db.collection<Video>('videos').insertOne(newVideoDocument({
+    id, owner: 'u1', title: 'clip', description: '', tags: [], visibility: 'public', originalSize: info.size, originalName: 'clip.mp4'
+  }))
+  const job = await enqueueTranscode(fx.db, id, options.maxAttempts)
+  return { id, job }
+}
+
+export async function getVideo (db: Database, id: string): Promise<Video> {
+  const v = await db.collection<Video>('videos').findOne({ _id: id })
+  if (v === null) throw new Error(`no video ${id}`)
+  return v
+}
+
+export async function getJob (db: Database, id: string): Promise<Job> {
+  const j = await db.collection<Job>(JOBS).findOne({ _id: id })
+  if (j === null) throw new Error(`no job ${id}`)
+  return j
+}
+
+/** Files left under a directory (recursively). */
+export async function filesUnder (dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true })
+  return entries.filter((e) => e.isFile()).map((e) => e.name)
+}
+
+/** ffprobe JSON of a file, for assertions. */
+export function ffprobeJson (path: string, args: string[]): any {
+  const r = spawnSync(process.env.FFPROBE_PATH ?? 'ffprobe', ['-v', 'error', '-print_format', 'json', ...args, path], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+  if (r.status !== 0) throw new Error(`ffprobe ${path}: ${r.stderr}`)
+  return JSON.parse(r.stdout)
+}
