@@ -37,7 +37,8 @@ export function requireRedisServer (t: Test): boolean {
     t.fail(`redis-server is required in CI: ${missing}`)
   } else {
     t.comment(`skipping: ${missing}`)
-    t.skip(missing)
+    // A plan of 0 with a reason is TAP's way to skip the whole test.
+    t.plan(0, missing)
   }
   return false
 }
