@@ -4,7 +4,7 @@ import type { Collection, Database, Filter, FindOneAndUpdateOptions, FindOptions
 import { DuplicateKeyError } from '../errors.js'
 import { newId } from './new-id.js'
 import { filterEqualities } from './filter-equalities.js'
-import { checkPull } from './nedb-query.js'
+import { checkFilter, checkPull } from './nedb-query.js'
 import { SerialQueue } from './serial-queue.js'
 
 export const DEFAULT_DATABASE_NAME = 'lectern'
@@ -99,11 +99,13 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
   }
 
   async findOne (filter: Filter, options: { projection?: Projection } = {}): Promise<T | null> {
+    checkFilter(filter)
     const doc = await this.call(() => this.collection.findOne(filter, options.projection !== undefined ? { projection: options.projection } : {}))
     return doc as T | null
   }
 
   async find (filter: Filter, options: FindOptions = {}): Promise<T[]> {
+    checkFilter(filter)
     return await this.call(async () => {
       let cursor = this.collection.find(filter)
       if (options.sort !== undefined) cursor = cursor.sort(options.sort)
@@ -115,6 +117,7 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
   }
 
   async updateOne (filter: Filter, update: Update, options: { upsert?: boolean } = {}): Promise<UpdateResult> {
+    checkFilter(filter)
     checkUpdate(update)
     const upsert = options.upsert === true
     const result = await this.write(() => this.collection.updateOne(filter, upsert ? withUpsertId(filter, update) : update as Document, { upsert }))
@@ -122,12 +125,14 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
   }
 
   async updateMany (filter: Filter, update: Update): Promise<UpdateResult> {
+    checkFilter(filter)
     checkUpdate(update)
     const result = await this.write(() => this.collection.updateMany(filter, update as Document))
     return { matchedCount: result.matchedCount, modifiedCount: result.modifiedCount, upsertedCount: result.upsertedCount }
   }
 
   async findOneAndUpdate (filter: Filter, update: Update, options: FindOneAndUpdateOptions = {}): Promise<T | null> {
+    checkFilter(filter)
     checkUpdate(update)
     const upsert = options.upsert === true
     const doc = await this.write(() => this.collection.findOneAndUpdate(filter, upsert ? withUpsertId(filter, update) : update as Document, {
@@ -140,16 +145,19 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
   }
 
   async deleteOne (filter: Filter): Promise<number> {
+    checkFilter(filter)
     const result = await this.write(() => this.collection.deleteOne(filter))
     return result.deletedCount
   }
 
   async deleteMany (filter: Filter): Promise<number> {
+    checkFilter(filter)
     const result = await this.write(() => this.collection.deleteMany(filter))
     return result.deletedCount
   }
 
   async countDocuments (filter: Filter = {}): Promise<number> {
+    checkFilter(filter)
     return await this.call(() => this.collection.countDocuments(filter))
   }
 

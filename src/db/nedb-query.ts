@@ -25,12 +25,14 @@ export function isOperatorObject (value: unknown): value is Record<string, unkno
   return keys.length > 0 && keys.every((k) => k.startsWith('$'))
 }
 
-function regexOf (source: unknown, options: unknown): RegExp {
+/** A RegExp safe to test against many documents: without the stateful g and y flags. */
+function regexOf (source: unknown, options?: unknown): RegExp {
   if (source instanceof RegExp) {
-    return typeof options === 'string' && options !== '' ? new RegExp(source.source, options) : source
+    const flags = (typeof options === 'string' && options !== '' ? options : source.flags).replace(/[gy]/g, '')
+    return flags === source.flags ? source : new RegExp(source.source, flags)
   }
   if (typeof source !== 'string') throw new TypeError('$regex needs a string or a RegExp')
-  return new RegExp(source, typeof options === 'string' ? options : '')
+  return new RegExp(source, (typeof options === 'string' ? options : '').replace(/[gy]/g, ''))
 }
 
 function both (parts: Query[]): Query {
@@ -38,6 +40,7 @@ function both (parts: Query[]): Query {
 }
 
 function equals (field: string, value: unknown): Query[] {
+  if (value instanceof RegExp) return [{ [field]: regexOf(value) }]
   if (value === null) return [{ $or: [{ [field]: null }, { [field]: { $exists: false } }] }]
   return [{ [field]: value }]
 }
@@ -48,7 +51,7 @@ function isIn (field: string, values: unknown): Query[] {
   const plain = values.filter((v) => v !== null && !(v instanceof RegExp))
   const alternatives: Query[] = []
   if (plain.length > 0) alternatives.push({ [field]: { $in: plain } })
-  for (const r of regexes) alternatives.push({ [field]: r })
+  for (const r of regexes) alternatives.push({ [field]: regexOf(r) })
   if (values.includes(null)) alternatives.push(...equals(field, null))
   if (alternatives.length === 0) return [{ [field]: { $in: [] } }]
   return alternatives.length === 1 ? alternatives : [{ $or: alternatives }]
@@ -74,7 +77,7 @@ function fieldConditions (field: string, condition: unknown): Query[] {
     } else if (op === '$options') {
       if (!('$regex' in condition)) throw new TypeError(`$options on "${field}" needs $regex`)
     } else if (op === '$not') {
-      extra.push({ $not: both(operand instanceof RegExp ? [{ [field]: operand }] : fieldConditions(field, operand)) })
+      extra.push({ $not: both(fieldConditions(field, operand)) })
     } else {
       throw new TypeError(`Unsupported query operator ${op} on "${field}"`)
     }
@@ -145,4 +148,9 @@ export function checkPull (fields: Record<string, unknown>): void {
       throw new TypeError(`$pull on "${field}" takes a value to remove, not a condition`)
     }
   }
+}
+
+/** Throws a TypeError for anything outside the facade's filter subset (see collection.ts). */
+export function checkFilter (filter: Filter): void {
+  toNedbFilter(filter)
 }

@@ -298,6 +298,29 @@ export function collectionContract (t: Test, open: OpenDatabase): void {
     t.equal(await c.countDocuments({ at: { $gte: at, $lt: new Date(at.getTime() + 1) } }), 1, 'Date ranges in filters')
   })
 
+  t.test('anything outside the facade\'s subset is refused, on every backend', async (t) => {
+    const db = await open(t)
+    const c = db.collection<Lecture>('lectures')
+    await seed(c)
+    await t.rejects(c.find({ title: { $where: 'true' } }), /Unsupported query operator \$where/)
+    await t.rejects(c.find({ $where: 'true' }), /Unsupported query operator \$where/)
+    await t.rejects(c.countDocuments({ $or: [] }), /\$or needs a non-empty array/)
+    await t.rejects(c.updateOne({ _id: 'a' }, {}), /at least one of/)
+    await t.rejects(c.updateMany({}, { $rename: { n: 'm' } } as object), /Unsupported update operator \$rename/)
+    await t.rejects(c.insertOne({ title: 'no id' } as Lecture), /string _id/)
+    t.equal(await c.countDocuments(), 5, 'nothing was written')
+  })
+
+  t.test('a global or sticky RegExp matches every document it should', async (t) => {
+    const db = await open(t)
+    const c = db.collection<Lecture>('lectures')
+    await seed(c)
+    // A g-flagged RegExp remembers lastIndex between test() calls; the filter must not.
+    t.same(ids(await c.find({ title: /r/g }, { sort: { _id: 1 } })), ['a', 'b', 'd', 'e'])
+    t.same(ids(await c.find({ title: { $regex: /^[ab]/gi } }, { sort: { _id: 1 } })), ['a', 'b', 'c'])
+    t.equal(await c.countDocuments({ title: { $in: [/^a/gi, 'Drawing'] } }), 3, 'RegExps inside $in')
+  })
+
   t.test('indexes: compound, and sparse unique', async (t) => {
     const db = await open(t)
     const c = db.collection<Lecture>('lectures')
