@@ -1,0 +1,111 @@
+import { createServer } from 'node:net'
+import { writeFile, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import t from 'tap'
+import { probe } from '../../transcoder/probe.js'
+import { TranscodeError } from '../../transcoder/transcode-error.js'
+import { makeClip, makeAudioOnly, mediaDir, runFfmpeg } from '../helpers/media.js'
+
+/** A loopback TCP server that counts connections: an input must never make ffmpeg reach out. */
+async function connectionCounter (t: Tap) {
+  let connections = 0
+  const server = createServer((socket) => { connections++; socket.destroy() })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  const port = (server.address() as { port: number }).port
+  return { port, count: () => connections }
+}
+type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
+
+async function rejects (t: Tap, path: string, pattern: RegExp) {
+  const err = await probe('ffprobe', path).then(() => null, (e: unknown) => e)
+  t.ok(err instanceof TranscodeError, 'a TranscodeError')
+  t.equal((err as TranscodeError).permanent, true, 'permanent: retrying cannot help')
+  t.match((err as Error).message, pattern)
+  return err as TranscodeError
+}
+
+t.test('a real clip: what the ladder needs to know', async (t) => {
+  const clip = await makeClip({ seconds: 2, width: 320, height: 240, fps: 25 }, t)
+  const info = await probe('ffprobe', clip)
+  t.match(info, { videoCodec: 'h264', audioCodec: 'aac', width: 320, height: 240, frameRate: 25 })
+  t.ok(Math.abs(info.duration - 2) < 0.1)
+  t.ok(info.bitrate > 0)
+  t.match(info.container, /mp4/)
+})
+
+t.test('other real containers are accepted', async (t) => {
+  const mkv = await makeClip({ seconds: 1, width: 160, height: 90, format: 'mkv' }, t)
+  t.match((await probe('ffprobe', mkv)).container, /matroska/)
+  const ts = await makeClip({ seconds: 1, width: 160, height: 90, format: 'ts' }, t)
+  t.equal((await probe('ffprobe', ts)).container, 'mpegts')
+})
+
+t.test('phone video: rotation metadata turns the ladder portrait', async (t) => {
+  const dir = await mediaDir(t)
+  const clip = await makeClip({ seconds: 1, width: 320, height: 180, dir }, t)
+  const rotated = join(dir, 'rotated.mp4')
+  runFfmpeg(['-i', clip, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', rotated])
+  const info = await probe('ffprobe', rotated)
+  t.equal(`${info.width}x${info.height}`, '180x320')
+})
+
+t.test('a text file is refused', async (t) => {
+  const dir = await mediaDir(t)
+  const path = join(dir, 'notes.mp4')
+  await writeFile(path, 'These are my lecture notes, not a video.\n'.repeat(50))
+  await rejects(t, path, /^unsupported input: /)
+})
+
+t.test('an empty file is refused', async (t) => {
+  const dir = await mediaDir(t)
+  const path = join(dir, 'empty.mp4')
+  await writeFile(path, '')
+  await rejects(t, path, /empty/)
+})
+
+t.test('an audio-only file is refused: no video stream', async (t) => {
+  await rejects(t, await makeAudioOnly({}, t), /no video stream/)
+})
+
+t.test('a truncated file is refused with a reason', async (t) => {
+  const dir = await mediaDir(t)
+  const clip = await makeClip({ seconds: 2, width: 320, height: 180, dir }, t)
+  const bytes = await readFile(clip)
+  const path = join(dir, 'truncated.mp4')
+  // The MP4's index (moov) is at the end: cut it off.
+  await writeFile(path, bytes.subarray(0, Math.floor(bytes.length / 2)))
+  await rejects(t, path, /could not be read as media.*moov atom not found/)
+})
+
+t.test('an HLS playlist disguised as .mp4 is refused and opens nothing', async (t) => {
+  const dir = await mediaDir(t)
+  const counter = await connectionCounter(t)
+  const real = await makeClip({ seconds: 1, width: 160, height: 90, format: 'ts', dir }, t)
+  const path = join(dir, 'lecture.mp4')
+  await writeFile(path, [
+    '#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXT-X-PLAYLIST-TYPE:VOD',
+    '#EXTINF:4,', `http://127.0.0.1:${counter.port}/steal.ts`,
+    '#EXTINF:4,', `file://${real}`,
+    '#EXTINF:4,', '/etc/passwd',
+    '#EXT-X-ENDLIST', ''
+  ].join('\n'))
+  await rejects(t, path, /^unsupported input: not a media container/)
+  t.equal(counter.count(), 0, 'no connection was made')
+})
+
+t.test('an ffconcat list disguised as .mp4 is refused', async (t) => {
+  const dir = await mediaDir(t)
+  const real = await makeClip({ seconds: 1, width: 160, height: 90, dir }, t)
+  const path = join(dir, 'lecture.mp4')
+  await writeFile(path, `ffconcat version 1.0\nfile '${real}'\n`)
+  await rejects(t, path, /^unsupported input: not a media container/)
+})
+
+t.test('a missing ffprobe is a tool failure, not the video\'s fault', async (t) => {
+  const clip = await makeClip({ seconds: 1, width: 160, height: 90 }, t)
+  const err = await probe('/nonexistent/ffprobe', clip).then(() => null, (e: unknown) => e)
+  t.ok(err instanceof TranscodeError)
+  t.equal((err as TranscodeError).permanent, false)
+  t.match((err as Error).message, /could not be started/)
+})

@@ -1,0 +1,168 @@
+import t from 'tap'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { ObjectStore } from '../../src/storage/object-store.js'
+import { videoKeys } from '../../src/db/documents.js'
+import { Worker, type JobSettled, type WorkerOptions } from '../../transcoder/worker.js'
+import { cancelTranscode, claimJob, renewLease, releaseJob, backoffMs } from '../../transcoder/job-queue.js'
+import { makeClip, makeAudioOnly, mediaDir } from '../helpers/media.js'
+import { transcoderFixture, uploadVideo, getVideo, getJob, filesUnder, type TranscoderFixture } from './fixtures.js'
+
+/** Runs a worker until `count` jobs settled; stops it after the test. */
+function startWorker (t: Tap, fx: TranscoderFixture, options: Partial<WorkerOptions> = {}) {
+  const settled: JobSettled[] = []
+  const waiters: Array<() => void> = []
+  const worker = new Worker({
+    db: fx.db, storage: fx.storage, config: fx.config, log: fx.log, tmpRoot: fx.tmpRoot,
+    pollIntervalMs: 50, leaseMs: 2000, backoffBaseMs: 100, progressIntervalMs: 100,
+    onJobSettled: (e) => { settled.push(e); waiters.splice(0).forEach((w) => w()) },
+    ...options
+  })
+  worker.start()
+  t.teardown(() => worker.stop())
+  const until = async (count: number) => {
+    // The worker's timers are unref'd (it must never hold a server open); hold the test open.
+    const keepAlive = setInterval(() => {}, 1000)
+    try {
+      while (settled.length < count) await new Promise<void>((resolve) => waiters.push(resolve))
+    } finally {
+      clearInterval(keepAlive)
+    }
+    return settled
+  }
+  return { worker, settled, until }
+}
+type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
+
+t.test('backoff doubles per attempt', async (t) => {
+  t.same([1, 2, 3, 4].map((a) => backoffMs(a, 1000)), [1000, 2000, 4000, 8000])
+  t.equal(backoffMs(30, 1000), 60 * 60_000, 'capped at an hour')
+})
+
+t.test('claims are exclusive, leases are checked', async (t) => {
+  const fx = await transcoderFixture(t)
+  const { job } = await uploadVideo(fx, await makeClip({ seconds: 1, width: 160, height: 90 }, t))
+  const a = await claimJob(fx.db, 'worker-a', 60_000)
+  t.equal(a?._id, job._id)
+  t.equal(a?.attempts, 1)
+  t.equal(await claimJob(fx.db, 'worker-b', 60_000), null, 'a held lease is not claimable')
+  t.equal(await renewLease(fx.db, job._id, 'worker-b'), 'lost', 'only the holder renews')
+  t.equal(await renewLease(fx.db, job._id, 'worker-a'), 'held')
+  const later = new Date(Date.now() + 120_000)
+  const b = await claimJob(fx.db, 'worker-b', 60_000, later)
+  t.equal(b?._id, job._id, 'an expired lease is claimable')
+  t.equal(b?.attempts, 2)
+  t.equal(await renewLease(fx.db, job._id, 'worker-a'), 'lost', 'the old holder learns it lost the job')
+  t.ok(await releaseJob(fx.db, job._id, 'worker-b'))
+  t.match(await getJob(fx.db, job._id), { state: 'queued', attempts: 1, leaseOwner: null })
+  await cancelTranscode(fx.db, job.videoId)
+  t.equal(await claimJob(fx.db, 'worker-c', 60_000), null, 'cancelled jobs are never claimed')
+})
+
+t.test('bad inputs fail at once, with the reason on the video', async (t) => {
+  const fx = await transcoderFixture(t)
+  const dir = await mediaDir(t)
+  const text = join(dir, 'notes.mp4')
+  await writeFile(text, 'not a video\n'.repeat(100))
+  const hls = join(dir, 'playlist.mp4')
+  await writeFile(hls, '#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nhttp://127.0.0.1:9/x.ts\n#EXT-X-ENDLIST\n')
+  const uploads = {
+    text: await uploadVideo(fx, text),
+    audio: await uploadVideo(fx, await makeAudioOnly({ dir })),
+    hls: await uploadVideo(fx, hls)
+  }
+  const { until } = startWorker(t, fx)
+  await until(3)
+  const expected = { text: /^unsupported input/, audio: /^unsupported input: the file has no video stream/, hls: /^unsupported input: not a media container/ }
+  for (const [name, { id, job }] of Object.entries(uploads)) {
+    const video = await getVideo(fx.db, id)
+    t.equal(video.status, 'failed', `${name}: failed`)
+    t.match(video.failureReason, expected[name as keyof typeof expected], `${name}: ${video.failureReason}`)
+    t.match(await getJob(fx.db, job._id), { state: 'failed', attempts: 1 }, `${name}: no retries`)
+    t.same(await fx.storage.list(videoKeys.prefix(id)), [], `${name}: nothing published`)
+  }
+  t.same(await filesUnder(fx.tmpRoot), [], 'temp files removed')
+})
+
+t.test('tool failures are retried with backoff, then the video fails with the reason', async (t) => {
+  const fx = await transcoderFixture(t, { FFPROBE_PATH: '/nonexistent/ffprobe' })
+  const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 1, width: 160, height: 90 }, t), { maxAttempts: 3 })
+  const { until } = startWorker(t, fx, { backoffBaseMs: 150 })
+  const first = await until(1)
+  t.equal(first[0]!.outcome, 'retry')
+  const queued = await getJob(fx.db, job._id)
+  t.match(queued, { state: 'queued', attempts: 1 })
+  t.ok(queued.runAfter.getTime() > Date.now() - 1000, 'not runnable before its backoff')
+  t.equal((await getVideo(fx.db, id)).status, 'uploaded', 'waiting for the retry')
+  const all = await until(3)
+  t.same(all.map((s) => s.outcome), ['retry', 'retry', 'failed'])
+  t.match(await getJob(fx.db, job._id), { state: 'failed', attempts: 3 })
+  const video = await getVideo(fx.db, id)
+  t.equal(video.status, 'failed')
+  t.match(video.failureReason, /could not be started/)
+})
+
+t.test('cancelling a job mid-encode stops ffmpeg and leaves nothing', async (t) => {
+  const fx = await transcoderFixture(t)
+  const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 20, width: 640, height: 360 }, t))
+  const { until } = startWorker(t, fx, { leaseMs: 600 })
+  // Wait until ffmpeg reports progress, then cancel as deleting the video does.
+  for (;;) {
+    const v = await getVideo(fx.db, id)
+    if (v.status === 'processing' && v.progress > 0) break
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  await cancelTranscode(fx.db, id)
+  const [settled] = await until(1)
+  t.equal(settled!.outcome, 'cancelled')
+  t.equal((await getJob(fx.db, job._id)).state, 'cancelled')
+  t.not((await getVideo(fx.db, id)).status, 'ready')
+  t.same(await fx.storage.list(videoKeys.prefix(id)), [], 'nothing in storage')
+  t.same(await filesUnder(fx.tmpRoot), [], 'temp files removed')
+})
+
+t.test('cancelling while outputs upload removes what was written', async (t) => {
+  const fx = await transcoderFixture(t)
+  const { id } = await uploadVideo(fx, await makeClip({ seconds: 3, width: 320, height: 180 }, t))
+  let puts = 0
+  // The real store, watched: the job is cancelled once a few objects are stored.
+  const watched: ObjectStore = Object.create(fx.storage, {
+    put: {
+      value: async (...args: Parameters<ObjectStore['put']>) => {
+        const info = await fx.storage.put(...args)
+        if (args[0].startsWith(videoKeys.prefix(id)) && ++puts === 2) await cancelTranscode(fx.db, id)
+        return info
+      }
+    }
+  })
+  const { until } = startWorker(t, { ...fx, storage: watched })
+  const [settled] = await until(1)
+  t.equal(settled!.outcome, 'cancelled')
+  t.ok(puts >= 2, `${puts} objects were stored before the cancel was seen`)
+  t.same(await fx.storage.list(videoKeys.prefix(id)), [], 'and all were removed')
+  t.not((await getVideo(fx.db, id)).status, 'ready')
+})
+
+t.test('a deleted video: the job is cancelled, nothing is published', async (t) => {
+  const fx = await transcoderFixture(t)
+  const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 1, width: 160, height: 90 }, t))
+  await fx.db.collection('videos').deleteOne({ _id: id })
+  const { until } = startWorker(t, fx)
+  t.equal((await until(1))[0]!.outcome, 'cancelled')
+  t.equal((await getJob(fx.db, job._id)).state, 'cancelled')
+})
+
+t.test('stop() kills ffmpeg and gives the job back without using up an attempt', async (t) => {
+  const fx = await transcoderFixture(t)
+  const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 20, width: 640, height: 360 }, t))
+  const { worker, until } = startWorker(t, fx)
+  for (;;) {
+    const v = await getVideo(fx.db, id)
+    if (v.status === 'processing' && v.progress > 0) break
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  await worker.stop()
+  t.equal((await until(1))[0]!.outcome, 'released')
+  t.match(await getJob(fx.db, job._id), { state: 'queued', attempts: 0, leaseOwner: null })
+  t.same(await filesUnder(fx.tmpRoot), [], 'temp files removed')
+})
