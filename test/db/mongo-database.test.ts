@@ -52,6 +52,17 @@ t.test('against a MongoDB-protocol server', async (t) => {
     await db.drop()
   })
 
+  t.test('probe rejects when the server is gone', { skip: server.source !== 'ferretdb' && 'needs a server this test may stop' }, async (t) => {
+    const own = await startMongoServer(t)
+    const db = await openMongoDatabase({ url: own.url })
+    t.teardown(() => db.close())
+    await db.probe()
+    await own.stop()
+    const started = Date.now()
+    await t.rejects(db.probe(), 'a stopped server fails the probe')
+    t.comment(`probe failed after ${Date.now() - started} ms`)
+  })
+
   t.test('probe rejects once closed', async (t) => {
     const db = await openMongoDatabase({ url: server.freshUrl() })
     await db.close()
