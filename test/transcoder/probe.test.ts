@@ -1,13 +1,13 @@
 import { createServer } from 'node:net'
 import { writeFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { probe } from '../../transcoder/probe.js'
 import { TranscodeError } from '../../transcoder/transcode-error.js'
 import { makeClip, makeAudioOnly, mediaDir, runFfmpeg } from '../helpers/media.js'
 
 /** A loopback TCP server that counts connections: an input must never make ffmpeg reach out. */
-async function connectionCounter (t: Tap) {
+async function connectionCounter (t: Test) {
   let connections = 0
   const server = createServer((socket) => { connections++; socket.destroy() })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -15,9 +15,8 @@ async function connectionCounter (t: Tap) {
   const port = (server.address() as { port: number }).port
   return { port, count: () => connections }
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
 
-async function rejects (t: Tap, path: string, pattern: RegExp) {
+async function rejects (t: Test, path: string, pattern: RegExp) {
   const err = await probe('ffprobe', path).then(() => null, (e: unknown) => e)
   t.ok(err instanceof TranscodeError, 'a TranscodeError')
   t.equal((err as TranscodeError).permanent, true, 'permanent: retrying cannot help')

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ObjectStore } from '../../src/storage/object-store.js'
@@ -9,7 +9,7 @@ import { makeClip, makeAudioOnly, mediaDir } from '../helpers/media.js'
 import { transcoderFixture, uploadVideo, getVideo, getJob, filesUnder, type TranscoderFixture } from './fixtures.js'
 
 /** Runs a worker until `count` jobs settled; stops it after the test. */
-function startWorker (t: Tap, fx: TranscoderFixture, options: Partial<WorkerOptions> = {}) {
+function startWorker (t: Test, fx: TranscoderFixture, options: Partial<WorkerOptions> = {}) {
   const settled: JobSettled[] = []
   const waiters: Array<() => void> = []
   const worker = new Worker({
@@ -32,7 +32,6 @@ function startWorker (t: Tap, fx: TranscoderFixture, options: Partial<WorkerOpti
   }
   return { worker, settled, until }
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
 
 t.test('backoff doubles per attempt', async (t) => {
   t.same([1, 2, 3, 4].map((a) => backoffMs(a, 1000)), [1000, 2000, 4000, 8000])
