@@ -73,6 +73,12 @@ function ping (port: number): Promise<void> {
   })
 }
 
+// Should the process die before teardown, do not leave redis-servers behind.
+const live = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const proc of live) proc.kill('SIGKILL')
+})
+
 async function waitForExit (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   await once(child, 'exit')
@@ -80,6 +86,13 @@ async function waitForExit (child: ChildProcess): Promise<void> {
 
 /** Runs redis-server on a free loopback port until the test ends. Call requireRedisServer first. */
 export async function startRedisServer (t: Test): Promise<RedisServer> {
+  const server = await launchRedisServer()
+  t.teardown(() => server.kill())
+  return server
+}
+
+/** Runs redis-server on a free loopback port; the caller must kill() it (benchmarks, scripts). */
+export async function launchRedisServer (): Promise<RedisServer> {
   const port = await freePort()
   let child: ChildProcess | undefined
 
@@ -88,6 +101,8 @@ export async function startRedisServer (t: Test): Promise<RedisServer> {
       '--daemonize', 'no', '--protected-mode', 'yes', '--loglevel', 'warning']
     const proc = spawn(REDIS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     child = proc
+    live.add(proc)
+    proc.once('exit', () => live.delete(proc))
     let output = ''
     const keep = (chunk: Buffer) => { output = (output + chunk.toString('utf8')).slice(-4000) }
     proc.stdout!.on('data', keep)
@@ -119,13 +134,6 @@ export async function startRedisServer (t: Test): Promise<RedisServer> {
     await waitForExit(proc)
   }
 
-  // Should the test process die before teardown, do not leave redis-server behind.
-  const killOnExit = () => { child?.kill('SIGKILL') }
-  process.on('exit', killOnExit)
-  t.teardown(async () => {
-    await signal('SIGKILL')
-    process.off('exit', killOnExit)
-  })
   await start()
 
   return {
