@@ -56,6 +56,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(authPlugin, { rateLimit: options.authRateLimit })
   await app.register(searchPlugin)
   await app.register(metadataPlugin)
+  await app.register(import('./delivery/delivery-plugin.js'))
+  await app.register(import('../transcoder/worker-plugin.js'))
 
   await app.ready()
   return app

@@ -1,0 +1,115 @@
+import { Readable } from 'node:stream'
+import type { ByteRange } from '../storage/object-store.js'
+import type { BytePart } from './resolve-range.js'
+
+/** Ranges of progressive files are cached in aligned chunks of this size (the last one shorter). */
+export const CHUNK_SIZE = 1024 * 1024
+
+/** Cache key of chunk `index` of the object at `key`. */
+export function chunkKey (key: string, index: number): string {
+  return `${key}#chunk=${index}`
+}
+
+/** The bytes of chunk `index` of an object of `size` bytes. */
+export function chunkBounds (index: number, size: number, chunkSize = CHUNK_SIZE): ByteRange {
+  const start = index * chunkSize
+  return { start, end: Math.min(size, start + chunkSize) - 1 }
+}
+
+/** Gives chunk `index`: synchronously when it is in memory, otherwise a promise of it. */
+export type ChunkSource = (index: number) => Buffer | Promise<Buffer>
+
+export interface ChunkedBodyOptions {
+  size: number
+  ranges: ByteRange[]
+  /** For multipart/byteranges: a header block before each range and a closing delimiter. */
+  multipart?: { parts: BytePart[], tail: string } | undefined
+  source: ChunkSource
+  chunkSize?: number
+}
+
+/**
+ * A response body stitched from cached chunks: each push is a subarray of one chunk, so no byte
+ * is copied and a range over a large file never exists in one piece. The next chunk is asked for
+ * only when the consumer wants more (backpressure), and nothing more once the stream is destroyed
+ * (a client that disconnected).
+ */
+export class ChunkedBody extends Readable {
+  readonly #size: number
+  readonly #ranges: ByteRange[]
+  readonly #heads: string[] | undefined
+  readonly #tail: string | undefined
+  readonly #source: ChunkSource
+  readonly #chunkSize: number
+  #index = 0
+  /** next byte to send in the current range; -1 before its part header has been pushed */
+  #pos = -1
+  #waiting = false
+
+  constructor (options: ChunkedBodyOptions) {
+    super()
+    this.#size = options.size
+    this.#ranges = options.ranges
+    this.#heads = options.multipart?.parts.map((p) => p.head)
+    this.#tail = options.multipart?.tail
+    this.#source = options.source
+    this.#chunkSize = options.chunkSize ?? CHUNK_SIZE
+  }
+
+  override _read (): void {
+    if (!this.#waiting) this.#pump()
+  }
+
+  #pump (): void {
+    while (!this.destroyed) {
+      const range = this.#ranges[this.#index]
+      if (range === undefined) {
+        if (this.#tail !== undefined) this.push(this.#tail)
+        this.push(null)
+        return
+      }
+      if (this.#pos === -1) {
+        this.#pos = range.start
+        const head = this.#heads?.[this.#index]
+        if (head !== undefined && !this.push(head)) return
+        continue
+      }
+      if (this.#pos > range.end) {
+        this.#index++
+        this.#pos = -1
+        continue
+      }
+      const n = Math.floor(this.#pos / this.#chunkSize)
+      let chunk: Buffer | Promise<Buffer>
+      try {
+        chunk = this.#source(n)
+      } catch (err) {
+        this.destroy(err as Error)
+        return
+      }
+      if (chunk instanceof Promise) {
+        this.#waiting = true
+        chunk.then((buf) => {
+          this.#waiting = false
+          if (!this.destroyed && this.#take(buf, n)) this.#pump()
+        }, (err: Error) => this.destroy(err))
+        return
+      }
+      if (!this.#take(chunk, n)) return
+    }
+  }
+
+  /** Pushes the part of chunk n that the current range wants; false when the consumer is full or the chunk is wrong. */
+  #take (chunk: Buffer, n: number): boolean {
+    const bounds = chunkBounds(n, this.#size, this.#chunkSize)
+    if (chunk.byteLength !== bounds.end - bounds.start + 1) {
+      this.destroy(new Error(`chunk ${n} has ${chunk.byteLength} bytes, expected ${bounds.end - bounds.start + 1}: the object changed under its key`))
+      return false
+    }
+    const range = this.#ranges[this.#index]!
+    const end = Math.min(range.end, bounds.end)
+    const piece = chunk.subarray(this.#pos - bounds.start, end - bounds.start + 1)
+    this.#pos = end + 1
+    return this.push(piece)
+  }
+}

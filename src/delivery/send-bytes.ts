@@ -1,0 +1,136 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { STATUS_CODES } from 'node:http'
+import { pipeline } from 'node:stream'
+import { resolveRange, type ResolvedRange } from './resolve-range.js'
+import type { ServedObject } from './served-object.js'
+import { ChunkedBody, type ChunkSource } from './chunked-body.js'
+
+/** Whether a request carries anything that could make the answer other than a plain 200. */
+export function isPlainRequest (req: IncomingMessage): boolean {
+  const h = req.headers
+  return h.range === undefined && h['if-none-match'] === undefined && h['if-modified-since'] === undefined &&
+    h['if-match'] === undefined && h['if-unmodified-since'] === undefined
+}
+
+function one (v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v
+}
+
+export function resolveFor (req: IncomingMessage, obj: ServedObject): ResolvedRange {
+  const h = req.headers
+  return resolveRange(obj, {
+    method: req.method ?? 'GET',
+    range: h.range,
+    ifRange: one(h['if-range']),
+    ifMatch: h['if-match'],
+    ifNoneMatch: h['if-none-match'],
+    ifModifiedSince: h['if-modified-since'],
+    ifUnmodifiedSince: h['if-unmodified-since']
+  })
+}
+
+/**
+ * Answers with an object held whole in memory. The plain 200 (the common case for segments) is
+ * one writeHead with the precomputed header array and one end with the cached Buffer.
+ */
+export function sendBuffer (req: IncomingMessage, res: ServerResponse, obj: ServedObject, body: Buffer): void {
+  if (isPlainRequest(req)) {
+    res.writeHead(200, obj.full)
+    if (req.method === 'HEAD') res.end()
+    else res.end(body)
+    return
+  }
+  const resolved = resolveFor(req, obj)
+  if (!writeHead(res, obj, resolved) || req.method === 'HEAD') {
+    res.end()
+    return
+  }
+  if (resolved.multipart === undefined) {
+    const r = resolved.ranges[0]
+    res.end(r === undefined ? undefined : body.subarray(r.start, r.end + 1))
+    return
+  }
+  for (const part of resolved.multipart.parts) {
+    res.write(part.head)
+    res.write(body.subarray(part.range.start, part.range.end + 1))
+  }
+  res.end(resolved.multipart.tail)
+}
+
+/**
+ * Answers with an object read through its cached chunks. A range inside one chunk that is in
+ * memory is answered like a Buffer; anything else streams chunk by chunk with backpressure, and a
+ * client that goes away destroys the body so no further chunk is read for it.
+ */
+export function sendChunked (req: IncomingMessage, res: ServerResponse, obj: ServedObject, source: ChunkSource, chunkSize: number, onError: (err: Error) => void): void {
+  const resolved = isPlainRequest(req) ? undefined : resolveFor(req, obj)
+  if (resolved !== undefined) {
+    if (!writeHead(res, obj, resolved) || req.method === 'HEAD') {
+      res.end()
+      return
+    }
+  } else {
+    res.writeHead(200, obj.full)
+    if (req.method === 'HEAD') {
+      res.end()
+      return
+    }
+  }
+  const ranges = resolved?.ranges ?? (obj.size > 0 ? [{ start: 0, end: obj.size - 1 }] : [])
+  if (ranges.length === 0) {
+    res.end()
+    return
+  }
+  const single = ranges.length === 1 ? ranges[0]! : undefined
+  if (single !== undefined && Math.floor(single.start / chunkSize) === Math.floor(single.end / chunkSize)) {
+    const n = Math.floor(single.start / chunkSize)
+    const chunk = source(n)
+    if (!(chunk instanceof Promise)) {
+      const offset = n * chunkSize
+      res.end(chunk.subarray(single.start - offset, single.end - offset + 1))
+      return
+    }
+  }
+  const body = new ChunkedBody({ size: obj.size, ranges, multipart: resolved?.multipart, source, chunkSize })
+  pipeline(body, res, (err) => {
+    if (err !== undefined && err !== null && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') onError(err)
+  })
+}
+
+/** Writes the status line and headers for a resolution; false when the answer has no body. */
+function writeHead (res: ServerResponse, obj: ServedObject, resolved: ResolvedRange): boolean {
+  switch (resolved.status) {
+    case 200:
+      res.writeHead(200, obj.full)
+      return true
+    case 206:
+      res.writeHead(206, [
+        'content-type', resolved.headers['content-type'] ?? obj.contentType,
+        'content-length', resolved.headers['content-length']!,
+        ...(resolved.headers['content-range'] !== undefined ? ['content-range', resolved.headers['content-range']] : []),
+        ...obj.common
+      ])
+      return true
+    case 304:
+      res.writeHead(304, obj.common)
+      return false
+    case 412:
+      writeError(res, obj, 412, 'LECTERN_ERR_PRECONDITION_FAILED', `The object no longer matches If-Match / If-Unmodified-Since (its ETag is ${obj.etag})`)
+      return false
+    case 416:
+      writeError(res, obj, 416, 'LECTERN_ERR_RANGE_NOT_SATISFIABLE', `No byte of the requested range exists: the object has ${obj.size} bytes (valid offsets 0-${Math.max(0, obj.size - 1)})`,
+        ['content-range', resolved.headers['content-range']!])
+      return false
+  }
+}
+
+function writeError (res: ServerResponse, obj: ServedObject, status: number, code: string, message: string, extra: string[] = []): void {
+  const body = JSON.stringify({ statusCode: status, code, error: STATUS_CODES[status], message })
+  res.writeHead(status, [
+    'content-type', 'application/json; charset=utf-8',
+    'content-length', String(Buffer.byteLength(body)),
+    ...extra,
+    ...obj.common
+  ])
+  res.write(body)
+}
