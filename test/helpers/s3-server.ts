@@ -1,26 +1,14 @@
-import { createRequire } from 'node:module'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
-import type { Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
-// s3rver ships no types; this is the part of its API the tests use.
-interface S3rverOptions {
-  address: string
-  port: number
-  silent: boolean
-  directory: string
-  resetOnClose: boolean
-  configureBuckets: Array<{ name: string }>
-}
-interface S3rverInstance {
-  httpServer?: Server
-  run (): Promise<AddressInfo>
-  close (): Promise<void>
-}
-const S3rver = createRequire(import.meta.url)('s3rver') as new (options: S3rverOptions) => S3rverInstance
+const MAIN = fileURLToPath(new URL('./s3rver-main.mjs', import.meta.url))
+const START_TIMEOUT_MS = 15_000
 
 export const S3RVER_CREDENTIAL = 'S3RVER'
 
@@ -30,29 +18,47 @@ export interface S3Server {
   bucket: string
   /** The environment that points a Lectern Config at this server. */
   env: Record<string, string>
+  /** Stops the server and removes its files; safe to call twice. */
   close (): Promise<void>
 }
 
-/** Starts s3rver in this process on a free loopback port, with a temp dir and the bucket created. */
+/**
+ * Starts s3rver on a free loopback port, with a temp dir and the bucket created. It runs in a
+ * child process of its own (see s3rver-main.mjs for why), which dies with the test process.
+ */
 export async function startS3Server ({ bucket = 'lectern-test' }: { bucket?: string } = {}): Promise<S3Server> {
   const directory = await mkdtemp(join(tmpdir(), 'lectern-s3rver-'))
-  const server = new S3rver({
-    address: '127.0.0.1',
-    port: 0,
-    silent: true,
-    directory,
-    resetOnClose: false,
-    configureBuckets: [{ name: bucket }]
+  const env = { ...process.env }
+  // The test runner's loaders are not needed to run plain JavaScript.
+  delete env.NODE_OPTIONS
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', MAIN, directory, bucket], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env
   })
-  let address
+  const exited = once(child, 'exit')
+  let port: number
   try {
-    address = await server.run()
+    port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`s3rver did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS)
+      child.once('error', reject)
+      child.once('exit', (code, signal) => reject(new Error(`s3rver exited while starting (code ${String(code)}, signal ${String(signal)})`)))
+      createInterface({ input: child.stdout! }).once('line', (line) => {
+        clearTimeout(timer)
+        try {
+          resolve((JSON.parse(line) as { port: number }).port)
+        } catch (err) {
+          reject(new Error(`s3rver said ${JSON.stringify(line)} instead of its port`, { cause: err }))
+        }
+      })
+    })
   } catch (err) {
+    child.kill('SIGKILL')
+    await exited
     await rm(directory, { recursive: true, force: true })
     throw err
   }
-  const endpoint = `http://127.0.0.1:${address.port}`
-  let closed = false
+  const endpoint = `http://127.0.0.1:${port}`
+  let closing: Promise<void> | undefined
   return {
     endpoint,
     bucket,
@@ -63,14 +69,17 @@ export async function startS3Server ({ bucket = 'lectern-test' }: { bucket?: str
       S3_ACCESS_KEY_ID: S3RVER_CREDENTIAL,
       S3_SECRET_ACCESS_KEY: S3RVER_CREDENTIAL
     },
-    async close () {
-      if (closed) return
-      closed = true
-      const closing = server.close()
-      // Keep-alive sockets of clients (and bodies a test left unread) would hold close() open.
-      server.httpServer?.closeAllConnections()
-      await closing
-      await rm(directory, { recursive: true, force: true })
+    close () {
+      closing ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+          child.kill('SIGTERM')
+          await exited
+          clearTimeout(timer)
+        }
+        await rm(directory, { recursive: true, force: true })
+      })()
+      return closing
     }
   }
 }
