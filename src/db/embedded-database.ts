@@ -75,6 +75,11 @@ class EmbeddedCollection<T extends { _id: string }> implements Collection<T> {
     await this.loaded
   }
 
+  /** Resolves once the datafile is loaded; rejects if it could not be. */
+  whenLoaded (): Promise<void> {
+    return this.loaded
+  }
+
   private async write<R> (task: () => Promise<R>): Promise<R> {
     // Checked when queued, not when run: writes queued before close() still land.
     if (this.isClosed()) throw new Error(`The embedded database is closed (collection "${this.name}")`)
@@ -268,6 +273,7 @@ export class EmbeddedDatabase implements Database {
   async probe (): Promise<void> {
     if (this.closed) throw new Error('The embedded database is closed')
     await access(this.dir, constants.R_OK | constants.W_OK)
+    for (const collection of this.collections.values()) await collection.whenLoaded()
   }
 
   /** Compacts every open collection now (also runs on the interval). */

@@ -133,4 +133,5 @@ t.test('a corrupt datafile is a clear error on use', async (t) => {
   const db = await openEmbeddedDatabase({ dir })
   t.teardown(() => db.close())
   await t.rejects(db.collection('notes').find({}), /notes\.db could not be loaded/)
+  await t.rejects(db.probe(), /notes\.db could not be loaded/, 'readiness reports it')
 })
