@@ -141,6 +141,7 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
           lastWrite = Date.now()
           writing = true
           const eta = progress.etaSeconds()
+          log.debug({ videoId, progress: round3(fraction), etaSeconds: eta }, 'transcode progress')
           videos.updateOne({ _id: videoId, status: 'processing' }, { $set: { progress: round3(fraction * ENCODE_SHARE), etaSeconds: eta } })
             .catch((err: unknown) => { log.warn({ videoId, err: (err as Error).message }, 'progress update failed') })
             .finally(() => { writing = false })

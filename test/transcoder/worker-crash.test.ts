@@ -1,0 +1,78 @@
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { openDatabase } from '../../src/db/open-database.js'
+import { createObjectStore } from '../../src/storage/create-object-store.js'
+import { videoKeys } from '../../src/db/documents.js'
+import { Worker, type JobSettled } from '../../transcoder/worker.js'
+import { makeClip } from '../helpers/media.js'
+import { testConfig, tempDir } from '../helpers/config.js'
+import { uploadVideo, getVideo, getJob, silentLog } from './fixtures.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const LEASE_MS = 1500
+
+t.test('a worker killed mid-job: another worker takes the job over when the lease runs out', async (t) => {
+  const config = await testConfig(t)
+  const storage = await createObjectStore(config, silentLog)
+  t.teardown(() => storage.close())
+  let db = await openDatabase(config, silentLog)
+  const { id, job } = await uploadVideo({ storage, db }, await makeClip({ seconds: 20, width: 640, height: 360 }, t))
+  // The embedded store serves one process at a time; the worker process takes it over.
+  await db.close()
+
+  const childTmp = await tempDir(t, 'lectern-worker-tmp-')
+  const child = spawn(process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts', '--lease-ms', String(LEASE_MS), '--poll-ms', '100'], {
+    cwd: root,
+    env: { ...process.env, DATA_DIR: config.dataDir, LOG_LEVEL: 'debug', TMPDIR: childTmp },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so the kill takes its ffmpeg down with it, as a machine dying would.
+    detached: true
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL') })
+  let stderr = ''
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+
+  let workerId: string | undefined
+  const encoding = await new Promise<boolean>((resolve) => {
+    const lines = createInterface({ input: child.stdout })
+    lines.on('line', (line) => {
+      let entry: { msg?: string, workerId?: string, progress?: number }
+      try { entry = JSON.parse(line) } catch { return }
+      if (entry.msg === 'transcode job claimed') workerId = entry.workerId
+      if (entry.msg === 'transcode progress' && (entry.progress ?? 0) > 0) resolve(true)
+    })
+    child.once('exit', () => resolve(false))
+  })
+  t.ok(encoding, `the worker process claimed the job and ffmpeg is encoding ${encoding ? '' : stderr}`)
+  process.kill(-child.pid!, 'SIGKILL')
+  await exited
+  t.equal(child.signalCode, 'SIGKILL')
+
+  db = await openDatabase(config, silentLog)
+  t.teardown(() => db.close())
+  const orphan = await getJob(db, job._id)
+  t.match(orphan, { state: 'running', attempts: 1, leaseOwner: workerId }, 'the dead worker still holds the job')
+  t.equal((await getVideo(db, id)).status, 'processing')
+
+  const settled: JobSettled[] = []
+  const tmpRoot = await tempDir(t)
+  const worker = new Worker({ db, storage, config, log: silentLog, tmpRoot, leaseMs: LEASE_MS, pollIntervalMs: 100, onJobSettled: (e) => settled.push(e) })
+  worker.start()
+  t.teardown(() => worker.stop())
+  const keepAlive = setInterval(() => {}, 1000)
+  while (settled.length === 0) await new Promise((resolve) => setTimeout(resolve, 100))
+  clearInterval(keepAlive)
+
+  t.same(settled.map((s) => [s.jobId, s.outcome]), [[job._id, 'done']])
+  const finished = await getJob(db, job._id)
+  t.match(finished, { state: 'done', attempts: 2, leaseOwner: null })
+  t.ok(finished.updatedAt.getTime() >= orphan.leaseExpiresAt!.getTime(), 'taken over only after the lease ran out')
+  const video = await getVideo(db, id)
+  t.equal(video.status, 'ready')
+  t.ok(Math.abs(video.duration! - 20) < 0.1)
+  const versions = new Set((await storage.list(videoKeys.prefix(id))).map((o) => o.key.split('/')[2]))
+  t.same([...versions], [video.version], 'one published ladder')
+})
