@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { once } from 'node:events'
 import type { FastifyInstance } from 'fastify'
@@ -42,6 +42,7 @@ export async function makeLadder (t: Test, seconds = 4): Promise<Map<string, Buf
   const master = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-INDEPENDENT-SEGMENTS']
   for (const rung of RUNGS) {
     const out = join(dir, rung.name)
+    await mkdir(out)
     runFfmpeg(['-i', progressive, '-vf', `scale=${rung.width}:${rung.height}`, '-c:v', 'libx264', '-preset', 'ultrafast', '-b:v', String(rung.bitrate),
       '-g', '25', '-keyint_min', '25', '-sc_threshold', '0', '-c:a', 'aac', '-b:a', '64k',
       '-f', 'hls', '-hls_time', '1', '-hls_playlist_type', 'vod', '-hls_segment_filename', join(out, 'segment-%05d.ts'), '-hls_flags', 'independent_segments',

@@ -1,0 +1,208 @@
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { join } from 'node:path'
+import { buildTestApp } from '../helpers/app.js'
+import { mediaDir } from '../helpers/media.js'
+import { makeLadder, publishVideo } from './fixtures.js'
+import { request } from './http.js'
+import { deriveKey } from '../../src/secrets.js'
+import { issuePlaybackToken } from '../../src/delivery/playback-token.js'
+import { VIDEOS } from '../../src/db/video-repository.js'
+import type { Video } from '../../src/db/documents.js'
+
+const execFileAsync = promisify(execFile)
+
+const ladder = await makeLadder(t)
+const { app } = await buildTestApp(t)
+const base = await app.listen({ port: 0, host: '127.0.0.1' })
+const pub = await publishVideo(app, ladder)
+const id = pub.video._id
+const version = pub.video.version!
+const stored = (name: string) => pub.objects.get(`videos/${id}/${version}/${name}`)!
+const segmentsOf = (rendition: string) => [...ladder.keys()].filter((k) => k.startsWith(rendition + '/segment-')).sort()
+
+async function views (videoId: string): Promise<number> {
+  return (await app.db.collection<Video>(VIDEOS).findOne({ _id: videoId }))!.views
+}
+
+t.test('master and media playlists, segments and poster: bytes, types and caching', async (t) => {
+  const master = await request(base, `/hls/${id}/master.m3u8`)
+  t.equal(master.status, 200)
+  t.equal(master.headers['content-type'], 'application/vnd.apple.mpegurl')
+  t.equal(master.headers['cache-control'], 'public, max-age=5')
+  t.ok(master.body.equals(stored('master.m3u8')))
+  t.match(master.headers.etag, /^"[^"]+"$/)
+  t.equal(master.headers['accept-ranges'], 'bytes')
+
+  const media = await request(base, `/hls/${id}/360p/index.m3u8`)
+  t.equal(media.status, 200)
+  t.equal(media.headers['content-type'], 'application/vnd.apple.mpegurl')
+  t.ok(media.body.equals(stored('360p/index.m3u8')))
+
+  const names = segmentsOf('360p')
+  t.ok(names.length >= 3, 'the fixture has several segments')
+  for (const name of names) {
+    const seg = await request(base, `/hls/${id}/${name}`)
+    t.equal(seg.status, 200, name)
+    t.equal(seg.headers['content-type'], 'video/mp2t')
+    t.equal(seg.headers['cache-control'], 'public, max-age=31536000, immutable')
+    t.ok(seg.body.equals(stored(name)), `${name} byte-exact`)
+  }
+  const partial = await request(base, `/hls/${id}/${names[0]!}`, { headers: { range: 'bytes=188-375' } })
+  t.equal(partial.status, 206)
+  t.ok(partial.body.equals(stored(names[0]!).subarray(188, 376)))
+
+  for (const path of [`/hls/${id}/poster.jpg`, `/poster/${id}`]) {
+    const poster = await request(base, path)
+    t.equal(poster.status, 200)
+    t.equal(poster.headers['content-type'], 'image/jpeg')
+    t.ok(poster.body.equals(stored('poster.jpg')))
+  }
+})
+
+t.test('a cached segment is answered without touching storage', async (t) => {
+  const name = segmentsOf('180p')[0]!
+  await request(base, `/hls/${id}/${name}`)
+  const before = app.cache.stats().originReads
+  const again = await request(base, `/hls/${id}/${name}`)
+  t.ok(again.body.equals(stored(name)))
+  const revalidated = await request(base, `/hls/${id}/${name}`, { headers: { 'if-none-match': again.headers.etag! } })
+  t.equal(revalidated.status, 304)
+  t.equal(app.cache.stats().originReads, before)
+})
+
+t.test('path parameters cannot name anything outside the video', async (t) => {
+  const attempts = [
+    `/hls/${id}/..%2F..%2F..%2Foriginals/index.m3u8`,
+    `/hls/${id}/360p/..%2Fmaster.m3u8`,
+    `/hls/${id}/360p/..%2F..%2F..%2F..%2Fjwt-secret`,
+    `/hls/${id}/%2e%2e/index.m3u8`,
+    `/hls/${id}/360p/%2e%2e%2fposter.jpg`,
+    `/hls/${id}/360p/%252e%252e%252fposter.jpg`,
+    `/hls/${id}/%252e%252e%252f/index.m3u8`,
+    `/hls/${id}/360p/segment-00000.ts%00.jpg`,
+    `/hls/${id}/360p/..%5c..%5cposter.jpg`,
+    `/hls/${id}/1080p/index.m3u8`,
+    `/hls/${id}/360p/segment-0.ts`,
+    `/hls/${id}/360p/segment-99999.ts`,
+    `/hls/${id}/360p/index.m3u8.bak`,
+    `/hls/..%2F${id}/master.m3u8`,
+    '/hls/%2e%2e%2f%2e%2e%2foriginals/master.m3u8'
+  ]
+  for (const path of attempts) {
+    const r = await request(base, path)
+    t.ok(r.status === 400 || r.status === 404, `${path} -> ${r.status}`)
+    t.equal(r.headers['content-type'], 'application/json; charset=utf-8', `${path}: an error body, not an object`)
+  }
+  const tooFar = await request(base, `/hls/${id}/360p/segment-${String(segmentsOf('360p').length).padStart(5, '0')}.ts`)
+  t.equal(tooFar.status, 404)
+  t.match(JSON.parse(tooFar.body.toString()).message, /has \d+ segments/)
+})
+
+t.test('ffmpeg plays the HLS master playlist over HTTP', async (t) => {
+  const dir = await mediaDir(t)
+  const out = join(dir, 'out.mp4')
+  await execFileAsync('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-i', `${base}/hls/${id}/master.m3u8`, '-map', '0:v:0', '-map', '0:a:0', '-c', 'copy', out], { timeout: 60_000 })
+  const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_type', '-of', 'json', out])
+  const probe = JSON.parse(stdout) as { format: { duration: string }, streams: Array<{ codec_type: string }> }
+  t.ok(Math.abs(Number(probe.format.duration) - 4) < 0.6, `duration ${probe.format.duration} ~ 4 s`)
+  t.same(probe.streams.map((s) => s.codec_type).sort(), ['audio', 'video'])
+})
+
+t.test('a view counts once per viewing session, not per request', async (t) => {
+  const v = await publishVideo(app, ladder)
+  const vid = v.video._id
+  const headers = { 'user-agent': 'player-A' }
+  for (let i = 0; i < 3; i++) {
+    await request(base, `/hls/${vid}/master.m3u8`, { headers })
+    await request(base, `/hls/${vid}/360p/index.m3u8`, { headers })
+    await request(base, `/hls/${vid}/360p/segment-00000.ts`, { headers })
+    await request(base, `/stream/${vid}`, { headers: { ...headers, range: 'bytes=0-99' } })
+  }
+  await request(base, `/hls/${vid}/master.m3u8`, { method: 'HEAD', headers: { 'user-agent': 'a-prober' } })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(await views(vid), 1, 'one session, one view')
+  await request(base, `/hls/${vid}/master.m3u8`, { headers: { 'user-agent': 'player-B' } })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(await views(vid), 2, 'another session is another view')
+})
+
+t.test('unlisted and private videos play with a playback token', async (t) => {
+  const unlisted = await publishVideo(app, ladder, { visibility: 'unlisted' })
+  const uid = unlisted.video._id
+  const other = await publishVideo(app, ladder, { visibility: 'unlisted' })
+
+  const refused = await request(base, `/hls/${uid}/master.m3u8`)
+  t.equal(refused.status, 403)
+  t.match(JSON.parse(refused.body.toString()).message, /playback/)
+  t.equal((await request(base, `/stream/${uid}`)).status, 403)
+  t.equal((await request(base, `/hls/${uid}/360p/segment-00000.ts`)).status, 403)
+
+  const issued = await request(base, `/api/videos/${uid}/playback`)
+  t.equal(issued.status, 200)
+  t.equal(issued.headers['cache-control'], 'private, no-store')
+  const playback = JSON.parse(issued.body.toString()) as { token: string, expiresAt: string, hlsUrl: string, streamUrl: string }
+  t.ok(Date.parse(playback.expiresAt) > Date.now() + (app.config.playbackTokenTtlSeconds - 60) * 1000, 'expires after the configured TTL')
+  t.equal(playback.hlsUrl, `/hls/${uid}/master.m3u8?token=${encodeURIComponent(playback.token)}`)
+  t.equal(playback.streamUrl, `/stream/${uid}?token=${encodeURIComponent(playback.token)}`)
+
+  const master = await request(base, playback.hlsUrl)
+  t.equal(master.status, 200)
+  t.equal(master.headers['cache-control'], 'private, max-age=5')
+  const uris = master.body.toString().split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+  t.ok(uris.length === 2 && uris.every((u) => u.endsWith(`?token=${encodeURIComponent(playback.token)}`)), 'every variant URI carries the token')
+  const media = await request(base, `/hls/${uid}/${uris[0]}`)
+  t.equal(media.status, 200)
+  const segs = media.body.toString().split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+  t.ok(segs.length > 0 && segs.every((u) => /^segment-\d{5}\.ts\?token=/.test(u)), 'every segment URI carries the token')
+  const seg = await request(base, `/hls/${uid}/360p/${segs[0]}`)
+  t.equal(seg.status, 200)
+  t.equal(seg.headers['cache-control'], 'private, max-age=31536000, immutable')
+  t.ok(seg.body.equals(unlisted.objects.get(`videos/${uid}/${unlisted.video.version}/360p/segment-00000.ts`)!))
+  t.equal((await request(base, playback.streamUrl, { headers: { range: 'bytes=0-9' } })).status, 206)
+
+  // The rewritten playlist's validator differs per token, and revalidates.
+  t.equal((await request(base, playback.hlsUrl, { headers: { 'if-none-match': master.headers.etag! } })).status, 304)
+  t.not(master.headers.etag, (await request(base, `/hls/${pub.video._id}/master.m3u8`)).headers.etag)
+
+  const key = deriveKey(app.secret, 'playback')
+  const expired = issuePlaybackToken(key, uid, 60, Date.now() - 3600_000).token
+  const forOther = issuePlaybackToken(key, other.video._id, 600).token
+  const [exp, sig] = playback.token.split('.') as [string, string]
+  const tampered = `${Number(exp) + 1}.${sig}`
+  for (const [what, token] of [['expired', expired], ['another video', forOther], ['tampered', tampered], ['garbage', 'x']]) {
+    for (const path of [`/hls/${uid}/master.m3u8`, `/hls/${uid}/360p/segment-00000.ts`, `/stream/${uid}`]) {
+      const r = await request(base, `${path}?token=${encodeURIComponent(token!)}`)
+      t.equal(r.status, 403, `${what}: ${path}`)
+    }
+  }
+  t.match(JSON.parse((await request(base, `/stream/${uid}?token=${encodeURIComponent(expired)}`)).body.toString()).message, /expired/)
+
+  // ffmpeg follows the rewritten URIs with nothing but the master URL.
+  const dir = await mediaDir(t)
+  await execFileAsync('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-i', base + playback.hlsUrl, '-map', '0:v:0', '-c', 'copy', join(dir, 'private.mp4')], { timeout: 60_000 })
+})
+
+t.test('private videos: a token only for the owner; not-ready videos: 409 for the owner, 404 for others', async (t) => {
+  const owner = '0123456789abcdef0123'
+  const ownerToken = app.jwt.sign({ sub: owner, role: 'user' })
+  const strangerToken = app.jwt.sign({ sub: 'fedcba9876543210fedc', role: 'user' })
+  const priv = await publishVideo(app, ladder, { visibility: 'private', owner })
+  const path = `/api/videos/${priv.video._id}/playback`
+  t.equal((await request(base, path)).status, 404)
+  t.equal((await request(base, path, { headers: { authorization: `Bearer ${strangerToken}` } })).status, 404)
+  const mine = await request(base, path, { headers: { authorization: `Bearer ${ownerToken}` } })
+  t.equal(mine.status, 200)
+  const { hlsUrl } = JSON.parse(mine.body.toString()) as { hlsUrl: string }
+  t.equal((await request(base, hlsUrl)).status, 200)
+
+  const processing = await publishVideo(app, ladder, { status: 'processing', owner })
+  const media = `/hls/${processing.video._id}/master.m3u8`
+  t.equal((await request(base, media)).status, 404)
+  t.equal((await request(base, media, { headers: { authorization: `Bearer ${strangerToken}` } })).status, 404)
+  const conflict = await request(base, media, { headers: { authorization: `Bearer ${ownerToken}` } })
+  t.equal(conflict.status, 409)
+  t.match(JSON.parse(conflict.body.toString()).message, /processing/)
+  t.equal((await request(base, `/api/videos/${processing.video._id}/playback`, { headers: { authorization: `Bearer ${ownerToken}` } })).status, 409)
+})
