@@ -3,6 +3,16 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { jsonSchemaTransform } from 'fastify-type-provider-zod'
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The documented form of a multipart body. Multipart is parsed by the handler as it streams,
+     * not validated up front, so it cannot be a route's body schema; it only goes into /docs.
+     */
+    multipartBody?: Record<string, unknown>
+  }
+}
+
 /**
  * The OpenAPI description of the JSON API at /docs (UI) and /docs/json. Registered before any
  * route, since @fastify/swagger collects routes as they are added.
@@ -28,7 +38,12 @@ export default fp(async function docsPlugin (app) {
         }
       }
     },
-    transform: jsonSchemaTransform
+    transform: (input) => {
+      const out = jsonSchemaTransform(input)
+      const multipartBody = input.route.config?.multipartBody
+      if (multipartBody !== undefined) return { ...out, schema: { ...out.schema, body: multipartBody } }
+      return out
+    }
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
 }, { fastify: '5.x', name: 'lectern-docs' })

@@ -16,7 +16,7 @@ import { errorSchema } from '../src/api/error-schema.js'
 import { decodeCursor, encodeCursor } from '../src/api/opaque-cursor.js'
 import { storeUpload } from '../src/api/store-upload.js'
 import {
-  describeIssue, splitTagFields, uploadMetadataSchema, videoPatchSchema, DESCRIPTION_MAX, type UploadMetadata
+  describeIssue, splitTagFields, uploadMetadataSchema, videoPatchSchema, DESCRIPTION_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX, type UploadMetadata
 } from '../src/api/video-metadata-schema.js'
 import { currentUser, type AuthUser } from './auth.js'
 
@@ -113,6 +113,19 @@ export default fp(async function metadataPlugin (fastify) {
 
     routes.post('/api/videos', {
       preHandler: app.authenticate,
+      config: {
+        multipartBody: {
+          type: 'object',
+          required: ['file', 'title'],
+          properties: {
+            file: { type: 'string', format: 'binary', description: 'the video (any container ffmpeg reads)' },
+            title: { type: 'string', minLength: 1, maxLength: TITLE_MAX },
+            description: { type: 'string', maxLength: DESCRIPTION_MAX },
+            tags: { type: 'string', description: `comma list, or the field repeated; at most ${TAGS_MAX} tags of 1..${TAG_MAX} characters` },
+            visibility: { type: 'string', enum: ['public', 'unlisted', 'private'], default: 'public' }
+          }
+        }
+      },
       schema: {
         tags: ['videos'],
         summary: 'Upload a video (multipart/form-data: file, title, description, tags, visibility)',

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { buildTestApp } from '../helpers/app.js'
 import { makeClip } from '../helpers/media.js'
 import type { Job, Video } from '../../src/db/documents.js'
@@ -232,9 +232,9 @@ t.test('listing pages with a cursor: no video skipped or repeated, even with equ
   let cursor: string | null = null
   let pages = 0
   do {
-    const res = await app.inject({ url: `/api/videos?limit=3${cursor !== null ? `&cursor=${cursor}` : ''}`, headers: owner.auth })
+    const res: LightMyRequestResponse = await app.inject({ url: `/api/videos?limit=3${cursor !== null ? `&cursor=${cursor}` : ''}`, headers: owner.auth })
     t.equal(res.statusCode, 200)
-    const body = res.json()
+    const body: { items: Array<{ id: string }>, nextCursor: string | null } = res.json()
     seen.push(...body.items.map((v: { id: string }) => v.id))
     cursor = body.nextCursor
     pages++

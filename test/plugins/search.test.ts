@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildTestApp } from '../helpers/app.js'
 import { testConfig } from '../helpers/config.js'
@@ -59,7 +59,7 @@ const corpus: Seed[] = [
   { title: 'Heat that failed', tags: [], description: '', status: 'failed', age: 1 }
 ]
 
-async function searchScenario (t: Parameters<Parameters<typeof t.test>[1]>[0], app: FastifyInstance): Promise<unknown[]> {
+async function searchScenario (t: Test, app: FastifyInstance): Promise<unknown[]> {
   await seed(app, corpus)
   const results: unknown[] = []
 
