@@ -55,6 +55,7 @@ class EmbeddedCollection<T extends { _id: string }> implements Collection<T> {
   private readonly store: Datastore<Record<string, unknown>>
   private readonly writes = new SerialQueue()
   private readonly loaded: Promise<void>
+  private isLoaded = false
   private readonly isClosed: () => boolean
 
   constructor (name: string, dir: string, isClosed: () => boolean) {
@@ -64,7 +65,7 @@ class EmbeddedCollection<T extends { _id: string }> implements Collection<T> {
     this.store = new Datastore({ filename: this.file })
     // Loading is explicit rather than nedb's autoload so that a failure surfaces on every call,
     // instead of leaving nedb's buffered operations waiting forever.
-    this.loaded = this.store.loadDatabaseAsync().catch((err: Error) => {
+    this.loaded = this.store.loadDatabaseAsync().then(() => { this.isLoaded = true }, (err: Error) => {
       throw new Error(`The embedded database file ${this.file} could not be loaded: ${err.message}`)
     })
     this.loaded.catch(() => {})
@@ -72,7 +73,7 @@ class EmbeddedCollection<T extends { _id: string }> implements Collection<T> {
 
   private async ready (): Promise<void> {
     if (this.isClosed()) throw new Error(`The embedded database is closed (collection "${this.name}")`)
-    await this.loaded
+    if (!this.isLoaded) await this.loaded
   }
 
   /** Resolves once the datafile is loaded; rejects if it could not be. */
@@ -84,7 +85,7 @@ class EmbeddedCollection<T extends { _id: string }> implements Collection<T> {
     // Checked when queued, not when run: writes queued before close() still land.
     if (this.isClosed()) throw new Error(`The embedded database is closed (collection "${this.name}")`)
     return await this.writes.run(async () => {
-      await this.loaded
+      if (!this.isLoaded) await this.loaded
       try {
         return await task()
       } catch (err) {
@@ -105,8 +106,8 @@ class EmbeddedCollection<T extends { _id: string }> implements Collection<T> {
   }
 
   async findOne (filter: Filter, options: { projection?: Projection } = {}): Promise<T | null> {
-    const [doc] = await this.find(filter, { ...options, limit: 1 })
-    return doc ?? null
+    await this.ready()
+    return await this.store.findOneAsync(toNedbFilter(filter), options.projection ?? {}) as unknown as T | null
   }
 
   async find (filter: Filter, options: FindOptions = {}): Promise<T[]> {
