@@ -13,6 +13,7 @@
  * Updates use $set, $unset, $inc, $push (a value, or `{ $each: [...] }`) and $pull, where $pull
  * takes a value to remove and not a condition (FerretDB 1.x ignores conditions silently).
  * A unique-index violation, on insert or update, is a DuplicateKeyError.
+ * Without a sort, results come in no particular order (nedb: by _id; MongoDB: natural order).
  * Sorting is only defined between values of the same type (the backends order mixed types
  * differently).
  */
