@@ -122,7 +122,7 @@ t.test('conditional requests', async (t) => {
 })
 
 t.test('HEAD: the headers of GET, no body', async (t) => {
-  for (const headers of [{}, { range: 'bytes=10-19' }, { range: `bytes=${SIZE}-` }]) {
+  for (const headers of [{}, { range: 'bytes=10-19' }, { range: `bytes=${SIZE}-` }] as Array<Record<string, string>>) {
     const get = await request(base, path, { headers })
     const head = await request(base, path, { method: 'HEAD', headers })
     t.equal(head.status, get.status)
