@@ -3,6 +3,7 @@ export type TierStatus = 'ok' | 'down' | 'disabled'
 
 export interface CacheStats {
   l1Hits: number
+  /** Counted by get and readThrough; a peek that misses is usually followed by one of them. */
   l1Misses: number
   l2Hits: number
   l2Misses: number

@@ -50,22 +50,25 @@ export class TwoTierCache implements ByteCache {
     this.#defaultTtlSeconds = options.defaultTtlSeconds
   }
 
+  // Misses are counted by get and readThrough only: callers peek first and read through on a
+  // miss, and one request should count as one miss.
   peek (key: string): Buffer | undefined {
     const value = this.#l1.peek(key)
-    if (value === undefined) this.#l1Misses++
-    else this.#l1Hits++
+    if (value !== undefined) this.#l1Hits++
     return value
   }
 
   async get (key: string): Promise<Buffer | undefined> {
     const hit = this.peek(key)
-    if (hit !== undefined || this.#l2 === undefined) return hit
-    return this.#fromL2(key)
+    if (hit !== undefined) return hit
+    this.#l1Misses++
+    return this.#l2 === undefined ? undefined : this.#fromL2(key)
   }
 
   readThrough (key: string, load: () => Promise<Buffer>, options?: ReadThroughOptions): Promise<Buffer> {
     const hit = this.peek(key)
     if (hit !== undefined) return Promise.resolve(hit)
+    this.#l1Misses++
     const flight = this.#flights.get(key)
     if (flight !== undefined) {
       this.#sharedLoads++
