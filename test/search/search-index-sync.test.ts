@@ -1,16 +1,16 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import pino from 'pino'
 import { testConfig } from '../helpers/config.js'
 import { openDatabase } from '../../src/db/open-database.js'
 import { VideoSearchIndex } from '../../src/search/video-search-index.js'
 import { SearchIndexSync } from '../../src/search/search-index-sync.js'
-import { VIDEOS, VIDEO_TOMBSTONES, deleteVideoRecord, insertVideo, newVideoDocument } from '../../src/db/video-repository.js'
+import { VIDEOS, VIDEO_TOMBSTONES, type VideoTombstone, deleteVideoRecord, insertVideo, newVideoDocument } from '../../src/db/video-repository.js'
 import type { Video } from '../../src/db/documents.js'
 import { newId } from '../../src/db/new-id.js'
 
 const log = pino({ level: 'silent' })
 
-async function setup (t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function setup (t: Test) {
   const db = await openDatabase(await testConfig(t), log)
   t.teardown(() => db.close())
   const index = new VideoSearchIndex()
@@ -58,8 +58,8 @@ t.test('poll applies changes and tombstones; reconcile repairs what polling cann
 
 t.test('old tombstones are pruned at reconciliation', async (t) => {
   const { db, sync } = await setup(t)
-  await db.collection(VIDEO_TOMBSTONES).insertOne({ _id: 'old', deletedAt: new Date(Date.now() - 2 * 86400_000) })
-  await db.collection(VIDEO_TOMBSTONES).insertOne({ _id: 'new', deletedAt: new Date() })
+  await db.collection<VideoTombstone>(VIDEO_TOMBSTONES).insertOne({ _id: 'old', deletedAt: new Date(Date.now() - 2 * 86400_000) })
+  await db.collection<VideoTombstone>(VIDEO_TOMBSTONES).insertOne({ _id: 'new', deletedAt: new Date() })
   await sync.reconcile()
   t.same((await db.collection(VIDEO_TOMBSTONES).find({})).map((d) => d._id), ['new'])
 })
