@@ -10,6 +10,12 @@ export interface TwoTierCacheOptions {
   defaultTtlSeconds: number
 }
 
+/** Redis refuses EX 0 or fractions; a bad TTL is the caller's bug, so it fails loudly rather than silently skipping L2. */
+function ttlOf (seconds: number): number {
+  if (!Number.isSafeInteger(seconds) || seconds < 1) throw new RangeError(`ttlSeconds must be a whole number >= 1, got ${seconds}`)
+  return seconds
+}
+
 interface Flight {
   promise: Promise<Buffer>
   /** Set when the key was deleted while loading: the waiters still get the value, the caches do not. */
@@ -47,7 +53,7 @@ export class TwoTierCache implements ByteCache {
   constructor (options: TwoTierCacheOptions) {
     this.#l1 = options.l1
     this.#l2 = options.l2
-    this.#defaultTtlSeconds = options.defaultTtlSeconds
+    this.#defaultTtlSeconds = ttlOf(options.defaultTtlSeconds)
   }
 
   // Misses are counted by get and readThrough only: callers peek first and read through on a
@@ -69,13 +75,19 @@ export class TwoTierCache implements ByteCache {
     const hit = this.peek(key)
     if (hit !== undefined) return Promise.resolve(hit)
     this.#l1Misses++
+    let ttlSeconds: number
+    try {
+      ttlSeconds = this.#ttl(options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     const flight = this.#flights.get(key)
     if (flight !== undefined) {
       this.#sharedLoads++
       return flight.promise
     }
     const started: Flight = { promise: undefined as unknown as Promise<Buffer>, stale: false }
-    started.promise = this.#load(key, load, options?.ttlSeconds ?? this.#defaultTtlSeconds, started)
+    started.promise = this.#load(key, load, ttlSeconds, started)
       .finally(() => {
         // Only remove our own entry: a delete may already have replaced it with a newer flight.
         if (this.#flights.get(key) === started) this.#flights.delete(key)
@@ -85,8 +97,9 @@ export class TwoTierCache implements ByteCache {
   }
 
   async set (key: string, value: Buffer, options?: ReadThroughOptions): Promise<void> {
+    const ttlSeconds = this.#ttl(options)
     this.#l1.set(key, value)
-    await this.#l2?.set(key, value, options?.ttlSeconds ?? this.#defaultTtlSeconds)
+    await this.#l2?.set(key, value, ttlSeconds)
   }
 
   async delete (key: string): Promise<void> {
@@ -145,6 +158,10 @@ export class TwoTierCache implements ByteCache {
     await this.flush()
     this.#l1.clear()
     await this.#l2?.close()
+  }
+
+  #ttl (options: ReadThroughOptions | undefined): number {
+    return options?.ttlSeconds === undefined ? this.#defaultTtlSeconds : ttlOf(options.ttlSeconds)
   }
 
   async #fromL2 (key: string): Promise<Buffer | undefined> {

@@ -106,6 +106,17 @@ t.test('memory only: a load that does not yield a Buffer is an error, not a cach
   t.equal(cache.peek('k'), undefined)
 })
 
+t.test('a TTL Redis would refuse is an error of the caller, not a silent skip of L2', async (t) => {
+  const cache = memoryCache()
+  let loads = 0
+  const load = async () => { loads++; return Buffer.from('v') }
+  await t.rejects(cache.readThrough('k', load, { ttlSeconds: 0 }), RangeError)
+  await t.rejects(cache.readThrough('k', load, { ttlSeconds: 1.5 }), RangeError)
+  await t.rejects(cache.set('k', Buffer.from('v'), { ttlSeconds: -1 }), RangeError)
+  t.equal(loads, 0)
+  t.throws(() => new TwoTierCache({ l1: new LruCache({ maxBytes: 10 }), defaultTtlSeconds: 0 }), RangeError)
+})
+
 t.test('a key deleted while it loads is not cached by that load', async (t) => {
   const cache = memoryCache()
   const slow = origin({ delayMs: 50 })
@@ -261,6 +272,8 @@ t.test('with Redis', async (t) => {
     t.ok(got.every((value, i) => value.equals(o.bytesOf(keys[i]!))))
     t.equal(o.total, 20)
     t.ok(cache.stats().l2Errors >= 20, `the L2 lookups timed out (${cache.stats().l2Errors} errors)`)
+    t.equal((await cache.probe()).redis, 'down', 'a Redis that does not answer PING in time is down')
+    t.equal(redisAnswered, false, 'still within the pause')
     await raw.client('UNPAUSE')
     await markerPing
     t.equal(await cache.probe().then((p) => p.redis), 'ok', 'and the tier carries on once Redis answers again')
