@@ -58,6 +58,10 @@ function rangeHeader (range: ByteRange | undefined): string | undefined {
   return range === undefined ? undefined : `bytes=${range.start}-${range.end}`
 }
 
+function * slices (buf: Buffer, size: number): Generator<Buffer> {
+  for (let offset = 0; offset < buf.length; offset += size) yield buf.subarray(offset, offset + size)
+}
+
 /** Passes on the first length bytes of source, then ends it (which frees its connection). */
 function truncate (source: Readable, length: number): Readable {
   async function * firstBytes () {
@@ -146,21 +150,24 @@ export class S3ObjectStore implements ObjectStore {
     assertValidKey(key)
     const { signal, contentType } = options
     if (isAborted(signal)) throw abortError(signal!)
+    // A Buffer is fed in part-sized slices when it can be aborted: the uploader notices a failed
+    // source only between slices.
+    const stream = Buffer.isBuffer(body)
+      ? (signal !== undefined ? Readable.from(slices(body, this.partSize)) : undefined)
+      : body
     // Aborting by failing the source (rather than upload.abort(), whose promise settles before
     // the multipart upload is cleaned up) means put settles only once nothing is left behind.
     let sourceError: unknown
     const onSourceError = (err: unknown) => { sourceError = err }
-    const onAbort = () => {
-      if (!Buffer.isBuffer(body)) body.destroy(abortError(signal!))
-    }
-    if (!Buffer.isBuffer(body)) body.once('error', onSourceError)
+    const onAbort = () => { stream?.destroy(abortError(signal!)) }
+    stream?.once('error', onSourceError)
     signal?.addEventListener('abort', onAbort, { once: true })
     const upload = new Upload({
       client: this.client,
       params: {
         Bucket: this.bucket,
         Key: key,
-        Body: body,
+        Body: stream ?? body,
         ...(contentType !== undefined ? { ContentType: contentType } : {})
       },
       partSize: this.partSize,
@@ -171,7 +178,7 @@ export class S3ObjectStore implements ObjectStore {
       await upload.done()
     } catch (err) {
       // Like a pipeline: a failed put does not leave its source paused mid-stream.
-      if (!Buffer.isBuffer(body)) body.destroy()
+      stream?.destroy()
       if (sourceError !== undefined && err !== sourceError) {
         // The source failed first; err is then the failure to abort the multipart upload.
         this.log?.warn({ err, key, bucket: this.bucket }, 'could not abort a failed multipart upload; its parts stay until a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes them')
@@ -181,7 +188,7 @@ export class S3ObjectStore implements ObjectStore {
       throw sourceError ?? err
     } finally {
       signal?.removeEventListener('abort', onAbort)
-      if (!Buffer.isBuffer(body)) body.off('error', onSourceError)
+      stream?.off('error', onSourceError)
     }
     // An abort that arrives once the last byte is sent cannot undo the write: the put stands.
     return await this.head(key)

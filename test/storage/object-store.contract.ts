@@ -295,6 +295,19 @@ export function objectStoreContract (t: Test, factory: StoreFactory): void {
     await t.rejects(store.get('g/big', { signal: aborted.signal }), { name: 'AbortError' }, 'already aborted')
   })
 
+  t.test('a read is paced by its reader: an unread stream holds little in memory', async (t) => {
+    const { store } = await factory(t)
+    const data = patternBytes(24 * MiB, 12)
+    await store.put('p/big', chunkedStream(data))
+    for (const range of [undefined, { start: MiB, end: 20 * MiB }]) {
+      const stream = await store.get('p/big', range === undefined ? {} : { range })
+      await sleep(300)
+      t.ok(stream.readableLength < 2 * MiB, `${range === undefined ? 'whole' : 'ranged'} read: ${stream.readableLength} bytes buffered while unread`)
+      const got = await readAll(stream)
+      t.ok(got.equals(range === undefined ? data : data.subarray(range.start, range.end + 1)), 'then every byte arrives')
+    }
+  })
+
   t.test('probe answers', async (t) => {
     const { store } = await factory(t)
     await t.resolves(store.probe())

@@ -88,3 +88,14 @@ t.test('s3: credentials are required in pairs by the factory', async (t) => {
   const config = loadConfig({ ...server.env, S3_SECRET_ACCESS_KEY: '' })
   await t.rejects(createObjectStore(config, captureLogger().log), { name: 'ConfigError', message: /^S3_SECRET_ACCESS_KEY \(or AWS_SECRET_ACCESS_KEY\): is not set/ })
 })
+
+t.test('s3: a large Buffer put can be aborted mid-upload', async (t) => {
+  const server = await s3ServerFor(t)
+  const store = storeFor(t, server)
+  const controller = new AbortController()
+  // 24 MiB through s3rver takes far longer than one tick: the abort lands mid-upload.
+  const putting = store.put('b/big', patternBytes(24 * MiB, 41), { signal: controller.signal })
+  setImmediate(() => controller.abort())
+  await t.rejects(putting, { name: 'AbortError' })
+  await t.rejects(store.head('b/big'), ObjectNotFoundError)
+})
