@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { readdir } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -75,4 +76,39 @@ t.test('a worker killed mid-job: another worker takes the job over when the leas
   t.ok(Math.abs(video.duration! - 20) < 0.1)
   const versions = new Set((await storage.list(videoKeys.prefix(id))).map((o) => o.key.split('/')[2]))
   t.same([...versions], [video.version], 'one published ladder')
+})
+
+t.test('SIGTERM: the worker process stops ffmpeg, gives the job back and exits 0', async (t) => {
+  const config = await testConfig(t)
+  const storage = await createObjectStore(config, silentLog)
+  t.teardown(() => storage.close())
+  let db = await openDatabase(config, silentLog)
+  const { id, job } = await uploadVideo({ storage, db }, await makeClip({ seconds: 20, width: 640, height: 360 }, t))
+  await db.close()
+
+  const childTmp = await tempDir(t, 'lectern-worker-tmp-')
+  const child = spawn(process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts', '--poll-ms', '100'], {
+    cwd: root,
+    env: { ...process.env, DATA_DIR: config.dataDir, LOG_LEVEL: 'debug', TMPDIR: childTmp },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL') })
+  const encoding = await new Promise<boolean>((resolve) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (line.includes('"transcode progress"') && !line.includes('"progress":0,')) resolve(true)
+    })
+    child.once('exit', () => resolve(false))
+  })
+  t.ok(encoding, 'encoding')
+  child.kill('SIGTERM')
+  t.equal(await exited, 0, 'clean exit')
+
+  db = await openDatabase(config, silentLog)
+  t.teardown(() => db.close())
+  t.match(await getJob(db, job._id), { state: 'queued', attempts: 0, leaseOwner: null }, 'the job is back in the queue')
+  t.not((await getVideo(db, id)).status, 'ready')
+  t.same(await storage.list(videoKeys.prefix(id)), [])
+  t.same((await readdir(childTmp)).filter((f) => f.startsWith('lectern-transcode-')), [], 'the worker removed its temp files')
 })
