@@ -1,9 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { connect, createServer } from 'node:net'
 import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
 const REDIS_BIN = process.env.REDIS_SERVER_PATH ?? 'redis-server'
+// redis-server runs under a watchdog that kills it when this process's end closes its stdin,
+// so a test killed by tap's timeout does not leave servers behind.
+const WATCHDOG = fileURLToPath(new URL('./child-watchdog.mjs', import.meta.url))
 const START_TIMEOUT_MS = 10_000
 
 export interface RedisServer {
@@ -73,12 +77,6 @@ function ping (port: number): Promise<void> {
   })
 }
 
-// Should the process die before teardown, do not leave redis-servers behind.
-const live = new Set<ChildProcess>()
-process.once('exit', () => {
-  for (const proc of live) proc.kill('SIGKILL')
-})
-
 async function waitForExit (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   await once(child, 'exit')
@@ -99,10 +97,10 @@ export async function launchRedisServer (): Promise<RedisServer> {
   async function start (): Promise<void> {
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--daemonize', 'no', '--protected-mode', 'yes', '--loglevel', 'warning']
-    const proc = spawn(REDIS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, [WATCHDOG, REDIS_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
     child = proc
-    live.add(proc)
-    proc.once('exit', () => live.delete(proc))
+    // Writing a signal to a watchdog that has just exited must not throw.
+    proc.stdin!.on('error', () => {})
     let output = ''
     const keep = (chunk: Buffer) => { output = (output + chunk.toString('utf8')).slice(-4000) }
     proc.stdout!.on('data', keep)
@@ -118,7 +116,7 @@ export async function launchRedisServer (): Promise<RedisServer> {
         return
       } catch (err) {
         if (Date.now() > deadline) {
-          proc.kill('SIGKILL')
+          proc.stdin!.write('SIGKILL\n')
           throw new Error(`redis-server did not answer PING on port ${port} within ${START_TIMEOUT_MS} ms (${(err as Error).message}):\n${output}`)
         }
         await new Promise((resolve) => setTimeout(resolve, 25))
@@ -130,7 +128,7 @@ export async function launchRedisServer (): Promise<RedisServer> {
     const proc = child
     if (proc === undefined) return
     child = undefined
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill(sig)
+    if (proc.exitCode === null && proc.signalCode === null) proc.stdin!.write(`${sig}\n`)
     await waitForExit(proc)
   }
 
