@@ -14,6 +14,9 @@ export const TEMP_DIR = '.tmp'
 /** A temp file untouched this long belongs to a writer that died; a live upload writes far more often. */
 const STALE_TEMP_MS = 6 * 3600 * 1000
 const READ_HIGH_WATER_MARK = 64 * 1024
+/** Bounds the memory of directories already checked for symlinks out of the root. */
+const MAX_CHECKED_DIRS = 10_000
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW
 /** A concurrent delete may prune the parent directory between our mkdir and rename. */
 const COMMIT_ATTEMPTS = 5
 
@@ -81,6 +84,7 @@ export class FsObjectStore implements ObjectStore {
   /** The root's real path: every resolved path must lie under it. */
   readonly root: string
   readonly tempDir: string
+  private readonly checkedDirs = new Set<string>()
 
   private constructor (root: string) {
     this.root = root
@@ -142,15 +146,7 @@ export class FsObjectStore implements ObjectStore {
     const { range, signal } = options
     if (range !== undefined) assertValidRange(range)
     signal?.throwIfAborted()
-    const real = await this.resolveExisting(key, path)
-    let handle
-    try {
-      // O_NOFOLLOW: the path was just resolved; a symlink swapped in since is refused, not followed.
-      handle = await open(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW)
-    } catch (err) {
-      if (isMissing(err) || errnoOf(err) === 'ELOOP') throw new ObjectNotFoundError(key)
-      throw err
-    }
+    const handle = await this.openForRead(key, path)
     try {
       // Size from the open file, not a path lookup: a concurrent put renames a new file into
       // place, but this descriptor keeps reading the version it opened.
@@ -181,12 +177,13 @@ export class FsObjectStore implements ObjectStore {
 
   async head (key: string): Promise<ObjectInfo> {
     const path = this.pathOf(key)
-    const real = await this.resolveExisting(key, path)
     let st
     try {
-      st = await stat(real, { bigint: true })
+      await this.checkDir(dirname(path), key)
+      st = await lstat(path, { bigint: true })
+      if (st.isSymbolicLink()) st = await stat(await this.resolveExisting(key, path), { bigint: true })
     } catch (err) {
-      if (isMissing(err)) throw new ObjectNotFoundError(key)
+      if (isMissing(err) || errnoOf(err) === 'ELOOP') throw new ObjectNotFoundError(key)
       throw err
     }
     if (!st.isFile()) throw new ObjectNotFoundError(key)
@@ -195,7 +192,7 @@ export class FsObjectStore implements ObjectStore {
 
   async delete (key: string): Promise<void> {
     const path = this.pathOf(key)
-    await this.unlinkObject(path)
+    await this.unlinkObject(path, key)
     await this.pruneEmptyDirs(dirname(path))
   }
 
@@ -205,7 +202,7 @@ export class FsObjectStore implements ObjectStore {
     const dirs = new Set<string>()
     for (const { key } of objects) {
       const path = join(this.root, key)
-      if (await this.unlinkObject(path)) deleted++
+      if (await this.unlinkObject(path, key)) deleted++
       dirs.add(dirname(path))
     }
     // Deepest first, so a parent is tried only after its children had their chance to go.
@@ -276,6 +273,39 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
+  /**
+   * Throws InvalidKeyError if a symlink on the way to dir leads out of the root. Directories
+   * that passed are remembered: the store itself never creates symlinks, so only someone who can
+   * already write under the root could swap one in, and a realpath on every read would cost more
+   * than the read of a small range.
+   */
+  private async checkDir (dir: string, key: string): Promise<void> {
+    if (dir === this.root || this.checkedDirs.has(dir)) return
+    this.assertInsideRoot(await realpath(dir), key)
+    if (this.checkedDirs.size >= MAX_CHECKED_DIRS) this.checkedDirs.clear()
+    this.checkedDirs.add(dir)
+  }
+
+  private async openForRead (key: string, path: string): Promise<FileHandle> {
+    try {
+      await this.checkDir(dirname(path), key)
+      // O_NOFOLLOW: a symlink as the last component is resolved and checked below, not followed here.
+      return await open(path, READ_FLAGS)
+    } catch (err) {
+      if (errnoOf(err) !== 'ELOOP') {
+        if (isMissing(err)) throw new ObjectNotFoundError(key)
+        throw err
+      }
+    }
+    const real = await this.resolveExisting(key, path)
+    try {
+      return await open(real, READ_FLAGS)
+    } catch (err) {
+      if (isMissing(err) || errnoOf(err) === 'ELOOP') throw new ObjectNotFoundError(key)
+      throw err
+    }
+  }
+
   /** The real path of an existing key, or ObjectNotFoundError. */
   private async resolveExisting (key: string, path: string): Promise<string> {
     let real
@@ -295,7 +325,7 @@ export class FsObjectStore implements ObjectStore {
       try {
         await mkdir(dir, { recursive: true })
         // A symlinked directory on the way would carry the file out of the root.
-        this.assertInsideRoot(await realpath(dir), key)
+        await this.checkDir(dir, key)
         await rename(tmp, path)
         break
       } catch (err) {
@@ -319,23 +349,18 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
-  /** Unlinks the object file at path; false if there was none. */
-  private async unlinkObject (path: string): Promise<boolean> {
-    let real
+  /** Unlinks the object at path; false if there was none. */
+  private async unlinkObject (path: string, key: string): Promise<boolean> {
     try {
-      real = await realpath(path)
-    } catch (err) {
-      if (isMissing(err) || errnoOf(err) === 'ELOOP') return false
-      throw err
-    }
-    // Outside the root there is no object of ours to delete.
-    if (!this.isInsideRoot(real)) return false
-    try {
-      if (!(await lstat(real)).isFile()) return false
-      await unlink(real)
+      await this.checkDir(dirname(path), key)
+      const st = await lstat(path)
+      // A symlink is unlinked itself, never its target.
+      if (!st.isFile() && !st.isSymbolicLink()) return false
+      await unlink(path)
       return true
     } catch (err) {
-      if (isMissing(err)) return false
+      // Missing, or outside the root: either way there is no object of ours to delete.
+      if (isMissing(err) || errnoOf(err) === 'ELOOP' || err instanceof InvalidKeyError) return false
       throw err
     }
   }
@@ -345,6 +370,7 @@ export class FsObjectStore implements ObjectStore {
     while (dir.startsWith(this.root + sep) && dir !== this.tempDir) {
       try {
         await rmdir(dir)
+        this.checkedDirs.delete(dir)
       } catch {
         // Not empty (or already gone, or a concurrent put just created it): stop here.
         return
