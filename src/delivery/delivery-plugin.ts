@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import { createHash } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -201,6 +202,61 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
     reply.hijack()
     sendChunked(request.raw, reply.raw, obj, source, chunkSize, (err) => request.log.warn({ err, key: objectKey }, 'progressive stream failed mid-body'))
   }
+
+  /**
+   * The hot path, ahead of Fastify's router: a GET or HEAD of a segment or media playlist of a
+   * public, ready video whose document, object info and bytes are all in memory is answered right
+   * here, with the same headers and semantics as the routes below (sendBuffer), but without a
+   * request object, child logger or promise per request. Anything else (a query string, percent
+   * escapes, a token, a miss of any kind, a closing server) returns false and goes to Fastify.
+   */
+  let accepting = true
+  function answerFromMemory (req: IncomingMessage, res: ServerResponse): boolean {
+    if (!accepting || (req.method !== 'GET' && req.method !== 'HEAD')) return false
+    const url = req.url
+    if (url === undefined || !url.startsWith('/hls/') || url.includes('?') || url.includes('%')) return false
+    const parts = url.split('/')
+    if (parts.length !== 5) return false
+    const id = parts[2]!
+    const memo = videos.get(id)
+    if (memo === undefined || memo.until <= Date.now()) return false
+    const video = memo.video
+    if (video === null || video.status !== 'ready' || video.visibility !== 'public' || video.version === null) return false
+    const rendition = video.renditions.find((r) => r.name === parts[3])
+    if (rendition === undefined) return false
+    const name = parts[4]!
+    let objectKey: string
+    let cacheControl: string
+    if (name === 'index.m3u8') {
+      objectKey = videoKeys.mediaPlaylist(id, video.version, rendition.name)
+      cacheControl = PLAYLIST
+    } else {
+      const m = SEGMENT_NAME.exec(name)
+      if (m === null || Number(m[1]) >= rendition.segmentCount) return false
+      objectKey = videoKeys.segment(id, video.version, rendition.name, name)
+      cacheControl = IMMUTABLE
+    }
+    const obj = served.get(cacheControl + '\0' + objectKey)
+    if (obj === undefined) return false
+    const body = cache.peek(objectKey)
+    if (body === undefined || body.byteLength !== obj.size) return false
+    sendBuffer(req, res, obj, body)
+    return true
+  }
+
+  app.addHook('onReady', async function installFastPath () {
+    const server = app.server
+    const routing = server.listeners('request')
+    // Only when Fastify's router is the one listener; otherwise leave the server as it is.
+    if (routing.length !== 1) return
+    const route = routing[0] as (req: IncomingMessage, res: ServerResponse) => void
+    server.removeListener('request', route)
+    server.on('request', function deliveryFastPath (req: IncomingMessage, res: ServerResponse) {
+      if (!answerFromMemory(req, res)) route(req, res)
+    })
+  })
+  // Fastify answers 503 while closing; hand every request back to it from then on.
+  app.addHook('preClose', async () => { accepting = false })
 
   // CORS on error answers too, so players on other origins can read why they were refused.
   app.addHook('onSend', async (_request, reply) => {

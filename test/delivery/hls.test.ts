@@ -61,15 +61,29 @@ t.test('master and media playlists, segments and poster: bytes, types and cachin
   }
 })
 
-t.test('a cached segment is answered without touching storage', async (t) => {
+t.test('a cached segment is answered without touching storage, with the same answer as the first time', async (t) => {
   const name = segmentsOf('180p')[0]!
-  await request(base, `/hls/${id}/${name}`)
+  const first = await request(base, `/hls/${id}/${name}`)
+  const firstRange = await request(base, `/hls/${id}/${name}`, { headers: { range: 'bytes=-188' } })
   const before = app.cache.stats().originReads
+  t.equal(app.server.listeners('request').map((l) => l.name).join(), 'deliveryFastPath', 'hits are answered ahead of the router')
   const again = await request(base, `/hls/${id}/${name}`)
   t.ok(again.body.equals(stored(name)))
+  const { date: _d1, ...firstHeaders } = first.headers
+  const { date: _d2, ...againHeaders } = again.headers
+  t.same(againHeaders, firstHeaders, 'a hit carries exactly the headers of the miss')
+  const againRange = await request(base, `/hls/${id}/${name}`, { headers: { range: 'bytes=-188' } })
+  t.equal(againRange.status, 206)
+  t.ok(againRange.body.equals(firstRange.body))
+  t.equal(againRange.headers['content-range'], firstRange.headers['content-range'])
+  const head = await request(base, `/hls/${id}/${name}`, { method: 'HEAD' })
+  t.equal(head.body.length, 0)
+  t.equal(head.headers['content-length'], String(stored(name).length))
   const revalidated = await request(base, `/hls/${id}/${name}`, { headers: { 'if-none-match': again.headers.etag! } })
   t.equal(revalidated.status, 304)
   t.equal(app.cache.stats().originReads, before)
+  const media = await request(base, `/hls/${id}/180p/index.m3u8`)
+  t.equal((await request(base, `/hls/${id}/180p/index.m3u8`)).headers.etag, media.headers.etag)
 })
 
 t.test('path parameters cannot name anything outside the video', async (t) => {

@@ -1,0 +1,336 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { videoKeys, type Rendition, type Video } from '../../src/db/documents.js'
+import { newId } from '../../src/db/new-id.js'
+import { VIDEOS } from '../../src/db/video-repository.js'
+import { formatBenchResult, type BenchResult } from './bench-result.js'
+
+// Lectern's delivery against nginx (sendfile, one worker) and @fastify/static on the same files,
+// and an uncached range against a plain fs.createReadStream pipe. Every server and every load
+// generator runs in a process of its own; wrk (when installed) and autocannon measure each case.
+
+const execFileAsync = promisify(execFile)
+const here = dirname(fileURLToPath(import.meta.url))
+const projectRoot = resolve(here, '../..')
+const KiB = 1024
+const MiB = 1024 * KiB
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const CONNECTIONS = 16
+const PROGRESSIVE_BYTES = 256 * MiB
+const RANGE_BYTES = 1 * MiB
+
+function progress (message: string): void {
+  process.stderr.write(`  ${message}\n`)
+}
+
+async function freePort (): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function waitForHttp (url: string, child: ChildProcess, name: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before answering`)
+    try {
+      const res = await fetch(url)
+      await res.arrayBuffer()
+      return
+    } catch {
+      await sleep(100)
+    }
+  }
+  throw new Error(`${name} did not answer ${url} within 20 s`)
+}
+
+/** Starts a process that prints `listening <port>`, and resolves with the port. */
+function listeningPort (child: ChildProcess, name: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      const m = /listening (\d+)/.exec(out)
+      if (m !== null) resolve(Number(m[1]))
+    })
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)))
+  })
+}
+
+interface Measurement {
+  reqPerSec: number
+  bytesPerSec: number
+  p99Ms: number
+  errors: number
+}
+
+interface Job {
+  url: string
+  /** body bytes per answer, for throughput from req/s (both tools alike) */
+  bodyBytes: number
+  headers?: Record<string, string>
+  randomRange?: { blockSize: number, blocks: number }
+}
+
+async function runAutocannon (job: Job): Promise<Measurement> {
+  const { stdout } = await execFileAsync(process.execPath, [join(here, 'autocannon-child.mjs'), JSON.stringify({
+    url: job.url, connections: CONNECTIONS, seconds: SECONDS, headers: job.headers, randomRange: job.randomRange
+  })], { cwd: projectRoot, timeout: (SECONDS + 30) * 1000 })
+  const r = JSON.parse(stdout.trim().split('\n').pop()!) as { reqPerSec: number, p99Ms: number, non2xx: number, errors: number }
+  return { reqPerSec: r.reqPerSec, bytesPerSec: r.reqPerSec * job.bodyBytes, p99Ms: r.p99Ms, errors: r.non2xx + r.errors }
+}
+
+async function runWrk (job: Job, scriptDir: string): Promise<Measurement> {
+  const lines = ['math.randomseed(os.time())']
+  const headers = Object.entries(job.headers ?? {}).map(([k, v]) => `["${k}"] = "${v}"`)
+  if (job.randomRange !== undefined) {
+    const { blockSize, blocks } = job.randomRange
+    lines.push('request = function()',
+      `  local k = math.random(0, ${blocks - 1})`,
+      `  return wrk.format(nil, nil, { ${[...headers, `["Range"] = "bytes=" .. (k * ${blockSize}) .. "-" .. ((k + 1) * ${blockSize} - 1)`].join(', ')} })`,
+      'end')
+  } else {
+    for (const [k, v] of Object.entries(job.headers ?? {})) lines.push(`wrk.headers["${k}"] = "${v}"`)
+  }
+  const script = join(scriptDir, `wrk-${Math.random().toString(36).slice(2)}.lua`)
+  await writeFile(script, lines.join('\n') + '\n')
+  const { stdout } = await execFileAsync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-s', script, job.url], { timeout: (SECONDS + 30) * 1000 })
+  const reqPerSec = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1])
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(stdout)
+  const p99Ms = p99 === null ? NaN : Number(p99[1]) * (p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1)
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0)
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)
+  const errors = non2xx + (socketErrors === null ? 0 : socketErrors.slice(1).reduce((a, b) => a + Number(b), 0))
+  return { reqPerSec, bytesPerSec: reqPerSec * job.bodyBytes, p99Ms, errors }
+}
+
+async function hasWrk (): Promise<boolean> {
+  try {
+    await execFileAsync('wrk', ['--version'])
+    return true
+  } catch (err) {
+    // wrk --version prints its banner and exits 1.
+    return (err as { stdout?: string }).stdout?.includes('wrk') === true
+  }
+}
+
+async function checkBytes (name: string, url: string, expected: Buffer, range?: { start: number, end: number }): Promise<void> {
+  const res = await fetch(url, range === undefined ? {} : { headers: { range: `bytes=${range.start}-${range.end}` } })
+  const body = Buffer.from(await res.arrayBuffer())
+  const want = range === undefined ? expected : expected.subarray(range.start, range.end + 1)
+  if (!body.equals(want)) throw new Error(`${name} answered ${url} with ${res.status} and ${body.length} bytes that differ from the file`)
+}
+
+function nginxConf (dir: string, root: string, port: number): string {
+  // Started as root, nginx would drop its worker to "nobody", which cannot read our temp dir.
+  const user = process.getuid?.() === 0 ? 'user root;\n' : ''
+  return `${user}worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  types { video/mp2t ts; video/mp4 mp4; }
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    location / { }
+  }
+}
+`
+}
+
+export async function run (): Promise<BenchResult> {
+  const work = await mkdtemp(join(tmpdir(), 'lectern-bench-delivery-'))
+  const children: ChildProcess[] = []
+  const start = (command: string, args: string[], env: Record<string, string> = {}): ChildProcess => {
+    const child = spawn(command, args, { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    child.stderr!.on('data', (d: Buffer) => { if (process.env.BENCH_VERBOSE !== undefined) process.stderr.write(d) })
+    children.push(child)
+    return child
+  }
+  try {
+    // -- the files: a 1 MiB and a 64 KiB segment, and a progressive file for uncached ranges
+    progress(`writing the files (${PROGRESSIVE_BYTES / MiB} MiB progressive file)`)
+    const dataDir = join(work, 'data')
+    const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', WORKER: 'off' })
+    const seg1m = randomBytes(MiB)
+    const seg64k = randomBytes(64 * KiB)
+    const id = newId()
+    const version = 'bench1'
+    const bigPath = join(work, 'progressive.bin')
+    await writeFile(bigPath, randomBytes(PROGRESSIVE_BYTES))
+    const setup = await buildApp(config, { logger: false })
+    const rendition = (name: string): Rendition => ({ name, width: 1280, height: 720, frameRate: 30, bandwidth: 1, averageBandwidth: 1, codecs: 'avc1.64001f', segmentCount: 1 })
+    await setup.storage.put(videoKeys.segment(id, version, 'r1m', 'segment-00000.ts'), seg1m)
+    await setup.storage.put(videoKeys.segment(id, version, 'r64k', 'segment-00000.ts'), seg64k)
+    await setup.storage.put(videoKeys.progressive(id, version), createReadStream(bigPath))
+    const now = new Date()
+    const video: Video = {
+      _id: id, owner: newId(), title: 'bench', description: '', tags: [], visibility: 'public', status: 'ready', progress: 1,
+      etaSeconds: null, failureReason: null, duration: 1, source: null, renditions: [rendition('r1m'), rendition('r64k')],
+      originalKey: videoKeys.original(id), originalSize: 0, originalName: null, version, posterKey: null,
+      progressiveKey: videoKeys.progressive(id, version), createdAt: now, updatedAt: now, views: 0
+    }
+    await setup.db.collection<Video>(VIDEOS).insertOne(video)
+    await setup.close()
+    const objects = join(dataDir, 'objects')
+    const filePath = (key: string) => '/' + key
+
+    // -- the servers, each in its own process
+    progress('starting nginx, @fastify/static, a createReadStream pipe server and Lectern')
+    // The embedded database serves one process at a time, so the two Lectern configurations
+    // (default cache; an L1 too small to keep a chunk) run one after the other.
+    const startLectern = async (name: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess, port: number }> => {
+      const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
+      const child = start(process.execPath, ['--import', 'tsx', 'src/server.ts'], { DATA_DIR: dataDir, HOST: '127.0.0.1', LOG_LEVEL: 'warn', WORKER: 'off', ...env, PORT: String(port) })
+      await waitForHttp(`http://127.0.0.1:${port}/health/live`, child, name)
+      return { child, port }
+    }
+    const stop = async (child: ChildProcess): Promise<void> => {
+      if (child.exitCode !== null) return
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      await exited
+    }
+    const nginxPort = await freePort()
+    const nginxDir = join(work, 'nginx')
+    await mkdir(nginxDir)
+    await writeFile(join(nginxDir, 'nginx.conf'), nginxConf(nginxDir, objects, nginxPort))
+    const nginx = start('nginx', ['-c', join(nginxDir, 'nginx.conf'), '-p', nginxDir, '-e', join(nginxDir, 'error.log')])
+    const reference = join(here, 'delivery-reference-server.ts')
+    const staticPort = await listeningPort(start(process.execPath, ['--import', 'tsx', reference, 'static', objects]), '@fastify/static')
+    const pipePort = await listeningPort(start(process.execPath, ['--import', 'tsx', reference, 'pipe', objects]), 'createReadStream pipe')
+    const at = (port: number) => `http://127.0.0.1:${port}`
+    await waitForHttp(`${at(nginxPort)}/`, nginx, 'nginx')
+    const cached = await startLectern('Lectern')
+    const cachedPort = cached.port
+    // Known before the second Lectern starts; it listens there once the first has stopped.
+    const uncachedPort = await freePort()
+
+    const urls = {
+      lectern1m: `${at(cachedPort)}/hls/${id}/r1m/segment-00000.ts`,
+      lectern64k: `${at(cachedPort)}/hls/${id}/r64k/segment-00000.ts`,
+      lecternStream: `${at(uncachedPort)}/stream/${id}`,
+      file1m: filePath(videoKeys.segment(id, version, 'r1m', 'segment-00000.ts')),
+      file64k: filePath(videoKeys.segment(id, version, 'r64k', 'segment-00000.ts')),
+      fileBig: filePath(videoKeys.progressive(id, version))
+    }
+
+    // -- every server answers the same bytes (this also fills Lectern's cache with both segments)
+    const big = await import('node:fs/promises').then((fs) => fs.readFile(bigPath))
+    const someRange = { start: 7 * RANGE_BYTES, end: 8 * RANGE_BYTES - 1 }
+    for (const [name, port] of [['nginx', nginxPort], ['@fastify/static', staticPort], ['pipe', pipePort]] as const) {
+      await checkBytes(name, at(port) + urls.file1m, seg1m)
+      await checkBytes(name, at(port) + urls.file64k, seg64k)
+      await checkBytes(name, at(port) + urls.fileBig, big, someRange)
+    }
+    await checkBytes('Lectern', urls.lectern1m, seg1m)
+    await checkBytes('Lectern', urls.lectern64k, seg64k)
+
+    const randomRange = { blockSize: RANGE_BYTES, blocks: PROGRESSIVE_BYTES / RANGE_BYTES }
+    const cases: Array<{ scenario: string, server: string, job: Job }> = [
+      { scenario: 'cached 1 MiB segment', server: 'Lectern', job: { url: urls.lectern1m, bodyBytes: MiB } },
+      { scenario: 'cached 1 MiB segment', server: 'nginx', job: { url: at(nginxPort) + urls.file1m, bodyBytes: MiB } },
+      { scenario: 'cached 1 MiB segment', server: '@fastify/static', job: { url: at(staticPort) + urls.file1m, bodyBytes: MiB } },
+      { scenario: 'cached 64 KiB segment', server: 'Lectern', job: { url: urls.lectern64k, bodyBytes: 64 * KiB } },
+      { scenario: 'cached 64 KiB segment', server: 'nginx', job: { url: at(nginxPort) + urls.file64k, bodyBytes: 64 * KiB } },
+      { scenario: 'cached 64 KiB segment', server: '@fastify/static', job: { url: at(staticPort) + urls.file64k, bodyBytes: 64 * KiB } },
+      { scenario: 'uncached 1 MiB range', server: 'Lectern', job: { url: urls.lecternStream, bodyBytes: RANGE_BYTES, randomRange } },
+      { scenario: 'uncached 1 MiB range', server: 'createReadStream', job: { url: at(pipePort) + urls.fileBig, bodyBytes: RANGE_BYTES, randomRange } },
+      { scenario: 'uncached 1 MiB range', server: 'nginx', job: { url: at(nginxPort) + urls.fileBig, bodyBytes: RANGE_BYTES, randomRange } },
+      { scenario: 'uncached 1 MiB range', server: '@fastify/static', job: { url: at(staticPort) + urls.fileBig, bodyBytes: RANGE_BYTES, randomRange } }
+    ]
+    const tools: Array<['wrk' | 'autocannon', (job: Job) => Promise<Measurement>]> = []
+    if (await hasWrk()) tools.push(['wrk', (job) => runWrk(job, work)])
+    else progress('wrk is not installed: autocannon only')
+    tools.push(['autocannon', runAutocannon])
+
+    const results = new Map<string, Measurement>()
+    const rows: Array<Record<string, string | number>> = []
+    let restarted = false
+    for (const c of cases) {
+      if (c.job.url === urls.lecternStream && !restarted) {
+        restarted = true
+        progress('restarting Lectern with CACHE_MEMORY_MB=1')
+        await stop(cached.child)
+        await startLectern('Lectern (uncached)', { CACHE_MEMORY_MB: '1', PORT: String(uncachedPort) })
+        await checkBytes('Lectern (uncached)', urls.lecternStream, big, someRange)
+      }
+      for (const [tool, measure] of tools) {
+        progress(`${c.scenario}: ${c.server}, ${tool} -c${CONNECTIONS} ${SECONDS}s`)
+        const m = await measure(c.job)
+        results.set(`${c.scenario}|${c.server}|${tool}`, m)
+        rows.push({
+          scenario: c.scenario,
+          server: c.server,
+          tool,
+          'req/s': Math.round(m.reqPerSec),
+          'MiB/s': Math.round(m.bytesPerSec / MiB),
+          'p99 ms': Math.round(m.p99Ms * 100) / 100,
+          errors: m.errors
+        })
+      }
+    }
+
+    const lines: string[] = []
+    const ratio = (scenario: string, a: string, b: string, tool: string, metric: 'reqPerSec' | 'bytesPerSec') => {
+      const x = results.get(`${scenario}|${a}|${tool}`)
+      const y = results.get(`${scenario}|${b}|${tool}`)
+      return x === undefined || y === undefined || y[metric] === 0 ? NaN : x[metric] / y[metric]
+    }
+    const fmt = (n: number) => n.toFixed(2) + 'x'
+    for (const [tool] of tools) {
+      const t1 = ratio('cached 1 MiB segment', 'Lectern', 'nginx', tool, 'bytesPerSec')
+      const t2 = ratio('cached 64 KiB segment', 'Lectern', 'nginx', tool, 'reqPerSec')
+      const t3 = ratio('uncached 1 MiB range', 'Lectern', 'createReadStream', tool, 'bytesPerSec')
+      lines.push(
+        `${tool}: cached 1 MiB segment, Lectern/nginx throughput ${fmt(t1)} (target >= 1.5x: ${t1 >= 1.5 ? 'met' : 'NOT met'}), ` +
+          `Lectern/@fastify/static ${fmt(ratio('cached 1 MiB segment', 'Lectern', '@fastify/static', tool, 'bytesPerSec'))}`,
+        `${tool}: cached 64 KiB segment, Lectern/nginx req/s ${fmt(t2)} (target >= 0.8x: ${t2 >= 0.8 ? 'met' : 'NOT met'}), ` +
+          `Lectern/@fastify/static ${fmt(ratio('cached 64 KiB segment', 'Lectern', '@fastify/static', tool, 'reqPerSec'))}`,
+        `${tool}: uncached 1 MiB range, Lectern/createReadStream ${fmt(t3)} (target >= 1.0x: ${t3 >= 1 ? 'met' : 'NOT met'}), ` +
+          `Lectern/nginx ${fmt(ratio('uncached 1 MiB range', 'Lectern', 'nginx', tool, 'bytesPerSec'))}, ` +
+          `Lectern/@fastify/static ${fmt(ratio('uncached 1 MiB range', 'Lectern', '@fastify/static', tool, 'bytesPerSec'))}`
+      )
+    }
+    lines.push(
+      `setup: ${CONNECTIONS} connections, ${SECONDS} s per run, load generator and each server in separate processes on ${(await import('node:os')).cpus().length} cores; ` +
+        'Lectern at LOG_LEVEL=warn (no per-request log lines), nginx with access_log off, sendfile on, 1 worker',
+      `"uncached": Lectern with CACHE_MEMORY_MB=1, which keeps no 1 MiB chunk, so every request is an origin read of one aligned chunk; ` +
+        `random aligned 1 MiB ranges of a ${PROGRESSIVE_BYTES / MiB} MiB file, the same for every server (all from the OS page cache)`
+    )
+    return { name: 'delivery: Lectern vs nginx, @fastify/static and createReadStream', rows, lines }
+  } finally {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM')
+    await sleep(300)
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+    await rm(work, { recursive: true, force: true })
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const result = await run()
+  process.stdout.write(formatBenchResult(result) + '\n')
+}
