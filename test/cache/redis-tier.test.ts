@@ -13,8 +13,10 @@ t.test('a Redis that is not there costs no waiting: every call is a miss or a no
   const port = await freePort()
   const { log, lines } = captureLogger()
   // A timeout far longer than the test: if calls queued for a connection, they would hang here.
-  const tier = new RedisTier({ url: `redis://127.0.0.1:${port}`, timeoutMs: 60_000, maxValueBytes: 1024, log, probeTimeoutMs: 200, logIntervalMs: 300 })
+  const logIntervalMs = 1000
+  const tier = new RedisTier({ url: `redis://127.0.0.1:${port}`, timeoutMs: 60_000, maxValueBytes: 1024, log, probeTimeoutMs: 200, logIntervalMs })
   t.teardown(() => tier.close())
+  const started = performance.now()
   await t.rejects(tier.connect())
   for (let i = 0; i < 100; i++) {
     t.equal(await within(tier.get(`k${i}`), 5000), undefined, `get ${i} is a miss`)
@@ -25,13 +27,16 @@ t.test('a Redis that is not there costs no waiting: every call is a miss or a no
   t.equal(await tier.probe(), 'down')
   t.equal(tier.errors, 103)
 
-  const warnings = lines.filter((l) => l.msg.startsWith('redis cache tier unavailable'))
-  t.equal(warnings.length, 1, 'one line, not one per call')
-  await sleep(350)
+  const warnings = () => lines.filter((l) => l.msg.startsWith('redis cache tier unavailable'))
+  // One line per interval begun; on a loaded machine the calls above may span more than one.
+  const intervals = 1 + Math.floor((performance.now() - started) / logIntervalMs)
+  const logged = warnings().length
+  t.ok(logged >= 1 && logged <= intervals, `${logged} line(s) for 103 failed calls in ${intervals} interval(s), not one per call`)
+  await sleep(logIntervalMs + 50)
   await tier.get('after-interval')
-  const later = lines.filter((l) => l.msg.startsWith('redis cache tier unavailable'))
-  t.equal(later.length, 2, 'the next interval logs again')
-  t.ok((later[1]!.suppressed as number) >= 103, `and counts what it did not log (${String(later[1]!.suppressed)})`)
+  const later = warnings()
+  t.equal(later.length, logged + 1, 'the next interval logs again')
+  t.ok((later.at(-1)!.suppressed as number) > 0, `and counts what it did not log (${String(later.at(-1)!.suppressed)})`)
 })
 
 t.test('a tier that starts before Redis does connects once Redis is up', async (t) => {
