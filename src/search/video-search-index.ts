@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import MiniSearch from 'minisearch'
 import type { Video } from '../db/documents.js'
 
 /** What the index keeps of a video: enough to rank, filter and show a result without a database read. */
@@ -45,19 +44,17 @@ export interface SearchPage {
 
 /** A title match outranks a tag match, which outranks a description match. */
 export const FIELD_WEIGHTS = { title: 4, tags: 2, description: 1 } as const
-type Field = keyof typeof FIELD_WEIGHTS
-const FIELDS = Object.keys(FIELD_WEIGHTS) as Field[]
 
 /** Case and accents folded: `Éclair`, `eclair` and `ECLAIR` are one term. */
 export function foldTerm (term: string): string {
   return term.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase()
 }
 
-const tokenize = MiniSearch.getDefault('tokenize') as (text: string) => string[]
+const SEPARATORS = /[\n\r\p{Z}\p{P}]+/u
 
-/** The folded terms of a query, in order. */
+/** The folded terms of a text, in order. */
 export function queryTerms (q: string): string[] {
-  return tokenize(q).map(foldTerm).filter((t) => t !== '')
+  return q.split(SEPARATORS).map(foldTerm).filter((t) => t !== '')
 }
 
 /** Is the video one that search shows (public and ready)? */
@@ -73,40 +70,55 @@ export function toSearchEntry (video: Video): SearchEntry {
     description: video.description,
     tags: video.tags,
     duration: video.duration,
-    createdAt: video.createdAt.getTime(),
-    updatedAt: video.updatedAt.getTime()
+    createdAt: new Date(video.createdAt).getTime(),
+    updatedAt: new Date(video.updatedAt).getTime()
   }
 }
 
+interface Key { relevance: number, createdAt: number, id: string }
+
 /** Total order of results: relevance, then newest, then id (so equal times never tie). */
-function compareHits (a: { relevance: number, createdAt: number, id: string }, b: { relevance: number, createdAt: number, id: string }): number {
+function compareKeys (a: Key, b: Key): number {
   if (a.relevance !== b.relevance) return b.relevance - a.relevance
   if (a.createdAt !== b.createdAt) return b.createdAt - a.createdAt
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0
 }
 
+/** The videos holding one term, each with the weight of the best field it occurs in. */
+interface Posting {
+  term: string
+  slots: Map<number, number>
+}
+
+interface Stored {
+  entry: SearchEntry
+  slot: number
+  /** the postings this entry is in (references, so the term strings are held once) */
+  postings: Posting[]
+  tags: string[]
+}
+
 /**
- * An in-process full-text index over searchable videos (MiniSearch: a radix tree per field, so a
- * prefix lookup for type-ahead costs little). Each API node holds its own; SearchIndexSync keeps
- * it in step with the database.
+ * An in-process inverted index over searchable videos. Each term maps to the videos holding it
+ * and the weight of the best field it occurs in, which is all the ranking needs; a sorted term
+ * list answers the prefix lookup of type-ahead with two binary searches. Each API node holds its
+ * own index; SearchIndexSync keeps it in step with the database.
  */
 export class VideoSearchIndex {
-  readonly #mini = new MiniSearch<SearchEntry>({
-    idField: 'id',
-    fields: FIELDS,
-    extractField: (entry, field) => field === 'tags' ? entry.tags.join(' ') : (entry as unknown as Record<string, unknown>)[field],
-    processTerm: (term) => foldTerm(term) || null,
-    autoVacuum: { minDirtCount: 200, minDirtFactor: 0.1, batchSize: 1000, batchWait: 10 }
-  })
-
-  readonly #entries = new Map<string, SearchEntry>()
+  readonly #entries = new Map<string, Stored>()
+  readonly #slots: Array<Stored | undefined> = []
+  readonly #freeSlots: number[] = []
+  readonly #postings = new Map<string, Posting>()
+  readonly #byTag = new Map<string, Set<number>>()
+  /** All terms, sorted; rebuilt on the first search after the term set changed. */
+  #sortedTerms: string[] | null = []
 
   get size (): number {
     return this.#entries.size
   }
 
   get (id: string): SearchEntry | undefined {
-    return this.#entries.get(id)
+    return this.#entries.get(id)?.entry
   }
 
   ids (): IterableIterator<string> {
@@ -117,20 +129,62 @@ export class VideoSearchIndex {
   upsert (entry: SearchEntry): void {
     const old = this.#entries.get(entry.id)
     if (old !== undefined) {
-      if (old.updatedAt === entry.updatedAt && old.title === entry.title && old.description === entry.description &&
-        old.tags.join('\n') === entry.tags.join('\n')) {
-        this.#entries.set(entry.id, entry)
+      if (old.entry.title === entry.title && old.entry.description === entry.description &&
+        old.entry.tags.join('\n') === entry.tags.join('\n')) {
+        old.entry = entry
         return
       }
-      this.#mini.discard(entry.id)
+      this.remove(entry.id)
     }
-    this.#entries.set(entry.id, entry)
-    this.#mini.add(entry)
+    const terms = new Map<string, number>()
+    const addField = (text: string, weight: number) => {
+      for (const term of queryTerms(text)) {
+        if ((terms.get(term) ?? 0) < weight) terms.set(term, weight)
+      }
+    }
+    addField(entry.title, FIELD_WEIGHTS.title)
+    addField(entry.tags.join(' '), FIELD_WEIGHTS.tags)
+    addField(entry.description, FIELD_WEIGHTS.description)
+    const tags = [...new Set(entry.tags.map((t) => foldTerm(t.trim())))]
+    const slot = this.#freeSlots.pop() ?? this.#slots.length
+    const stored: Stored = { entry, slot, postings: [], tags }
+    this.#slots[slot] = stored
+    this.#entries.set(entry.id, stored)
+    for (const [term, weight] of terms) {
+      let posting = this.#postings.get(term)
+      if (posting === undefined) {
+        posting = { term, slots: new Map() }
+        this.#postings.set(term, posting)
+        this.#sortedTerms = null
+      }
+      posting.slots.set(slot, weight)
+      stored.postings.push(posting)
+    }
+    for (const tag of tags) {
+      let set = this.#byTag.get(tag)
+      if (set === undefined) this.#byTag.set(tag, set = new Set())
+      set.add(slot)
+    }
   }
 
   remove (id: string): boolean {
-    if (!this.#entries.delete(id)) return false
-    this.#mini.discard(id)
+    const stored = this.#entries.get(id)
+    if (stored === undefined) return false
+    this.#entries.delete(id)
+    for (const posting of stored.postings) {
+      posting.slots.delete(stored.slot)
+      if (posting.slots.size === 0) {
+        this.#postings.delete(posting.term)
+        this.#sortedTerms = null
+      }
+    }
+    for (const tag of stored.tags) {
+      const set = this.#byTag.get(tag)!
+      set.delete(stored.slot)
+      if (set.size === 0) this.#byTag.delete(tag)
+    }
+    this.#slots[stored.slot] = undefined
+    this.#freeSlots.push(stored.slot)
     return true
   }
 
@@ -140,51 +194,88 @@ export class VideoSearchIndex {
     else this.remove(video._id)
   }
 
-  search (query: SearchQuery): SearchPage {
-    const terms = queryTerms(query.q)
-    const tags = [...new Set(query.tags.map((t) => foldTerm(t.trim())).filter((t) => t !== ''))]
-    const hash = createHash('sha256').update(JSON.stringify([terms, [...tags].sort()])).digest('base64url').slice(0, 12)
+  /** Every indexed term starting with prefix. */
+  #termsWithPrefix (prefix: string): string[] {
+    this.#sortedTerms ??= [...this.#postings.keys()].sort()
+    const terms = this.#sortedTerms
+    let lo = 0
+    let hi = terms.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (terms[mid]! < prefix) lo = mid + 1
+      else hi = mid
+    }
+    const out: string[] = []
+    for (let i = lo; i < terms.length && terms[i]!.startsWith(prefix); i++) out.push(terms[i]!)
+    return out
+  }
 
-    let candidates: Array<{ entry: SearchEntry, relevance: number }>
-    if (terms.length === 0) {
-      candidates = [...this.#entries.values()].map((entry) => ({ entry, relevance: 0 }))
-    } else {
-      const relevance = new Map<string, number>()
-      terms.forEach((term, i) => {
-        // The last word is still being typed: it also matches as a prefix.
-        const results = this.#mini.search(term, { prefix: i === terms.length - 1, combineWith: 'OR' })
-        for (const result of results) {
-          let best = 0
-          for (const fields of Object.values(result.match)) {
-            for (const field of fields) best = Math.max(best, FIELD_WEIGHTS[field as Field] ?? 0)
-          }
-          relevance.set(result.id as string, (relevance.get(result.id as string) ?? 0) + best)
-        }
-      })
-      candidates = []
-      for (const [id, score] of relevance) {
-        const entry = this.#entries.get(id)
-        if (entry !== undefined) candidates.push({ entry, relevance: score })
+  /** slot -> best weight of one query term (as a prefix: the best over every term it starts). */
+  #match (term: string, prefix: boolean): Map<number, number> {
+    if (!prefix) return this.#postings.get(term)?.slots ?? new Map()
+    const expanded = this.#termsWithPrefix(term)
+    if (expanded.length === 1) return this.#postings.get(expanded[0]!)!.slots
+    const best = new Map<number, number>()
+    for (const t of expanded) {
+      for (const [slot, weight] of this.#postings.get(t)!.slots) {
+        if ((best.get(slot) ?? 0) < weight) best.set(slot, weight)
       }
     }
+    return best
+  }
 
+  search (query: SearchQuery): SearchPage {
+    const terms = queryTerms(query.q)
+    // The last word is still being typed, unless the query ends with a space or punctuation.
+    const lastIsPrefix = !/[\s\p{P}]$/u.test(query.q)
+    const tags = [...new Set(query.tags.map((t) => foldTerm(t.trim())).filter((t) => t !== ''))]
+    const hash = createHash('sha256').update(JSON.stringify([terms, lastIsPrefix, [...tags].sort()])).digest('base64url').slice(0, 12)
+
+    // Slots allowed by the tag filter (null: no filter).
+    let allowed: Set<number> | null = null
     if (tags.length > 0) {
-      candidates = candidates.filter(({ entry }) => {
-        const own = new Set(entry.tags.map(foldTerm))
-        return tags.every((t) => own.has(t))
-      })
+      const sets = tags.map((t) => this.#byTag.get(t) ?? new Set<number>()).sort((a, b) => a.size - b.size)
+      allowed = new Set([...sets[0]!].filter((slot) => sets.every((s) => s.has(slot))))
     }
 
-    const key = (c: { entry: SearchEntry, relevance: number }) => ({ relevance: c.relevance, createdAt: c.entry.createdAt, id: c.entry.id })
-    const after = query.after
-    if (after !== undefined) candidates = candidates.filter((c) => compareHits(key(c), after) > 0)
+    let candidates: Iterable<[number, number]>
+    if (terms.length === 0) {
+      const slots = allowed ?? this.#slots.flatMap((s) => (s === undefined ? [] : [s.slot]))
+      candidates = [...slots].map((slot) => [slot, 0] as [number, number])
+    } else {
+      const relevance = new Map<number, number>()
+      terms.forEach((term, i) => {
+        for (const [slot, weight] of this.#match(term, lastIsPrefix && i === terms.length - 1)) {
+          if (allowed === null || allowed.has(slot)) relevance.set(slot, (relevance.get(slot) ?? 0) + weight)
+        }
+      })
+      candidates = relevance
+    }
 
-    // Only the page is needed in order: a partial selection would be faster still, but a full
-    // sort of the matches is a few milliseconds at 10,000 videos (see test/bench/search.bench.ts).
-    candidates.sort((a, b) => compareHits(key(a), key(b)))
-    const page = candidates.slice(0, query.limit)
+    // Keep only the page: a sorted window of limit + 1 keys, filled in one pass.
+    const after = query.after
+    const window: Array<Key & { stored: Stored }> = []
+    const size = query.limit + 1
+    for (const [slot, relevance] of candidates) {
+      const stored = this.#slots[slot]!
+      const key = { relevance, createdAt: stored.entry.createdAt, id: stored.entry.id, stored }
+      if (after !== undefined && compareKeys(key, after) <= 0) continue
+      if (window.length === size && compareKeys(key, window[size - 1]!) >= 0) continue
+      let lo = 0
+      let hi = window.length
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        if (compareKeys(window[mid]!, key) < 0) lo = mid + 1
+        else hi = mid
+      }
+      window.splice(lo, 0, key)
+      if (window.length > size) window.pop()
+    }
+    const page = window.slice(0, query.limit)
     const last = page[page.length - 1]
-    const next = candidates.length > query.limit && last !== undefined ? { ...key(last), query: hash } : undefined
-    return { hits: page, next, query: hash }
+    const next = window.length > query.limit && last !== undefined
+      ? { relevance: last.relevance, createdAt: last.createdAt, id: last.id, query: hash }
+      : undefined
+    return { hits: page.map((k) => ({ entry: k.stored.entry, relevance: k.relevance })), next, query: hash }
   }
 }

@@ -59,3 +59,15 @@ t.test('cursor pages cover every hit once, in order', async (t) => {
   t.same(paged, all)
   t.equal(new Set(paged).size, 25)
 })
+
+t.test('the last word is a prefix while it is being typed, and whole once followed by a space', async (t) => {
+  const index = new VideoSearchIndex()
+  index.upsert(entry('Introduction to sets'))
+  index.upsert(entry('Intro music'))
+  const titles = (q: string) => index.search({ q, tags: [], limit: 10 }).hits.map((h) => h.entry.title)
+  t.same(titles('intro'), ['Intro music', 'Introduction to sets'])
+  t.same(titles('intro '), ['Intro music'])
+  t.same(titles('INTRO, '), ['Intro music'])
+  t.same(titles('to intro'), ['Introduction to sets', 'Intro music'], 'two words matched outrank one')
+  t.same(titles('zzz'), [])
+})
