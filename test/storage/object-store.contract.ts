@@ -152,6 +152,11 @@ export function objectStoreContract (t: Test, factory: StoreFactory): void {
     t.not(c.etag, b.etag)
     t.ok((await readAll(await store.get('o/k'))).equals(v1))
     t.same((await store.list('o/')).map((o) => o.key), ['o/k'], 'still one object')
+    // Quick same-size rewrites: a validator that repeats an earlier version's would let a cache
+    // serve stale bytes as fresh.
+    const etags = new Set<string>()
+    for (let i = 0; i < 20; i++) etags.add((await store.put('o/k', patternBytes(4096, 100 + i))).etag)
+    t.equal(etags.size, 20, 'twenty versions, twenty ETags')
   })
 
   t.test('missing objects are a typed not-found', async (t) => {
