@@ -138,7 +138,8 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
 
   app.decorate('authenticateOptional', async function authenticateOptional (request: FastifyRequest) {
     const user = verifyRequest(request)
-    if (user !== undefined) request.user = user
+    // @fastify/jwt starts request.user as null; undefined is what "no caller" means here.
+    request.user = user as AuthUser
   })
 
   app.decorate('requireRole', function requireRole (role: Role): PreHandler {

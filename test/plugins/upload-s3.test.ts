@@ -1,0 +1,70 @@
+import { connect } from 'node:net'
+import { once } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { buildTestApp } from '../helpers/app.js'
+import { s3ServerFor } from '../helpers/s3-server.js'
+import { registerAccount } from './accounts.js'
+import { fakeVideo, multipartBody, MP4_HEAD } from './multipart-body.js'
+
+// The same upload guarantees with objects on S3 (s3rver): the bytes arrive intact, and a refused
+// or abandoned upload leaves no object.
+
+async function readAll (stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks)
+}
+
+async function until (check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return true
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return await check()
+}
+
+const originals = async (app: FastifyInstance) => (await app.storage.list('originals/')).map((o) => o.key)
+
+t.test('uploads to S3: intact, and nothing left by a 413, a 400 or a vanished client', async (t) => {
+  const s3 = await s3ServerFor(t)
+  const { app } = await buildTestApp(t, { ...s3.env, UPLOAD_MAX_MB: '2' })
+  t.equal(app.storage.kind, 's3')
+  const owner = await registerAccount(app)
+
+  const content = fakeVideo(1536 * 1024)
+  const ok = multipartBody([{ name: 'title', value: 'to S3' }, { name: 'file', filename: 'a.mp4', content }])
+  const res = await app.inject({ method: 'POST', url: '/api/videos', payload: ok.payload, headers: { ...ok.headers, ...owner.auth } })
+  t.equal(res.statusCode, 202, res.body)
+  const id = res.json().id
+  t.same(await readAll(await app.storage.get(`originals/${id}`)), content, 'stored byte for byte')
+
+  const big = multipartBody([{ name: 'title', value: 'too big' }, { name: 'file', filename: 'b.mp4', content: fakeVideo(3 * 1024 * 1024) }])
+  const tooBig = await app.inject({ method: 'POST', url: '/api/videos', payload: big.payload, headers: { ...big.headers, ...owner.auth } })
+  t.equal(tooBig.statusCode, 413)
+
+  const late = multipartBody([{ name: 'file', filename: 'c.mp4', content: fakeVideo() }, { name: 'visibility', value: 'nope' }])
+  const badLate = await app.inject({ method: 'POST', url: '/api/videos', payload: late.payload, headers: { ...late.headers, ...owner.auth } })
+  t.equal(badLate.statusCode, 400)
+
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const boundary = 'cut'
+  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\ncut\r\n` +
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="d.mp4"\r\nContent-Type: video/mp4\r\n\r\n`)
+  const socket = connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write(`POST /api/videos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${owner.token}\r\n` +
+    `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${head.length + 2 * 1024 * 1024}\r\n\r\n`)
+  socket.write(Buffer.concat([head, MP4_HEAD, randomBytes(1024 * 1024)]))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  socket.destroy()
+  // Give a wrongly completed (truncated) put time to land before looking.
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+
+  t.ok(await until(async () => (await originals(app)).length === 1, 10_000), 'only the completed upload is in the bucket')
+  t.same(await originals(app), [`originals/${id}`])
+  t.equal(await app.db.collection('videos').countDocuments({}), 1)
+})
