@@ -21,6 +21,9 @@ import {
 import { currentUser, type AuthUser } from './auth.js'
 
 const FIELD_NAMES = ['title', 'description', 'tags', 'visibility'] as const
+const PART_LIMITS = { files: 2, fields: 40, parts: 48, fieldSize: DESCRIPTION_MAX * 4 + 1024, headerPairs: 64 }
+/** Room for every form field at its largest plus part headers, beside the file itself. */
+const MULTIPART_OVERHEAD_BYTES = PART_LIMITS.parts * (PART_LIMITS.fieldSize + 1024)
 type FieldName = typeof FIELD_NAMES[number]
 const isFieldName = (name: string): name is FieldName => (FIELD_NAMES as readonly string[]).includes(name)
 
@@ -100,15 +103,9 @@ export default fp(async function metadataPlugin (fastify) {
   await app.register(async function videoRoutes (child) {
     const routes = child.withTypeProvider<ZodTypeProvider>()
     await routes.register(multipart, {
-      limits: {
-        fileSize: maxBytes,
-        // One file, four fields (tags may repeat), with room for UTF-8 in a 5,000 character description.
-        files: 2,
-        fields: 40,
-        parts: 48,
-        fieldSize: DESCRIPTION_MAX * 4 + 1024,
-        headerPairs: 64
-      }
+      // One file (a second is refused by name), four fields (tags may repeat), with room for
+      // UTF-8 in a 5,000 character description.
+      limits: { fileSize: maxBytes, ...PART_LIMITS }
     })
 
     routes.post('/api/videos', {
@@ -139,6 +136,13 @@ export default fp(async function metadataPlugin (fastify) {
     }, async (request, reply) => {
       if (!request.isMultipart()) {
         throw new UnsupportedMediaError('send the upload as multipart/form-data with the video in a part named "file"')
+      }
+      // A declared length that cannot fit is refused before a byte of it is read, rather than after
+      // the client has sent gigabytes. The allowance covers the form fields and part headers.
+      const declared = Number(request.headers['content-length'])
+      if (Number.isFinite(declared) && declared > maxBytes + MULTIPART_OVERHEAD_BYTES) {
+        reply.header('connection', 'close')
+        throw new PayloadTooLargeError(`file: is larger than the upload limit of ${Math.round(maxBytes / 1024 / 1024)} MB (UPLOAD_MAX_MB); the request declares ${Math.round(declared / 1024 / 1024)} MB`)
       }
       const user = request.user
       const id = newId()

@@ -114,6 +114,12 @@ t.test('an upload over UPLOAD_MAX_MB is a 413 and leaves nothing', async (t) => 
   t.match(res.json().message, /^file: is larger than the upload limit of 1 MB \(UPLOAD_MAX_MB\)/)
   t.same(await storedFiles(config.dataDir), [])
   t.equal(await app.db.collection('videos').countDocuments({}), 0)
+  const declared = await app.inject({
+    method: 'POST', url: '/api/videos', payload: 'x', headers: { ...owner.auth, 'content-type': 'multipart/form-data; boundary=b', 'content-length': String(5 * 1024 * 1024 * 1024) }
+  })
+  t.equal(declared.statusCode, 413, 'a declared length far over the limit is refused before reading')
+  t.match(declared.json().message, /the request declares 5120 MB/)
+  t.equal(declared.headers.connection, 'close')
   const exact = await upload(app, owner, [{ name: 'title', value: 'exactly the limit' }, file(fakeVideo(1024 * 1024))])
   t.equal(exact.statusCode, 202, 'exactly the limit is fine')
 })
