@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import jwt from '@fastify/jwt'
 import rateLimit from '@fastify/rate-limit'
+import { Redis } from 'ioredis'
 import { z } from 'zod'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
@@ -155,8 +156,32 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
   // Routes (and the rate limiter) live in a child context so that their hooks stay theirs.
   await app.register(async function authRoutes (child) {
     const routes = child.withTypeProvider<ZodTypeProvider>()
+    // With Redis configured (several API nodes), attempts are counted across all nodes; otherwise
+    // an attacker could multiply the budget by the number of nodes.
+    let redis: Redis | undefined
+    if (app.config.redisUrl !== undefined) {
+      redis = new Redis(app.config.redisUrl, {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        commandTimeout: 500,
+        connectTimeout: 1000,
+        retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), 2000),
+        connectionName: 'lectern-auth-rate-limit'
+      })
+      let lastWarning = 0
+      redis.on('error', (err: Error) => {
+        if (Date.now() - lastWarning < 10_000) return
+        lastWarning = Date.now()
+        app.log.warn({ err: err.message }, 'rate-limit store (redis) unavailable; login and register are not rate limited meanwhile')
+      })
+      const client = redis
+      child.addHook('onClose', async () => { await client.quit().catch(() => client.disconnect()) })
+    }
     await routes.register(rateLimit, {
       global: false,
+      ...(redis !== undefined ? { redis, nameSpace: 'lectern:auth-rate:' } : {}),
+      // Redis away: let sign-ins through (logged above) rather than lock every user out.
+      skipOnError: true,
       errorResponseBuilder: (_request, context) =>
         new TooManyRequestsError(`too many attempts from this address; try again in ${Math.ceil(context.ttl / 1000)} s`)
     })

@@ -9,6 +9,7 @@ import { errorHandler } from '../../src/error-handler.js'
 import dbPlugin from '../../src/db/db-plugin.js'
 import authPlugin, { currentUser } from '../../plugins/auth.js'
 import { registerAccount } from './accounts.js'
+import { requireRedisServer, startRedisServer } from '../helpers/redis-server.js'
 
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url')
 
@@ -188,4 +189,22 @@ t.test('authenticateOptional and requireRole', async (t) => {
   t.equal(asUser.statusCode, 403)
   t.equal(asUser.json().code, 'LECTERN_ERR_FORBIDDEN')
   t.equal((await app.inject({ url: '/admin', headers: { authorization: `Bearer ${token('admin')}` } })).statusCode, 200)
+})
+
+t.test('with Redis, the login budget of an address is shared by every API node', async (t) => {
+  if (!requireRedisServer(t)) return
+  const redis = await startRedisServer(t)
+  const limit = { authRateLimit: { max: 3, timeWindowMs: 60_000 } }
+  const { app: nodeA } = await buildTestApp(t, { REDIS_URL: redis.url }, limit)
+  const { app: nodeB } = await buildTestApp(t, { REDIS_URL: redis.url }, limit)
+  const login = (app: typeof nodeA) => app.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: '10.2.2.2', payload: { email: 'a@example.org', password: 'whatever it is' } })
+  t.equal((await login(nodeA)).statusCode, 401)
+  t.equal((await login(nodeB)).statusCode, 401)
+  t.equal((await login(nodeA)).statusCode, 401)
+  t.equal((await login(nodeB)).statusCode, 429, 'the fourth attempt is refused, whichever node it reaches')
+
+  // Redis gone: sign-ins still work (not limited meanwhile) rather than failing.
+  await redis.kill()
+  const res = await login(nodeA)
+  t.equal(res.statusCode, 401, 'answered normally while Redis is down')
 })
