@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import type { Ladder, PlannedRung } from './plan-ladder.js'
 import { safeInputArgs, fileUrl } from './probe.js'
@@ -28,15 +29,15 @@ export const DEFAULT_PRESET = 'veryfast'
 export const DEFAULT_CRF = 23
 
 /**
- * Threads per encoder for a two-core machine: the rungs run side by side, so the big rung takes
- * most of the threads and the small ones take one or two. More x264 threads than this add frame
- * latency and duplicated lookahead work without using idle cores.
+ * Threads per x264 encoder. The rungs encode side by side in one process, so the big rungs take
+ * most threads and the small ones one or two: on two cores, 4/4/2/1/1 for 1080p..234p. Giving
+ * every rung x264's default (1.5x cores) only adds frame latency and lookahead copies without
+ * finding idle cores. Scales with the machine, within what x264's frame threading uses well.
  */
-export function defaultEncoderThreads (rung: PlannedRung): number {
+export function defaultEncoderThreads (rung: PlannedRung, cores = availableParallelism()): number {
   const pixels = rung.width * rung.height
-  if (pixels >= 1280 * 720) return 4
-  if (pixels >= 960 * 540) return 2
-  return 1
+  const onTwoCores = pixels >= 1280 * 720 ? 4 : pixels >= 960 * 540 ? 2 : 1
+  return Math.max(1, Math.min(16, Math.round(onTwoCores * cores / 2)))
 }
 
 /** Keyframe spacing: 2 s when it divides the segment length, otherwise one keyframe per segment. */
@@ -68,7 +69,7 @@ export function buildFfmpegArgs (o: EncodeOptions): string[] {
   const preset = o.preset ?? DEFAULT_PRESET
   const crf = o.crf ?? DEFAULT_CRF
   const kf = keyframeSeconds(o.segmentSeconds)
-  const threadsFor = o.encoderThreads ?? defaultEncoderThreads
+  const threadsFor = o.encoderThreads ?? ((rung: PlannedRung) => defaultEncoderThreads(rung))
   if (o.ladder.length === 0) throw new RangeError('empty ladder')
 
   // The cascade: rung i is made from rung i-1's frames. Frame rate drops happen before scaling.

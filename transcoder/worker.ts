@@ -48,6 +48,7 @@ export class Worker {
   readonly id: string
   private readonly leaseMs: number
   private readonly pollIntervalMs: number
+  private readonly renewIntervalMs: number
   private stopping = false
   private loop: Promise<void> | null = null
   private wake: (() => void) | null = null
@@ -57,6 +58,8 @@ export class Worker {
     this.id = options.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
     this.pollIntervalMs = options.pollIntervalMs ?? 2000
+    // Renewals double as the cancel check, so a deleted video stops its ffmpeg within seconds.
+    this.renewIntervalMs = Math.max(50, Math.min(5000, Math.floor(this.leaseMs / 3)))
   }
 
   get running (): boolean {
@@ -142,7 +145,7 @@ export class Worker {
           jobLog.warn({ jobId: job._id, err: (err as Error).message }, 'lease renewal failed; retrying')
         }
       })
-    }, Math.max(50, Math.floor(this.leaseMs / 3)))
+    }, this.renewIntervalMs)
     renewTimer.unref()
 
     try {

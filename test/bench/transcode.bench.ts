@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { existsSync } from 'node:fs'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { probe } from '../../transcoder/probe.js'
@@ -40,10 +41,25 @@ function perRungArgs (input: string, outputDir: string, rung: PlannedRung, progr
   return args
 }
 
-async function timed (run: () => Promise<void>): Promise<number> {
+// CPU seconds as well as wall time: on a shared machine, wall time depends on what else runs,
+// while the work each approach asks of the CPU does not. GNU time reports the child's CPU use.
+const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null
+
+/** Runs ffmpeg; returns the CPU seconds it used (NaN when that cannot be known). */
+async function ffmpegCpu (args: string[]): Promise<number> {
+  if (GNU_TIME === null) {
+    await runProcess(ffmpeg, args, { timeoutMs: 600_000 })
+    return NaN
+  }
+  const result = await runProcess(GNU_TIME, ['-f', 'LECTERN_CPU %U %S', ffmpeg, ...args], { timeoutMs: 600_000 })
+  const m = /LECTERN_CPU ([\d.]+) ([\d.]+)/.exec(result.stderrTail)
+  return m === null ? NaN : Number(m[1]) + Number(m[2])
+}
+
+async function timed (run: () => Promise<number>): Promise<{ wall: number, cpu: number }> {
   const start = process.hrtime.bigint()
-  await run()
-  return Number(process.hrtime.bigint() - start) / 1e9
+  const cpu = await run()
+  return { wall: Number(process.hrtime.bigint() - start) / 1e9, cpu }
 }
 
 async function freshDir (root: string, ladder: Ladder): Promise<string> {
@@ -67,37 +83,50 @@ export async function run (): Promise<BenchResult> {
 
     const oneProcess = async () => {
       const outputDir = await freshDir(root, ladder)
-      await runProcess(ffmpeg, buildFfmpegArgs({ ...common, outputDir }), { timeoutMs: 600_000 })
+      const cpu = await ffmpegCpu(buildFfmpegArgs({ ...common, outputDir }))
       await rm(outputDir, { recursive: true, force: true })
+      return cpu
     }
     const perRung = async () => {
       const outputDir = await freshDir(root, ladder)
-      for (const rung of ladder) {
-        await runProcess(ffmpeg, perRungArgs(input, outputDir, rung, rung === progressive, hasAudio), { timeoutMs: 600_000 })
-      }
+      let cpu = 0
+      for (const rung of ladder) cpu += await ffmpegCpu(perRungArgs(input, outputDir, rung, rung === progressive, hasAudio))
       await rm(outputDir, { recursive: true, force: true })
+      return cpu
     }
 
     // Interleaved rounds, best of each: the machine is shared, and the best run is the one
     // least disturbed by others.
-    const one: number[] = []
-    const per: number[] = []
+    const one: Array<{ wall: number, cpu: number }> = []
+    const per: Array<{ wall: number, cpu: number }> = []
     for (let round = 1; round <= ROUNDS; round++) {
       process.stderr.write(`  round ${round}/${ROUNDS}: one process for the ladder\n`)
       one.push(await timed(oneProcess))
       process.stderr.write(`  round ${round}/${ROUNDS}: one process per rung\n`)
       per.push(await timed(perRung))
     }
-    const bestOne = Math.min(...one)
-    const bestPer = Math.min(...per)
-    const rows = [
-      { variant: 'Lectern: one process, cascade', 'best s': bestOne, 'x real time': SECONDS / bestOne, runs: one.map((s) => s.toFixed(1)).join(' ') },
-      { variant: 'one ffmpeg process per rung', 'best s': bestPer, 'x real time': SECONDS / bestPer, runs: per.map((s) => s.toFixed(1)).join(' ') }
+    const best = (runs: Array<{ wall: number, cpu: number }>) => runs.reduce((a, b) => (b.wall < a.wall ? b : a))
+    const bestOne = best(one)
+    const bestPer = best(per)
+    const row = (variant: string, b: { wall: number, cpu: number }, runs: Array<{ wall: number }>) => ({
+      variant,
+      'wall s': b.wall,
+      'x real time': SECONDS / b.wall,
+      'CPU s': b.cpu,
+      'x real time per core': SECONDS / b.cpu,
+      'all runs (wall s)': runs.map((r) => r.wall.toFixed(1)).join(' ')
+    })
+    const lines = [
+      `one-process ladder: ${(bestPer.wall / bestOne.wall).toFixed(2)}x as fast as one process per rung in wall time (target >= 1.25x)`
     ]
+    if (Number.isFinite(bestOne.cpu) && Number.isFinite(bestPer.cpu)) {
+      lines.push(`and ${(bestPer.cpu / bestOne.cpu).toFixed(2)}x less CPU time (independent of other load on the machine)`)
+    }
+    lines.push(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${availableParallelism()} cores`)
     return {
-      name: `transcode ${SECONDS} s of 1080p30 into ${ladder.map((r) => r.name).join('/')} (libx264 ${DEFAULT_PRESET}, CRF ${DEFAULT_CRF} capped, keyframes every ${keyframeSeconds(SEGMENT_SECONDS)} s, AAC; HLS + ${progressive.name} MP4)`,
-      rows,
-      lines: [`one-process ladder is ${(bestPer / bestOne).toFixed(2)}x as fast as one process per rung (target >= 1.25x)`]
+      name: `transcode ${SECONDS} s of 1080p30 into ${ladder.map((r) => r.name).join('/')} (libx264 ${DEFAULT_PRESET}, CRF ${DEFAULT_CRF} capped, keyframes every ${keyframeSeconds(SEGMENT_SECONDS)} s, AAC; HLS + ${progressive.name} MP4), best of ${ROUNDS}`,
+      rows: [row('Lectern: one process, cascade', bestOne, one), row('one ffmpeg process per rung', bestPer, per)],
+      lines
     }
   } finally {
     await rm(root, { recursive: true, force: true })
