@@ -112,6 +112,9 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
     verify: { algorithms: ['HS256'] }
   })
   await ensureUserIndexes(app.db)
+  // The dummy hash that unknown emails are checked against is made now, so that the first
+  // failed login is not the one that pays for making it (which would time differently).
+  await verifyAgainstDummy('')
 
   /** Verifies the Bearer token of a request; undefined when there is none. */
   function verifyRequest (request: FastifyRequest): AuthUser | undefined {
