@@ -5,15 +5,19 @@ export const DESCRIPTION_MAX = 5000
 export const TAGS_MAX = 20
 export const TAG_MAX = 40
 
-/** Collapses runs of whitespace so `"  intro   to  x "` and `"intro to x"` are one title or tag. */
-const tidy = (s: string) => s.replace(/\s+/g, ' ').trim()
+/**
+ * Collapses runs of whitespace so `"  intro   to  x "` and `"intro to x"` are one title or tag,
+ * and drops control characters, which no title needs and which break logs and terminals.
+ */
+const tidy = (s: string) => s.replace(/\s+/g, ' ').replace(/\p{Cc}/gu, '').trim()
 
 export const titleSchema = z.string({ error: (issue) => issue.input === undefined ? 'is required' : 'must be text' })
   .transform(tidy)
   .pipe(z.string().min(1, 'must not be empty').max(TITLE_MAX, `must be at most ${TITLE_MAX} characters`))
 
+// Descriptions keep their line breaks and tabs; other control characters go.
 export const descriptionSchema = z.string()
-  .transform((s) => s.trim())
+  .transform((s) => s.replace(/[^\P{Cc}\n\t]/gu, '').trim())
   .pipe(z.string().max(DESCRIPTION_MAX, `must be at most ${DESCRIPTION_MAX} characters`))
 
 export const tagSchema = z.string()
