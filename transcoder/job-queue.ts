@@ -1,6 +1,7 @@
 import type { Database } from '../src/db/collection.js'
 import type { Job } from '../src/db/documents.js'
 import { newId } from '../src/db/new-id.js'
+import { isDuplicateKey } from '../src/errors.js'
 
 export const JOBS = 'jobs'
 export const DEFAULT_MAX_ATTEMPTS = 3
@@ -48,26 +49,88 @@ export function backoffMs (attempts: number, baseMs = DEFAULT_BACKOFF_MS): numbe
   return Math.min(MAX_BACKOFF_MS, baseMs * 2 ** Math.max(0, attempts - 1))
 }
 
+/** One document per claimed attempt of a job, `_id` = `<jobId>:<attempt>`. */
+export interface JobClaim {
+  _id: string
+  jobId: string
+  attempt: number
+  workerId: string
+  claimedAt: Date
+}
+
+export const JOB_CLAIMS = 'job_claims'
+/** A claim whose job never moved on this long after: its worker died between the two steps of a claim. */
+const STALE_CLAIM_MS = 60_000
+const CLAIM_CANDIDATES = 8
+
+/** Where a job may be claimed: queued, or running under a lease that has run out; backoff passed. */
+function claimable (now: Date) {
+  return {
+    $or: [
+      { state: 'queued' },
+      { state: 'running', leaseExpiresAt: { $lt: now } }
+    ],
+    runAfter: { $lte: now }
+  }
+}
+
 /**
- * Claims the oldest runnable job atomically: one that is queued, or running under a lease that
- * has run out (its worker died), and whose backoff has passed. findOneAndUpdate is atomic on
- * both backends, so two workers never get the same job.
+ * Claims the oldest runnable job: one that is queued, or running under a lease that has run out
+ * (its worker died), and whose backoff has passed.
+ *
+ * Exclusivity does not rest on findOneAndUpdate alone: MongoDB and the embedded store run it
+ * atomically, but MongoDB-protocol servers such as FerretDB 1.x do not (two concurrent claimers
+ * were both handed the same job in our tests). So each attempt is first won by inserting
+ * `<jobId>:<attempt>` into job_claims, which a unique `_id` lets exactly one worker do on every
+ * backend; only the winner then moves the job on, conditionally on the attempt count it saw.
  */
 export async function claimJob (db: Database, workerId: string, leaseMs = DEFAULT_LEASE_MS, now = new Date()): Promise<Job | null> {
-  return await db.collection<Job>(JOBS).findOneAndUpdate(
-    {
-      $or: [
-        { state: 'queued' },
-        { state: 'running', leaseExpiresAt: { $lt: now } }
-      ],
-      runAfter: { $lte: now }
-    },
-    {
-      $set: { state: 'running', leaseOwner: workerId, leaseExpiresAt: new Date(now.getTime() + leaseMs), updatedAt: now },
-      $inc: { attempts: 1 }
-    },
-    { sort: { createdAt: 1 }, returnDocument: 'after' }
-  )
+  const jobs = db.collection<Job>(JOBS)
+  const claims = db.collection<JobClaim>(JOB_CLAIMS)
+  const candidates = await jobs.find(claimable(now), { sort: { createdAt: 1 }, limit: CLAIM_CANDIDATES })
+  for (const candidate of candidates) {
+    const attempt = candidate.attempts + 1
+    const claim: JobClaim = { _id: `${candidate._id}:${attempt}`, jobId: candidate._id, attempt, workerId, claimedAt: now }
+    if (!await takeClaim(db, claim, now)) continue
+    const job = await jobs.findOneAndUpdate(
+      { _id: candidate._id, attempts: candidate.attempts, ...claimable(now) },
+      {
+        $set: { state: 'running', leaseOwner: workerId, leaseExpiresAt: new Date(now.getTime() + leaseMs), updatedAt: now },
+        $inc: { attempts: 1 }
+      },
+      { returnDocument: 'after' }
+    )
+    if (job !== null) return job
+    // Cancelled (or otherwise changed) between the two steps: give the attempt number back.
+    await claims.deleteOne({ _id: claim._id, workerId })
+  }
+  return null
+}
+
+async function takeClaim (db: Database, claim: JobClaim, now: Date): Promise<boolean> {
+  const claims = db.collection<JobClaim>(JOB_CLAIMS)
+  try {
+    await claims.insertOne(claim)
+    return true
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err
+  }
+  const existing = await claims.findOne({ _id: claim._id })
+  if (existing === null || now.getTime() - new Date(existing.claimedAt).getTime() < STALE_CLAIM_MS) return false
+  // Its worker won the attempt but died before moving the job on; the job would be stuck otherwise.
+  await claims.deleteOne({ _id: claim._id, workerId: existing.workerId, claimedAt: existing.claimedAt })
+  try {
+    await claims.insertOne(claim)
+    return true
+  } catch (err) {
+    if (isDuplicateKey(err)) return false
+    throw err
+  }
+}
+
+/** Claim records of a job that will not run again. */
+async function forgetClaims (db: Database, jobId: string): Promise<void> {
+  await db.collection<JobClaim>(JOB_CLAIMS).deleteMany({ jobId })
 }
 
 export type LeaseState = 'held' | 'cancelled' | 'lost'
@@ -95,6 +158,7 @@ export async function completeJob (db: Database, jobId: string, workerId: string
     { _id: jobId, state: 'running', leaseOwner: workerId },
     { $set: { state: 'done', leaseOwner: null, leaseExpiresAt: null, lastError: null, updatedAt: now } }
   )
+  if (result.matchedCount === 1) await forgetClaims(db, jobId)
   return result.matchedCount === 1
 }
 
@@ -121,6 +185,7 @@ export async function failJob (db: Database, job: Pick<Job, '_id' | 'attempts' |
     }
   )
   if (result.matchedCount !== 1) return { outcome: 'gone' }
+  if (!retry) await forgetClaims(db, job._id)
   return retry ? { outcome: 'retry', runAfter } : { outcome: 'failed' }
 }
 
@@ -130,11 +195,15 @@ export async function failJob (db: Database, job: Pick<Job, '_id' | 'attempts' |
  */
 export async function releaseJob (db: Database, jobId: string, workerId: string): Promise<boolean> {
   const now = new Date()
-  const result = await db.collection<Job>(JOBS).updateOne(
+  const before = await db.collection<Job>(JOBS).findOneAndUpdate(
     { _id: jobId, state: 'running', leaseOwner: workerId },
-    { $set: { state: 'queued', leaseOwner: null, leaseExpiresAt: null, runAfter: now, updatedAt: now }, $inc: { attempts: -1 } }
+    { $set: { state: 'queued', leaseOwner: null, leaseExpiresAt: null, runAfter: now, updatedAt: now }, $inc: { attempts: -1 } },
+    { returnDocument: 'before' }
   )
-  return result.matchedCount === 1
+  if (before === null) return false
+  // The attempt number is handed back, so its claim record goes too.
+  await db.collection<JobClaim>(JOB_CLAIMS).deleteOne({ _id: `${jobId}:${before.attempts}`, workerId })
+  return true
 }
 
 /** Marks a job that cannot run (its video is gone) as cancelled. */
@@ -143,4 +212,5 @@ export async function cancelJob (db: Database, jobId: string, workerId: string):
     { _id: jobId, leaseOwner: workerId, state: 'running' },
     { $set: { state: 'cancelled', leaseOwner: null, leaseExpiresAt: null, updatedAt: new Date() } }
   )
+  await forgetClaims(db, jobId)
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { ObjectStore } from '../../src/storage/object-store.js'
 import { videoKeys } from '../../src/db/documents.js'
 import { Worker, type JobSettled, type WorkerOptions } from '../../transcoder/worker.js'
-import { cancelTranscode, claimJob, renewLease, releaseJob, backoffMs } from '../../transcoder/job-queue.js'
+import { cancelTranscode, claimJob, renewLease, releaseJob, backoffMs, JOB_CLAIMS, type JobClaim } from '../../transcoder/job-queue.js'
 import { makeClip, makeAudioOnly, mediaDir } from '../helpers/media.js'
 import { transcoderFixture, uploadVideo, getVideo, getJob, filesUnder, type TranscoderFixture } from './fixtures.js'
 
@@ -56,6 +56,18 @@ t.test('claims are exclusive, leases are checked', async (t) => {
   t.match(await getJob(fx.db, job._id), { state: 'queued', attempts: 1, leaseOwner: null })
   await cancelTranscode(fx.db, job.videoId)
   t.equal(await claimJob(fx.db, 'worker-c', 60_000), null, 'cancelled jobs are never claimed')
+})
+
+t.test('an attempt won by a worker that died before taking the job is freed after a while', async (t) => {
+  const fx = await transcoderFixture(t)
+  const { job } = await uploadVideo(fx, await makeClip({ seconds: 1, width: 160, height: 90 }, t))
+  const claims = fx.db.collection<JobClaim>(JOB_CLAIMS)
+  await claims.insertOne({ _id: `${job._id}:1`, jobId: job._id, attempt: 1, workerId: 'dead', claimedAt: new Date() })
+  t.equal(await claimJob(fx.db, 'w1', 60_000), null, 'a fresh claim of that attempt blocks others')
+  const later = new Date(Date.now() + 61_000)
+  const claimed = await claimJob(fx.db, 'w1', 60_000, later)
+  t.equal(claimed?._id, job._id, 'a stale one does not')
+  t.match(await claims.findOne({ _id: `${job._id}:1` }), { workerId: 'w1' })
 })
 
 t.test('bad inputs fail at once, with the reason on the video', async (t) => {
