@@ -7,6 +7,8 @@ import type { Config } from '../src/config.js'
 import type { Database } from '../src/db/collection.js'
 import { segmentName, videoKeys, type Rendition, type SourceInfo, type Video } from '../src/db/documents.js'
 import { newId } from '../src/db/new-id.js'
+import { VIDEOS } from '../src/db/video-repository.js'
+import { isObjectNotFound } from '../src/errors.js'
 import type { ObjectStore } from '../src/storage/object-store.js'
 import { buildFfmpegArgs, rungPaths, type EncodeOptions } from './build-ffmpeg-args.js'
 import { measureRendition, type MeasuredRendition } from './measure-rendition.js'
@@ -17,8 +19,6 @@ import { runProcess, ProcessError, type TranscodeLog } from './run-process.js'
 import { TranscodeAbortedError, TranscodeError } from './transcode-error.js'
 import { writeMasterPlaylist } from './write-master-playlist.js'
 import { writeMediaPlaylist } from './write-media-playlist.js'
-
-export const VIDEOS = 'videos'
 
 export interface TranscodeContext {
   db: Database
@@ -103,7 +103,8 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
       await pipeline(await storage.get(video.originalKey, { signal }), createWriteStream(original), { signal })
     } catch (err) {
       throwIfAborted(signal)
-      throw new TranscodeError(`could not read the original ${video.originalKey}: ${(err as Error).message}`, false, { cause: err })
+      // A missing original will not appear by retrying; a storage hiccup may pass.
+      throw new TranscodeError(`could not read the original ${video.originalKey}: ${(err as Error).message}`, isObjectNotFound(err), { cause: err })
     }
 
     // 2. What it is, and the ladder for it.

@@ -9,7 +9,8 @@ import {
 } from './job-queue.js'
 import type { TranscodeLog } from './run-process.js'
 import { TranscodeAbortedError, TranscodeError } from './transcode-error.js'
-import { transcodeVideo, VIDEOS, type TranscodeContext } from './transcode-video.js'
+import { VIDEOS } from '../src/db/video-repository.js'
+import { transcodeVideo, type TranscodeContext } from './transcode-video.js'
 
 export type JobOutcome = 'done' | 'retry' | 'failed' | 'cancelled' | 'lease-lost' | 'released'
 

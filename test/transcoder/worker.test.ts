@@ -95,6 +95,16 @@ t.test('bad inputs fail at once, with the reason on the video', async (t) => {
   t.same(await filesUnder(fx.tmpRoot), [], 'temp files removed')
 })
 
+t.test('a missing original fails at once', async (t) => {
+  const fx = await transcoderFixture(t)
+  const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 1, width: 160, height: 90 }, t))
+  await fx.storage.delete(videoKeys.original(id))
+  const { until } = startWorker(t, fx)
+  t.equal((await until(1))[0]!.outcome, 'failed')
+  t.match(await getJob(fx.db, job._id), { state: 'failed', attempts: 1 })
+  t.match((await getVideo(fx.db, id)).failureReason, /could not read the original/)
+})
+
 t.test('tool failures are retried with backoff, then the video fails with the reason', async (t) => {
   const fx = await transcoderFixture(t, { FFPROBE_PATH: '/nonexistent/ffprobe' })
   const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 1, width: 160, height: 90 }, t), { maxAttempts: 3 })
