@@ -166,3 +166,20 @@ t.test('a real transcode publishes a switchable ladder with honest playlists', a
   const jpeg = await readFile(join(local, 'poster.jpg'))
   t.same([...jpeg.subarray(0, 2)], [0xff, 0xd8], 'poster is a JPEG')
 })
+
+t.test('a silent portrait clip: video-only rungs in portrait shape', async (t) => {
+  const fx = await transcoderFixture(t)
+  const source = await makeClip({ seconds: 2, width: 360, height: 640, audio: false }, t)
+  const { id } = await uploadVideo(fx, source)
+  await transcodeVideo({ db: fx.db, storage: fx.storage, config: fx.config, log: fx.log, signal: new AbortController().signal, tmpRoot: fx.tmpRoot }, id)
+  const video = await getVideo(fx.db, id)
+  t.equal(video.status, 'ready')
+  t.same(video.renditions.map((r) => `${r.name} ${r.width}x${r.height}`), ['360p 360x640', '234p 234x416'])
+  for (const r of video.renditions) t.match(r.codecs, /^avc1\.64[0-9a-f]{4}$/, 'no audio codec for a silent source')
+  t.equal(video.source?.audioCodec, null)
+  const master = await fx.storage.get(videoKeys.master(id, video.version!))
+  let text = ''
+  for await (const chunk of master) text += chunk
+  t.match(text, /RESOLUTION=360x640/)
+  t.same(await filesUnder(fx.tmpRoot), [])
+})

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ObjectStore } from '../../src/storage/object-store.js'
 import { videoKeys } from '../../src/db/documents.js'
@@ -77,14 +77,18 @@ t.test('bad inputs fail at once, with the reason on the video', async (t) => {
   await writeFile(text, 'not a video\n'.repeat(100))
   const hls = join(dir, 'playlist.mp4')
   await writeFile(hls, '#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nhttp://127.0.0.1:9/x.ts\n#EXT-X-ENDLIST\n')
+  const whole = await readFile(await makeClip({ seconds: 2, width: 160, height: 90, dir }))
+  const truncated = join(dir, 'truncated.mp4')
+  await writeFile(truncated, whole.subarray(0, whole.length >> 1))
   const uploads = {
+    truncated: await uploadVideo(fx, truncated),
     text: await uploadVideo(fx, text),
     audio: await uploadVideo(fx, await makeAudioOnly({ dir })),
     hls: await uploadVideo(fx, hls)
   }
   const { until } = startWorker(t, fx)
-  await until(3)
-  const expected = { text: /^unsupported input/, audio: /^unsupported input: the file has no video stream/, hls: /^unsupported input: not a media container/ }
+  await until(4)
+  const expected = { truncated: /^unsupported input: the file could not be read as media/, text: /^unsupported input/, audio: /^unsupported input: the file has no video stream/, hls: /^unsupported input: not a media container/ }
   for (const [name, { id, job }] of Object.entries(uploads)) {
     const video = await getVideo(fx.db, id)
     t.equal(video.status, 'failed', `${name}: failed`)
