@@ -20,6 +20,9 @@ export function fileUrl (path: string): string {
   return 'file:' + path
 }
 
+const MAX_PLAUSIBLE_FPS = 240
+const VARIABLE_RATE_FPS = 30
+
 interface FfprobeStream {
   codec_type?: string
   codec_name?: string
@@ -103,8 +106,10 @@ export function sourceInfoFrom (out: FfprobeOutput, size: number): SourceInfo {
   if (codedWidth <= 0 || codedHeight <= 0) throw new TranscodeError('unsupported input: the video stream has no picture size (corrupt header?)', true)
   const duration = Number(out.format?.duration ?? video.duration ?? 0)
   if (!Number.isFinite(duration) || duration <= 0) throw new TranscodeError('unsupported input: the video has no duration (zero length or corrupt header)', true)
-  const frameRate = parseRate(video.avg_frame_rate) || parseRate(video.r_frame_rate)
-  if (!(frameRate > 0) || frameRate > 1000) throw new TranscodeError('unsupported input: the video stream has no usable frame rate', true)
+  // Variable-rate recordings (browsers, screen capture) report a time base such as 1000/1 rather
+  // than a frame rate; they are encoded at a constant 30 fps.
+  const plausible = (r: number) => r > 0 && r <= MAX_PLAUSIBLE_FPS
+  const frameRate = [parseRate(video.avg_frame_rate), parseRate(video.r_frame_rate)].find(plausible) ?? VARIABLE_RATE_FPS
 
   // Players show the picture after the sample aspect ratio and the rotation are applied; ffmpeg
   // applies both when it decodes, so the ladder is planned on the displayed shape.

@@ -108,3 +108,15 @@ t.test('a missing ffprobe is a tool failure, not the video\'s fault', async (t) 
   t.equal((err as TranscodeError).permanent, false)
   t.match((err as Error).message, /could not be started/)
 })
+
+t.test('frame rates: a variable-rate time base is not taken for a frame rate', async (t) => {
+  const { sourceInfoFrom } = await import('../../transcoder/probe.js')
+  const base = { format: { format_name: 'matroska,webm', duration: '10', bit_rate: '1000000' } }
+  const video = (avg: string, r: string) => ({ ...base, streams: [{ codec_type: 'video', codec_name: 'vp8', width: 1280, height: 720, avg_frame_rate: avg, r_frame_rate: r }] })
+  t.equal(sourceInfoFrom(video('30000/1001', '30000/1001'), 1).frameRate, 29.97)
+  t.equal(sourceInfoFrom(video('0/0', '25/1'), 1).frameRate, 25)
+  t.equal(sourceInfoFrom(video('1000/1', '1000/1'), 1).frameRate, 30, 'browser recordings: 30 fps')
+  t.throws(() => sourceInfoFrom({ ...base, streams: [{ codec_type: 'video', width: 0, height: 0 }] }, 1), /no picture size/)
+  t.throws(() => sourceInfoFrom({ format: { duration: '0' }, streams: [{ codec_type: 'video', width: 10, height: 10, avg_frame_rate: '30/1' }] }, 1), /no duration/)
+  t.throws(() => sourceInfoFrom({ ...base, streams: [{ codec_type: 'video', width: 10, height: 10, disposition: { attached_pic: 1 } }, { codec_type: 'audio' }] }, 1), /no video stream/, 'cover art is not a video')
+})
