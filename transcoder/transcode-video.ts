@@ -130,8 +130,9 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
       segmentSeconds: config.hlsSegmentSeconds,
       ...ctx.encode
     })
+    let encoded
     try {
-      await runProcess(config.ffmpegPath, args, {
+      encoded = await runProcess(config.ffmpegPath, args, {
         // Generous: a slow machine encodes a 1080p ladder at a fraction of real time.
         timeoutMs: 300_000 + source.duration * 30_000,
         signal,
@@ -152,6 +153,11 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
       throw asTranscodeFailure(err, signal, 'encode')
     }
     throwIfAborted(signal)
+    // ffmpeg encodes what there is of a file cut short and exits 0; publishing half a lecture
+    // as if it were whole would be worse than saying so.
+    if (/partial file/.test(encoded.stderrTail)) {
+      throw new TranscodeError('unsupported input: the file is truncated (it ends before the media its header describes); upload it again', true)
+    }
 
     // 4. Measure every rung from its files; rewrite media playlists; write the master.
     const measured: MeasuredRendition[] = []

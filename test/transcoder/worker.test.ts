@@ -80,15 +80,20 @@ t.test('bad inputs fail at once, with the reason on the video', async (t) => {
   const whole = await readFile(await makeClip({ seconds: 2, width: 160, height: 90, dir }))
   const truncated = join(dir, 'truncated.mp4')
   await writeFile(truncated, whole.subarray(0, whole.length >> 1))
+  // With its index at the front, a cut-off MP4 probes fine; the encode finds the end missing.
+  const wholeFast = await readFile(await makeClip({ seconds: 4, width: 160, height: 90, faststart: true, dir, name: 'fast.mp4' }))
+  const truncatedFast = join(dir, 'truncated-faststart.mp4')
+  await writeFile(truncatedFast, wholeFast.subarray(0, wholeFast.length >> 1))
   const uploads = {
     truncated: await uploadVideo(fx, truncated),
+    truncatedFast: await uploadVideo(fx, truncatedFast),
     text: await uploadVideo(fx, text),
     audio: await uploadVideo(fx, await makeAudioOnly({ dir })),
     hls: await uploadVideo(fx, hls)
   }
   const { until } = startWorker(t, fx)
-  await until(4)
-  const expected = { truncated: /^unsupported input: the file could not be read as media/, text: /^unsupported input/, audio: /^unsupported input: the file has no video stream/, hls: /^unsupported input: not a media container/ }
+  await until(5)
+  const expected = { truncated: /^unsupported input: the file could not be read as media/, truncatedFast: /^unsupported input: the file is truncated/, text: /^unsupported input/, audio: /^unsupported input: the file has no video stream/, hls: /^unsupported input: not a media container/ }
   for (const [name, { id, job }] of Object.entries(uploads)) {
     const video = await getVideo(fx.db, id)
     t.equal(video.status, 'failed', `${name}: failed`)
