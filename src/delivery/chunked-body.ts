@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import type { ByteRange } from '../storage/object-store.js'
 import type { BytePart } from './resolve-range.js'
+import { ChunkFill } from './chunk-fill.js'
 
 /** Ranges of progressive files are cached in aligned chunks of this size (the last one shorter). */
 export const CHUNK_SIZE = 1024 * 1024
@@ -16,8 +17,8 @@ export function chunkBounds (index: number, size: number, chunkSize = CHUNK_SIZE
   return { start, end: Math.min(size, start + chunkSize) - 1 }
 }
 
-/** Gives chunk `index`: synchronously when it is in memory, otherwise a promise of it. */
-export type ChunkSource = (index: number) => Buffer | Promise<Buffer>
+/** Gives chunk `index`: synchronously when it is in memory, a fill in progress, or a promise of it. */
+export type ChunkSource = (index: number) => Buffer | ChunkFill | Promise<Buffer>
 
 export interface ChunkedBodyOptions {
   size: number
@@ -80,12 +81,21 @@ export class ChunkedBody extends Readable {
         continue
       }
       const n = Math.floor(this.#pos / this.#chunkSize)
-      let chunk: Buffer | Promise<Buffer>
+      let chunk: Buffer | ChunkFill | Promise<Buffer>
       try {
         chunk = this.#source(n)
       } catch (err) {
         this.destroy(err as Error)
         return
+      }
+      if (chunk instanceof ChunkFill) {
+        if (chunk.error !== undefined) {
+          this.destroy(chunk.error)
+          return
+        }
+        if (chunk.result !== undefined) chunk = chunk.result
+        else if (!this.#takeArrived(chunk, n)) return
+        else continue
       }
       if (chunk instanceof Promise) {
         this.#waiting = true
@@ -97,6 +107,33 @@ export class ChunkedBody extends Readable {
       }
       if (!this.#take(chunk, n)) return
     }
+  }
+
+  /**
+   * Pushes what has arrived of a chunk still being filled. True to go on (something was pushed and
+   * the consumer wants more); false when the consumer is full, or nothing new has arrived (the pump
+   * then resumes at the fill's next progress).
+   */
+  #takeArrived (fill: ChunkFill, n: number): boolean {
+    const bounds = chunkBounds(n, this.#size, this.#chunkSize)
+    if (fill.buffer.byteLength !== bounds.end - bounds.start + 1) {
+      this.destroy(new Error(`chunk ${n} is being filled with ${fill.buffer.byteLength} bytes, expected ${bounds.end - bounds.start + 1}`))
+      return false
+    }
+    const range = this.#ranges[this.#index]!
+    const arrivedEnd = bounds.start + fill.filled - 1
+    if (arrivedEnd < this.#pos) {
+      this.#waiting = true
+      fill.onProgress(() => {
+        this.#waiting = false
+        if (!this.destroyed) this.#pump()
+      })
+      return false
+    }
+    const end = Math.min(range.end, arrivedEnd)
+    const piece = fill.buffer.subarray(this.#pos - bounds.start, end - bounds.start + 1)
+    this.#pos = end + 1
+    return this.push(piece)
   }
 
   /** Pushes the part of chunk n that the current range wants; false when the consumer is full or the chunk is wrong. */

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import type { ObjectStore } from '../storage/object-store.js'
+import type { ByteRange, ObjectStore } from '../storage/object-store.js'
 import type { Rendition, Video } from '../db/documents.js'
 import { SEGMENT_NAME, videoKeys } from '../db/documents.js'
 import { ID_PATTERN } from '../db/new-id.js'
@@ -17,6 +17,7 @@ import { rewritePlaylist } from './rewrite-playlist.js'
 import { ObjectInfoCache } from './object-info-cache.js'
 import { CORS_HEADERS, IMMUTABLE, IMMUTABLE_PRIVATE, PLAYLIST, PLAYLIST_PRIVATE, servedObject, type ServedObject } from './served-object.js'
 import { CHUNK_SIZE, chunkBounds, chunkKey } from './chunked-body.js'
+import { ChunkFill } from './chunk-fill.js'
 import { sendBuffer, sendChunked } from './send-bytes.js'
 import { ViewSessions, viewSessionKey } from './view-sessions.js'
 
@@ -85,6 +86,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
   const served = new Map<string, ServedObject>()
   const sessions = new ViewSessions(options.viewWindowMs)
   const videos = new Map<string, { video: Video | null, until: number }>()
+  const fills = new Map<string, ChunkFill>()
 
   function rememberServed (obj: ServedObject, slot: string): ServedObject {
     if (served.size >= 50_000) served.delete(served.keys().next().value!)
@@ -186,18 +188,30 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
     sendBuffer(request.raw, reply.raw, obj, body)
   }
 
+  /**
+   * Starts filling one chunk through the cache: one origin read of exactly the chunk's bytes (or
+   * the L2 copy), which readers of the chunk follow as it arrives.
+   */
+  function startFill (ck: string, objectKey: string, bounds: ByteRange): ChunkFill {
+    const fill = new ChunkFill(bounds.end - bounds.start + 1)
+    fills.set(ck, fill)
+    cache.readThrough(ck, async () => await fill.read(await storage.get(objectKey, { range: bounds })))
+      .then((chunk) => fill.settle(chunk), (err: Error) => fill.fail(err))
+      .finally(() => fills.delete(ck))
+    return fill
+  }
+
   async function serveProgressive (request: FastifyRequest, reply: FastifyReply, a: Access): Promise<void> {
     const objectKey = a.video.progressiveKey
     if (objectKey === null) throw new NotFoundError(`Video ${a.video._id} has no progressive MP4; play it by HLS at /hls/${a.video._id}/master.m3u8`)
     const pending = servedFor(objectKey, CONTENT_TYPES.progressive, a.token === undefined ? IMMUTABLE : IMMUTABLE_PRIVATE)
     const obj = pending instanceof Promise ? await pending : pending
     countView(request, a)
-    const source = (n: number): Buffer | Promise<Buffer> => {
+    const source = (n: number): Buffer | ChunkFill => {
       const ck = chunkKey(objectKey, n)
       const hit = cache.peek(ck)
       if (hit !== undefined) return hit
-      const { start, end } = chunkBounds(n, obj.size, chunkSize)
-      return cache.readThrough(ck, () => readExactly(storage, objectKey, start, end))
+      return fills.get(ck) ?? startFill(ck, objectKey, chunkBounds(n, obj.size, chunkSize))
     }
     reply.hijack()
     sendChunked(request.raw, reply.raw, obj, source, chunkSize, (err) => request.log.warn({ err, key: objectKey }, 'progressive stream failed mid-body'))

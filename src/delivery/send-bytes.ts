@@ -85,7 +85,7 @@ export function sendChunked (req: IncomingMessage, res: ServerResponse, obj: Ser
   if (single !== undefined && Math.floor(single.start / chunkSize) === Math.floor(single.end / chunkSize)) {
     const n = Math.floor(single.start / chunkSize)
     const chunk = source(n)
-    if (!(chunk instanceof Promise)) {
+    if (Buffer.isBuffer(chunk)) {
       const offset = n * chunkSize
       res.end(chunk.subarray(single.start - offset, single.end - offset + 1))
       return

@@ -1,8 +1,9 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { Writable } from 'node:stream'
+import { PassThrough, Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { ChunkedBody, chunkBounds, chunkKey } from '../../src/delivery/chunked-body.js'
+import { ChunkFill } from '../../src/delivery/chunk-fill.js'
 
 const CHUNK = 16
 const data = randomBytes(CHUNK * 4 + 5)
@@ -75,4 +76,38 @@ t.test('a failing or wrong-sized chunk destroys the body with the error', async 
   await t.rejects(pipeline(failing, new Writable({ write: (_c, _e, cb) => cb() })), /storage down/)
   const short = new ChunkedBody({ size: data.length, ranges: [{ start: 0, end: 40 }], source: () => data.subarray(0, 3), chunkSize: CHUNK })
   await t.rejects(pipeline(short, new Writable({ write: (_c, _e, cb) => cb() })), /changed under its key/)
+})
+
+t.test('a chunk still being filled is sent on as it arrives, and the fill ends up whole', async (t) => {
+  const fill = new ChunkFill(CHUNK)
+  const pieces = new PassThrough()
+  const reading = fill.read(pieces)
+  const body = new ChunkedBody({ size: CHUNK, ranges: [{ start: 2, end: 13 }], source: () => fill.result ?? fill, chunkSize: CHUNK })
+  const got: Buffer[] = []
+  body.on('data', (d: Buffer) => got.push(Buffer.from(d)))
+  const ended = new Promise((resolve) => body.on('end', resolve))
+  pieces.write(data.subarray(0, 5))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.ok(Buffer.concat(got).equals(data.subarray(2, 5)), 'the bytes that arrived are already sent')
+  pieces.end(data.subarray(5, CHUNK))
+  const whole = await reading
+  fill.settle(whole)
+  await ended
+  t.ok(Buffer.concat(got).equals(data.subarray(2, 14)))
+  t.ok(whole.equals(data.subarray(0, CHUNK)), 'the fill holds the whole chunk for the cache')
+})
+
+t.test('a fill that fails, or gets the wrong number of bytes, fails its readers', async (t) => {
+  const fill = new ChunkFill(CHUNK)
+  const body = new ChunkedBody({ size: CHUNK, ranges: [{ start: 0, end: CHUNK - 1 }], source: () => fill, chunkSize: CHUNK })
+  const done = pipeline(body, new Writable({ write: (_c, _e, cb) => cb() }))
+  const pieces = new PassThrough()
+  const reading = fill.read(pieces)
+  pieces.end(data.subarray(0, 3))
+  const err = await reading.catch((e: Error) => e)
+  t.match(String(err), /3 of the 16 bytes/)
+  fill.fail(err as Error)
+  await t.rejects(done, /3 of the 16 bytes/)
+  const tooLong = new ChunkFill(2)
+  await t.rejects(tooLong.read(Readable.from([data.subarray(0, 3)])), /more than the 2 bytes/)
 })
