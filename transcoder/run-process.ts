@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { setPriority } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
 
 /** The part of a logger the transcoder needs (pino and Fastify's logger both fit). */
@@ -16,6 +17,8 @@ export interface RunProcessOptions {
   /** Time between SIGTERM and SIGKILL. */
   killGraceMs?: number
   cwd?: string
+  /** Scheduling niceness (0..19) for the child: a transcode should yield the CPU to the API. */
+  niceness?: number
 }
 
 export interface ProcessResult {
@@ -62,6 +65,13 @@ export function runProcess (command: string, args: string[], options: RunProcess
       return
     }
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd, shell: false })
+    if (options.niceness !== undefined && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, options.niceness)
+      } catch (err) {
+        log?.debug({ cmd: command, err: (err as Error).message }, 'could not lower the child priority')
+      }
+    }
     let stdout = ''
     let stdoutBytes = 0
     let stderrTail = ''

@@ -52,6 +52,7 @@ export interface TranscodeResult {
 /** Share of the progress bar that the encode takes; measuring and uploading take the rest. */
 const ENCODE_SHARE = 0.9
 const UPLOAD_CONCURRENCY = 4
+const ENCODE_NICENESS = 10
 
 const CONTENT_TYPES: Record<string, string> = {
   m3u8: 'application/vnd.apple.mpegurl',
@@ -135,6 +136,8 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
       encoded = await runProcess(config.ffmpegPath, args, {
         // Generous: a slow machine encodes a 1080p ladder at a fraction of real time.
         timeoutMs: 300_000 + source.duration * 30_000,
+        // In the API process (WORKER=inline) requests must stay quick while a ladder encodes.
+        niceness: ENCODE_NICENESS,
         signal,
         log,
         onStdout: (chunk) => {
