@@ -119,7 +119,7 @@ export class Worker {
     const jobLog = log
     if (job.attempts > job.maxAttempts) {
       // Every attempt so far ended with its worker gone (a crash or kill mid-job).
-      const reason = `gave up after ${job.maxAttempts} attempts: ${job.lastError ?? 'the worker running it stopped before finishing'}`
+      const reason = `gave up after ${job.maxAttempts} attempt${job.maxAttempts === 1 ? '' : 's'}: ${job.lastError ?? 'the worker running it stopped before finishing'}`
       await this.settleFailure(job, reason, true)
       return true
     }

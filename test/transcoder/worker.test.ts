@@ -114,6 +114,19 @@ t.test('a missing original fails at once', async (t) => {
   t.match((await getVideo(fx.db, id)).failureReason, /could not read the original/)
 })
 
+t.test('a job whose workers keep dying is given up after its last attempt', async (t) => {
+  const fx = await transcoderFixture(t)
+  const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 1, width: 160, height: 90 }, t), { maxAttempts: 1 })
+  t.ok(await claimJob(fx.db, 'dies-mid-job', 1))
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const { until } = startWorker(t, fx)
+  t.equal((await until(1))[0]!.outcome, 'failed')
+  t.match(await getJob(fx.db, job._id), { state: 'failed', attempts: 2 })
+  const video = await getVideo(fx.db, id)
+  t.equal(video.status, 'failed')
+  t.match(video.failureReason, /gave up after 1 attempt: the worker running it stopped before finishing/)
+})
+
 t.test('tool failures are retried with backoff, then the video fails with the reason', async (t) => {
   const fx = await transcoderFixture(t, { FFPROBE_PATH: '/nonexistent/ffprobe' })
   const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 1, width: 160, height: 90 }, t), { maxAttempts: 3 })
