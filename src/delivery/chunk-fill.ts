@@ -13,26 +13,50 @@ export class ChunkFill {
   result: Buffer | undefined
   error: Error | undefined
   #waiters: Array<() => void> = []
+  #wakeQueued = false
+  readonly #queuedWake = () => {
+    this.#wakeQueued = false
+    this.#wake()
+  }
 
   constructor (length: number) {
     this.buffer = Buffer.allocUnsafe(length)
   }
 
-  /** Copies a storage stream into the buffer, waking readers at every piece; the stream must hold exactly the chunk. */
-  async read (stream: Readable): Promise<Buffer> {
+  /**
+   * Copies a storage stream into the buffer, waking readers at every piece; the stream must hold
+   * exactly the chunk. The stream flows (rather than being iterated) so that each read is issued
+   * as soon as the previous piece is handed over, not after our copy has run.
+   */
+  read (stream: Readable): Promise<Buffer> {
     const length = this.buffer.byteLength
-    try {
-      for await (const piece of stream as AsyncIterable<Buffer>) {
-        if (this.filled + piece.byteLength > length) throw new Error(`storage sent more than the ${length} bytes of the chunk`)
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error) => {
+        stream.destroy()
+        reject(err)
+      }
+      stream.on('data', (piece: Buffer) => {
+        if (this.filled + piece.byteLength > length) {
+          fail(new Error(`storage sent more than the ${length} bytes of the chunk`))
+          return
+        }
         piece.copy(this.buffer, this.filled)
         this.filled += piece.byteLength
-        this.#wake()
-      }
-    } finally {
-      stream.destroy()
-    }
-    if (this.filled !== length) throw new Error(`storage sent ${this.filled} of the ${length} bytes of the chunk`)
-    return this.buffer
+        // Readers write to their sockets after this handler has returned, so storage gets the next
+        // read issued first and reading overlaps the socket writes.
+        if (!this.#wakeQueued) {
+          this.#wakeQueued = true
+          queueMicrotask(this.#queuedWake)
+        }
+      })
+      stream.once('error', fail)
+      // A stream torn down without 'end' or 'error' must not leave the chunk's readers waiting.
+      stream.once('close', () => reject(new Error(`storage closed the stream after ${this.filled} of the ${length} bytes of the chunk`)))
+      stream.once('end', () => {
+        if (this.filled !== length) fail(new Error(`storage sent ${this.filled} of the ${length} bytes of the chunk`))
+        else resolve(this.buffer)
+      })
+    })
   }
 
   settle (result: Buffer): void {

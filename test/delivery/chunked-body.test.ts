@@ -111,3 +111,13 @@ t.test('a fill that fails, or gets the wrong number of bytes, fails its readers'
   const tooLong = new ChunkFill(2)
   await t.rejects(tooLong.read(Readable.from([data.subarray(0, 3)])), /more than the 2 bytes/)
 })
+
+t.test('a storage stream destroyed without an error still fails the fill', async (t) => {
+  const fill = new ChunkFill(CHUNK)
+  const pieces = new PassThrough()
+  const reading = fill.read(pieces)
+  pieces.write(data.subarray(0, 4))
+  await new Promise((resolve) => setImmediate(resolve))
+  pieces.destroy()
+  await t.rejects(reading, /closed the stream after 4 of the 16 bytes/)
+})
