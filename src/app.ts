@@ -13,6 +13,8 @@ import docsPlugin from '../plugins/docs.js'
 import authPlugin, { type AuthPluginOptions } from '../plugins/auth.js'
 import searchPlugin from '../plugins/search.js'
 import metadataPlugin from '../plugins/metadata.js'
+import deliveryPlugin from './delivery/delivery-plugin.js'
+import transcoderPlugin from '../transcoder/worker-plugin.js'
 import { loadSecret } from './secrets.js'
 
 export interface BuildOptions {
@@ -34,8 +36,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // Large uploads stream through multipart; JSON bodies stay small.
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
-    forceCloseConnections: 'idle',
-    disableRequestLogging: false
+    forceCloseConnections: 'idle'
   }).withTypeProvider<ZodTypeProvider>()
 
   app.setValidatorCompiler(validatorCompiler)
@@ -56,8 +57,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(authPlugin, { rateLimit: options.authRateLimit })
   await app.register(searchPlugin)
   await app.register(metadataPlugin)
-  await app.register(import('./delivery/delivery-plugin.js'))
-  await app.register(import('../transcoder/worker-plugin.js'))
+  await app.register(deliveryPlugin)
+  await app.register(transcoderPlugin)
 
   await app.ready()
   return app
