@@ -2,7 +2,11 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { connect } from 'node:net'
+import { readFile } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { tempDir } from './helpers/config.js'
+import { makeClip } from './helpers/media.js'
 
 const serverEntry = fileURLToPath(new URL('../src/server.ts', import.meta.url))
 
@@ -56,4 +60,46 @@ t.test('starts on embedded defaults, serves health, and exits 0 on SIGTERM', asy
   const [code] = await s.exited
   t.equal(code, 0)
   t.match(s.output().stdout, /shutting down/)
+})
+
+t.test('SIGTERM lets an in-flight upload finish before the process exits', async (t) => {
+  const dir = await tempDir(t)
+  const s = startServer({ DATA_DIR: dir, PORT: '0', WORKER: 'off' })
+  t.teardown(() => { if (s.child.exitCode === null) s.child.kill('SIGKILL') })
+  const base = await s.listening
+  const reg = await fetch(`${base}/api/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'teacher@example.com', password: 'correct horse battery', name: 'Teacher' })
+  })
+  t.equal(reg.status, 201)
+  const { token } = await reg.json() as { token: string }
+
+  const clip = await readFile(await makeClip({ seconds: 2, width: 320, height: 180 }, t))
+  const boundary = 'lecternboundary42'
+  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nGraceful shutdown\r\n` +
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="clip.mp4"\r\nContent-Type: video/mp4\r\n\r\n`)
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
+  const body = Buffer.concat([head, clip, tail])
+  const { port } = new URL(base)
+  const socket = connect(Number(port), '127.0.0.1')
+  await new Promise((resolve) => socket.once('connect', resolve))
+  let response = ''
+  socket.setEncoding('latin1').on('data', (d: string) => { response += d })
+  const ended = new Promise((resolve) => socket.once('close', resolve))
+  socket.write(`POST /api/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
+    `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`)
+  const half = Math.floor(body.length / 2)
+  socket.write(body.subarray(0, half))
+  await sleep(300)
+
+  s.child.kill('SIGTERM')
+  await sleep(500)
+  t.equal(s.child.exitCode, null, 'the process waits for the upload in flight')
+  socket.write(body.subarray(half))
+  await ended
+  t.match(response, /^HTTP\/1\.1 202 /, 'the upload finished after the signal')
+  t.match(response, /"status":"uploaded"/)
+  const [code] = await s.exited
+  t.equal(code, 0)
 })
