@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream'
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
@@ -33,6 +32,7 @@ const MPEGURL = 'application/vnd.apple.mpegurl'
 const CONTENT_TYPES = { segment: 'video/mp2t', progressive: 'video/mp4', poster: 'image/jpeg', playlist: MPEGURL } as const
 const DEFAULT_VIDEO_TTL_MS = 1000
 const MAX_REMEMBERED_VIDEOS = 10_000
+const PASS_THROUGH_RECHECK = 256
 
 /** Access granted to one request: whether a token opened it (the answer is then private to that viewer). */
 interface Access {
@@ -47,23 +47,10 @@ const playbackSchema = z.object({
   streamUrl: z.string()
 })
 
-/** Reads everything of an object (or one range of it) into one Buffer of the expected length. */
-async function readExactly (storage: ObjectStore, key: string, start: number, end: number): Promise<Buffer> {
-  const length = end - start + 1
-  const stream: Readable = await storage.get(key, { range: { start, end } })
-  const out = Buffer.allocUnsafe(length)
-  let offset = 0
-  try {
-    for await (const piece of stream as AsyncIterable<Buffer>) {
-      if (offset + piece.byteLength > length) throw new Error(`storage sent more than the ${length} bytes asked for from ${key}`)
-      piece.copy(out, offset)
-      offset += piece.byteLength
-    }
-  } finally {
-    stream.destroy()
-  }
-  if (offset !== length) throw new Error(`storage sent ${offset} of the ${length} bytes asked for from ${key}`)
-  return out
+/** Reads a whole object of a known size into one Buffer (one origin read, checked for length). */
+async function readWhole (storage: ObjectStore, key: string, size: number): Promise<Buffer> {
+  if (size === 0) return Buffer.alloc(0)
+  return await new ChunkFill(size).read(await storage.get(key, { range: { start: 0, end: size - 1 } }))
 }
 
 function tokenOf (request: FastifyRequest): string | undefined {
@@ -87,6 +74,8 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
   const sessions = new ViewSessions(options.viewWindowMs)
   const videos = new Map<string, { video: Video | null, until: number }>()
   const fills = new Map<string, ChunkFill>()
+  // With Redis, a fill is worth its copy even when L1 cannot keep it: other nodes read it from L2.
+  const l2Enabled = (await cache.probe()).redis !== 'disabled'
 
   function rememberServed (obj: ServedObject, slot: string): ServedObject {
     if (served.size >= 50_000) served.delete(served.keys().next().value!)
@@ -169,7 +158,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
     const pending = servedFor(objectKey, contentType, cacheControl)
     const obj = pending instanceof Promise ? await pending : pending
     const hit = cache.peek(objectKey)
-    const body = hit ?? await cache.readThrough(objectKey, () => readExactly(storage, objectKey, 0, obj.size - 1))
+    const body = hit ?? await cache.readThrough(objectKey, () => readWhole(storage, objectKey, obj.size))
     if (body.byteLength !== obj.size) throw new Error(`cached ${objectKey} has ${body.byteLength} bytes, storage says ${obj.size}`)
     reply.hijack()
     sendBuffer(request.raw, reply.raw, obj, body)
@@ -178,7 +167,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
   async function servePlaylist (request: FastifyRequest, reply: FastifyReply, a: Access, objectKey: string): Promise<void> {
     if (a.token === undefined) return await serveWhole(request, reply, objectKey, MPEGURL, PLAYLIST)
     const info = await infos.get(objectKey)
-    const stored = cache.peek(objectKey) ?? await cache.readThrough(objectKey, () => readExactly(storage, objectKey, 0, info.size - 1))
+    const stored = cache.peek(objectKey) ?? await cache.readThrough(objectKey, () => readWhole(storage, objectKey, info.size))
     const body = Buffer.from(rewritePlaylist(stored.toString('utf8'), a.token))
     // The body depends on the stored playlist and the token, so the validator does too.
     const tokenTag = createHash('sha256').update(a.token).digest('base64url').slice(0, 16)
@@ -196,9 +185,30 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
     const fill = new ChunkFill(bounds.end - bounds.start + 1)
     fills.set(ck, fill)
     cache.readThrough(ck, async () => await fill.read(await storage.get(objectKey, { range: bounds })))
-      .then((chunk) => fill.settle(chunk), (err: Error) => fill.fail(err))
+      .then((chunk) => {
+        fill.settle(chunk)
+        noteFillKept(cache.peek(ck) !== undefined, chunk.byteLength)
+      }, (err: Error) => fill.fail(err))
       .finally(() => fills.delete(ck))
     return fill
+  }
+
+  /**
+   * Whether chunk fills are pointless: no L2, and L1 did not keep a full-size chunk it was just
+   * given (its largest entry is smaller than a chunk). Single-range misses are then piped straight
+   * from storage. One miss in PASS_THROUGH_RECHECK still fills, so a spurious miss (a concurrent
+   * delete) does not switch chunk caching off for good.
+   */
+  let fillsKept = true
+  let missesSinceCheck = 0
+  function noteFillKept (kept: boolean, size: number): void {
+    if (size === chunkSize) fillsKept = kept || l2Enabled
+  }
+  function passThrough (): boolean {
+    if (fillsKept) return false
+    if (++missesSinceCheck < PASS_THROUGH_RECHECK) return true
+    missesSinceCheck = 0
+    return false
   }
 
   async function serveProgressive (request: FastifyRequest, reply: FastifyReply, a: Access): Promise<void> {
@@ -214,7 +224,13 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
       return fills.get(ck) ?? startFill(ck, objectKey, chunkBounds(n, obj.size, chunkSize))
     }
     reply.hijack()
-    sendChunked(request.raw, reply.raw, obj, source, chunkSize, (err) => request.log.warn({ err, key: objectKey }, 'progressive stream failed mid-body'))
+    sendChunked(request.raw, reply.raw, obj, {
+      source,
+      peek: (n) => cache.peek(chunkKey(objectKey, n)),
+      chunkSize,
+      passThrough: passThrough() ? async (range) => await storage.get(objectKey, { range }) : undefined,
+      onError: (err) => request.log.warn({ err, key: objectKey }, 'progressive stream failed mid-body')
+    })
   }
 
   /**

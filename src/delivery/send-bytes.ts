@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
-import { pipeline } from 'node:stream'
+import { pipeline, type Readable } from 'node:stream'
+import type { ByteRange } from '../storage/object-store.js'
 import { resolveRange, type ResolvedRange } from './resolve-range.js'
 import type { ServedObject } from './served-object.js'
 import { ChunkedBody, type ChunkSource } from './chunked-body.js'
@@ -62,7 +63,21 @@ export function sendBuffer (req: IncomingMessage, res: ServerResponse, obj: Serv
  * memory is answered like a Buffer; anything else streams chunk by chunk with backpressure, and a
  * client that goes away destroys the body so no further chunk is read for it.
  */
-export function sendChunked (req: IncomingMessage, res: ServerResponse, obj: ServedObject, source: ChunkSource, chunkSize: number, onError: (err: Error) => void): void {
+export interface ChunkedOptions {
+  source: ChunkSource
+  /** Chunk n if it is in memory, without starting a fill. */
+  peek: (index: number) => Buffer | undefined
+  chunkSize: number
+  /**
+   * When set, a single range that is not in memory is piped straight from storage instead of
+   * being filled into chunks (the cache cannot keep chunks, so a fill would only copy).
+   */
+  passThrough?: ((range: ByteRange) => Promise<Readable>) | undefined
+  onError: (err: Error) => void
+}
+
+export function sendChunked (req: IncomingMessage, res: ServerResponse, obj: ServedObject, options: ChunkedOptions): void {
+  const { source, chunkSize, onError } = options
   const resolved = isPlainRequest(req) ? undefined : resolveFor(req, obj)
   if (resolved !== undefined) {
     if (!writeHead(res, obj, resolved) || req.method === 'HEAD') {
@@ -84,12 +99,25 @@ export function sendChunked (req: IncomingMessage, res: ServerResponse, obj: Ser
   const single = ranges.length === 1 ? ranges[0]! : undefined
   if (single !== undefined && Math.floor(single.start / chunkSize) === Math.floor(single.end / chunkSize)) {
     const n = Math.floor(single.start / chunkSize)
-    const chunk = source(n)
-    if (Buffer.isBuffer(chunk)) {
+    const chunk = options.peek(n)
+    if (chunk !== undefined) {
       const offset = n * chunkSize
       res.end(chunk.subarray(single.start - offset, single.end - offset + 1))
       return
     }
+  }
+  if (single !== undefined && options.passThrough !== undefined) {
+    options.passThrough(single).then((stream) => {
+      // pipeline destroys the storage stream as soon as the client goes away.
+      pipeline(stream, res, (err) => {
+        if (err !== undefined && err !== null && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') onError(err)
+      })
+    }, (err: Error) => {
+      // The status line is out already: all that is left is to cut the response short.
+      res.destroy(err)
+      onError(err)
+    })
+    return
   }
   const body = new ChunkedBody({ size: obj.size, ranges, multipart: resolved?.multipart, source, chunkSize })
   pipeline(body, res, (err) => {
