@@ -230,15 +230,15 @@ export async function run (): Promise<BenchResult> {
     const pipePort = await listeningPort(start(process.execPath, ['--import', 'tsx', reference, 'pipe', objects]), 'createReadStream pipe')
     const at = (port: number) => `http://127.0.0.1:${port}`
     await waitForHttp(`${at(nginxPort)}/`, nginx, 'nginx')
-    const cached = await startLectern('Lectern')
-    const cachedPort = cached.port
-    // Known before the second Lectern starts; it listens there once the first has stopped.
-    const uncachedPort = await freePort()
+    // One Lectern at a time, always on this port, restarted when a scenario needs another cache size.
+    const lecternPort = await freePort()
+    let lectern = await startLectern('Lectern', { PORT: String(lecternPort) })
+    let lecternCache = 'default'
 
     const urls = {
-      lectern1m: `${at(cachedPort)}/hls/${id}/r1m/segment-00000.ts`,
-      lectern64k: `${at(cachedPort)}/hls/${id}/r64k/segment-00000.ts`,
-      lecternStream: `${at(uncachedPort)}/stream/${id}`,
+      lectern1m: `${at(lecternPort)}/hls/${id}/r1m/segment-00000.ts`,
+      lectern64k: `${at(lecternPort)}/hls/${id}/r64k/segment-00000.ts`,
+      lecternStream: `${at(lecternPort)}/stream/${id}`,
       file1m: filePath(videoKeys.segment(id, version, 'r1m', 'segment-00000.ts')),
       file64k: filePath(videoKeys.segment(id, version, 'r64k', 'segment-00000.ts')),
       fileBig: filePath(videoKeys.progressive(id, version))
@@ -266,8 +266,13 @@ export async function run (): Promise<BenchResult> {
       { scenario: 'uncached 1 MiB range', server: 'Lectern', job: { url: urls.lecternStream, bodyBytes: RANGE_BYTES, randomRange } },
       { scenario: 'uncached 1 MiB range', server: 'createReadStream', job: { url: at(pipePort) + urls.fileBig, bodyBytes: RANGE_BYTES, randomRange } },
       { scenario: 'uncached 1 MiB range', server: 'nginx', job: { url: at(nginxPort) + urls.fileBig, bodyBytes: RANGE_BYTES, randomRange } },
-      { scenario: 'uncached 1 MiB range', server: '@fastify/static', job: { url: at(staticPort) + urls.fileBig, bodyBytes: RANGE_BYTES, randomRange } }
+      { scenario: 'uncached 1 MiB range', server: '@fastify/static', job: { url: at(staticPort) + urls.fileBig, bodyBytes: RANGE_BYTES, randomRange } },
+      { scenario: 'cold 1 MiB range, chunk fills', server: 'Lectern', job: { url: urls.lecternStream, bodyBytes: RANGE_BYTES, randomRange } },
+      { scenario: 'cold 1 MiB range, chunk fills', server: 'createReadStream', job: { url: at(pipePort) + urls.fileBig, bodyBytes: RANGE_BYTES, randomRange } }
     ]
+    // CACHE_MEMORY_MB per scenario: 1 MiB keeps no chunk (misses are piped from storage after one
+    // fill shows that); 16 MiB keeps 16 of the file's 256 chunks, so ~94% of random ranges fill one.
+    const cacheFor: Record<string, string> = { 'uncached 1 MiB range': '1', 'cold 1 MiB range, chunk fills': '16' }
     const tools: Array<['wrk' | 'autocannon', (job: Job) => Promise<Measurement>]> = []
     if (await hasWrk()) tools.push(['wrk', (job) => runWrk(job, work)])
     else progress('wrk is not installed: autocannon only')
@@ -276,16 +281,16 @@ export async function run (): Promise<BenchResult> {
     // Rounds interleave the servers of a scenario, so that load from anything else on the machine
     // falls on all of them alike; the median of the rounds is reported.
     const samples = new Map<string, Measurement[]>()
-    let restarted = false
     const scenarios = [...new Set(cases.map((c) => c.scenario))].filter((sc) => ONLY === undefined || sc.includes(ONLY))
     for (const scenario of scenarios) {
       const inScenario = cases.filter((c) => c.scenario === scenario)
-      if (inScenario.some((c) => c.job.url === urls.lecternStream) && !restarted) {
-        restarted = true
-        progress('restarting Lectern with CACHE_MEMORY_MB=1')
-        await stop(cached.child)
-        await startLectern('Lectern (uncached)', { CACHE_MEMORY_MB: '1', PORT: String(uncachedPort) })
-        await checkBytes('Lectern (uncached)', urls.lecternStream, big, someRange)
+      const wanted = cacheFor[scenario] ?? 'default'
+      if (wanted !== lecternCache) {
+        progress(`restarting Lectern with CACHE_MEMORY_MB=${wanted}`)
+        await stop(lectern.child)
+        lectern = await startLectern('Lectern', { PORT: String(lecternPort), ...(wanted === 'default' ? {} : { CACHE_MEMORY_MB: wanted }) })
+        lecternCache = wanted
+        await checkBytes('Lectern', urls.lecternStream, big, someRange)
       }
       // A fresh process answers slowly until the JIT has seen the hot path: warm every server first.
       for (const c of inScenario) {
@@ -338,7 +343,8 @@ export async function run (): Promise<BenchResult> {
     const targets: Array<{ scenario: string, metric: 'reqPerSec' | 'bytesPerSec', label: string, reference: string, target: number }> = [
       { scenario: 'cached 1 MiB segment', metric: 'bytesPerSec', label: 'throughput', reference: 'nginx', target: 1.5 },
       { scenario: 'cached 64 KiB segment', metric: 'reqPerSec', label: 'req/s', reference: 'nginx', target: 0.8 },
-      { scenario: 'uncached 1 MiB range', metric: 'bytesPerSec', label: 'throughput', reference: 'createReadStream', target: 1 }
+      { scenario: 'uncached 1 MiB range', metric: 'bytesPerSec', label: 'throughput', reference: 'createReadStream', target: 1 },
+      { scenario: 'cold 1 MiB range, chunk fills', metric: 'bytesPerSec', label: 'throughput', reference: 'createReadStream', target: 1 }
     ]
     for (const [tool] of tools) {
       for (const goal of targets) {
@@ -353,7 +359,8 @@ export async function run (): Promise<BenchResult> {
     lines.push(
       `setup: ${CONNECTIONS} connections, ${SECONDS} s per run, median of ${ROUNDS} interleaved rounds, load generator and each server in separate processes on ${(await import('node:os')).cpus().length} cores; ` +
         'Lectern at LOG_LEVEL=warn (no per-request log lines), nginx with access_log off, sendfile on, 1 worker',
-      `"uncached": Lectern with CACHE_MEMORY_MB=1, which keeps no 1 MiB chunk, so every request is an origin read of one aligned chunk; ` +
+      `"uncached": Lectern with CACHE_MEMORY_MB=1, which keeps no 1 MiB chunk, so misses are piped from storage; ` +
+        `"cold": CACHE_MEMORY_MB=16, so most requests fill a chunk (one storage read, copied into the cache, sent on as it arrives); ` +
         `random aligned 1 MiB ranges of a ${PROGRESSIVE_BYTES / MiB} MiB file, the same for every server (all from the OS page cache)`
     )
     return { name: 'delivery: Lectern vs nginx, @fastify/static and createReadStream', rows, lines }
