@@ -58,11 +58,6 @@ export function sendBuffer (req: IncomingMessage, res: ServerResponse, obj: Serv
   res.end(resolved.multipart.tail)
 }
 
-/**
- * Answers with an object read through its cached chunks. A range inside one chunk that is in
- * memory is answered like a Buffer; anything else streams chunk by chunk with backpressure, and a
- * client that goes away destroys the body so no further chunk is read for it.
- */
 export interface ChunkedOptions {
   source: ChunkSource
   /** Chunk n if it is in memory, without starting a fill. */
@@ -76,6 +71,12 @@ export interface ChunkedOptions {
   onError: (err: Error) => void
 }
 
+/**
+ * Answers with an object read through its cached chunks. A range inside one chunk that is in
+ * memory is answered like a Buffer; anything else streams chunk by chunk with backpressure, and a
+ * client that goes away destroys the body so no further chunk is read for it.
+ * When the cache cannot keep chunks, a single-range miss is piped from storage instead.
+ */
 export function sendChunked (req: IncomingMessage, res: ServerResponse, obj: ServedObject, options: ChunkedOptions): void {
   const { source, chunkSize, onError } = options
   const resolved = isPlainRequest(req) ? undefined : resolveFor(req, obj)
