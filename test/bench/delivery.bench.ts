@@ -351,9 +351,11 @@ export async function run (): Promise<BenchResult> {
         const r = ratio(goal.scenario, 'Lectern', goal.reference, tool, goal.metric)
         if (Number.isNaN(r)) continue
         const others = ['nginx', '@fastify/static'].filter((o) => o !== goal.reference)
-          .map((o) => `Lectern/${o} ${fmt(ratio(goal.scenario, 'Lectern', o, tool, goal.metric))}`)
+          .map((o) => [o, ratio(goal.scenario, 'Lectern', o, tool, goal.metric)] as const)
+          .filter(([, x]) => !Number.isNaN(x))
+          .map(([o, x]) => `, Lectern/${o} ${fmt(x)}`)
         lines.push(`${tool}: ${goal.scenario}, Lectern/${goal.reference} ${goal.label} ${fmt(r)} ` +
-          `(target >= ${goal.target}x: ${r >= goal.target ? 'met' : 'NOT met'}), ${others.join(', ')}`)
+          `(target >= ${goal.target}x: ${r >= goal.target ? 'met' : 'NOT met'})${others.join('')}`)
       }
     }
     lines.push(
