@@ -2,13 +2,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { MongoClient } from 'mongodb'
 import type { Test } from 'tap'
+import { freePort } from './free-port.js'
 
 // A MongoDB wire-protocol server for tests: MONGODB_URL when given (a real MongoDB, say), else a
 // FerretDB 1.x process on SQLite in a temp dir (scripts/install-ferretdb.sh builds one into .tools/bin).
@@ -78,16 +78,6 @@ export function withDatabase (url: string, name: string): string {
   return `${match[1]}/${name}${query}`
 }
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  await once(server, 'close')
-  if (address === null || typeof address === 'string') throw new Error('no port from the kernel')
-  return address.port
-}
 
 async function ping (url: string, timeoutMs: number): Promise<void> {
   const client = new MongoClient(url, { serverSelectionTimeoutMS: timeoutMs, connectTimeoutMS: timeoutMs })

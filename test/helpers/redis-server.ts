@@ -1,8 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
+import { freePort } from './free-port.js'
 
 const REDIS_BIN = process.env.REDIS_SERVER_PATH ?? 'redis-server'
 // redis-server runs under a watchdog that kills it when this process's end closes its stdin,
@@ -47,16 +48,7 @@ export function requireRedisServer (t: Test): boolean {
   return false
 }
 
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  await once(server, 'close')
-  if (address === null || typeof address === 'string') throw new Error('no port from the kernel')
-  return address.port
-}
+export { freePort }
 
 /** Resolves when a raw PING on the port gets +PONG, rejects on any other outcome. */
 function ping (port: number): Promise<void> {
