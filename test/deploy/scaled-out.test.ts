@@ -1,0 +1,321 @@
+import t, { type Test } from 'tap'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { tempDir } from '../helpers/config.js'
+import { makeClip } from '../helpers/media.js'
+import { freePort, redisServerMissing, startRedisServer } from '../helpers/redis-server.js'
+import { mongoServerMissing, startMongoServer } from '../helpers/ferretdb-server.js'
+import { s3ServerFor } from '../helpers/s3-server.js'
+import { multipartBody } from '../plugins/multipart-body.js'
+
+// compose.yaml's topology with the containers replaced by processes on loopback: nginx (the
+// repository's nginx.conf) in front of two API nodes, one transcode worker, Redis, a
+// MongoDB-protocol server (FerretDB) and an S3 server (s3rver). Every request of the scenario
+// goes through nginx; the nodes are asked directly only to compare what each of them answers.
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+// Every child runs under the watchdog, so a test killed by tap's timeout leaves nothing behind.
+const WATCHDOG = fileURLToPath(new URL('../helpers/child-watchdog.mjs', import.meta.url))
+const READY_WITHIN_MS = 120_000
+const SEARCH_WITHIN_MS = 30_000
+const START_WITHIN_MS = 60_000
+const STOP_WITHIN_MS = 30_000
+const OUTPUT_TAIL = 64 * 1024
+
+/** Resolves with 'timeout' after ms, without holding the process open once the race is won. */
+const deadlineOf = async (ms: number) => await sleep(ms, 'timeout' as const, { ref: false })
+
+function nginxBinary (): string | undefined {
+  for (const candidate of [process.env.NGINX_PATH, 'nginx', '/usr/sbin/nginx']) {
+    if (candidate === undefined || candidate === '') continue
+    const probe = spawnSync(candidate, ['-v'], { encoding: 'utf8', timeout: 5000 })
+    if (probe.error === undefined && probe.status === 0) return candidate
+  }
+  return undefined
+}
+
+function missingTools (): string | undefined {
+  const ffmpeg = spawnSync(process.env.FFMPEG_PATH ?? 'ffmpeg', ['-version'], { timeout: 5000 })
+  const missing = [
+    redisServerMissing(),
+    nginxBinary() === undefined ? 'nginx is not installed (apt-get install -y nginx)' : undefined,
+    ffmpeg.error !== undefined || ffmpeg.status !== 0 ? 'ffmpeg is not runnable (apt-get install -y ffmpeg)' : undefined,
+    mongoServerMissing()
+  ].filter((m) => m !== undefined)
+  return missing.length === 0 ? undefined : missing.join('; ')
+}
+
+interface Launched {
+  name: string
+  child: ChildProcess
+  /** The exit code (the watchdog passes the command's own on). */
+  exited: Promise<number | null>
+  stdout: () => string
+  stderr: () => string
+  signal: (sig: NodeJS.Signals) => void
+  /** Resolves with the first match of pattern in stdout; rejects if the process exits or time runs out. */
+  waitFor: (pattern: RegExp, timeoutMs: number) => Promise<RegExpExecArray>
+}
+
+function launch (t: Test, name: string, command: string, args: string[], options: { env: Record<string, string>, cwd?: string }): Launched {
+  const child = spawn(process.execPath, [WATCHDOG, command, ...args], {
+    cwd: options.cwd ?? root,
+    env: options.env,
+    stdio: ['pipe', 'pipe', 'pipe']
+  })
+  child.stdin!.on('error', () => {})
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout = (stdout + d).slice(-OUTPUT_TAIL) })
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-OUTPUT_TAIL) })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const alive = () => child.exitCode === null && child.signalCode === null
+  const signal = (sig: NodeJS.Signals) => { if (alive()) child.stdin!.write(`${sig}\n`) }
+  t.teardown(async () => {
+    if (!alive()) return
+    // nginx's workers outlive a SIGKILLed master, so it gets the chance to stop them first.
+    if (name === 'nginx') {
+      signal('SIGTERM')
+      await Promise.race([exited, deadlineOf(5000)])
+    }
+    if (alive()) child.kill('SIGKILL')
+    await exited
+  })
+  const waitFor = (pattern: RegExp, timeoutMs: number) => new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => { cleanup(); reject(new Error(`${name}: no ${String(pattern)} in its output within ${timeoutMs} ms\n${stdout}\n${stderr}`)) }, timeoutMs)
+    const check = () => {
+      const m = pattern.exec(stdout)
+      if (m !== null) { cleanup(); resolve(m) }
+    }
+    const onExit = (code: number | null) => { cleanup(); reject(new Error(`${name} exited (${String(code)}) early:\n${stdout}\n${stderr}`)) }
+    const cleanup = () => { clearTimeout(timer); child.stdout!.off('data', check); child.off('exit', onExit) }
+    child.stdout!.on('data', check)
+    child.once('exit', onExit)
+    check()
+  })
+  return { name, child, exited, stdout: () => stdout, stderr: () => stderr, signal, waitFor }
+}
+
+/** The repository's nginx.conf, changed only where containers and processes differ. */
+async function nginxConfig (dir: string, upstreams: [string, string], port: number): Promise<string> {
+  const original = await readFile(join(root, 'nginx/nginx.conf'), 'utf8')
+  let i = 0
+  const conf = original
+    .replace(/server api\d:3000/g, () => `server ${upstreams[i++]!}`)
+    .replace('listen 80;', `listen 127.0.0.1:${port};`)
+    .replace('/var/cache/nginx/lectern', join(dir, 'cache'))
+    // The packaged nginx writes temp files and the access log under /var; keep them in the prefix.
+    .replace(/^http \{$/m, [
+      'http {',
+      `  access_log ${join(dir, 'logs/access.log')};`,
+      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `  ${k}_temp_path ${join(dir, 'temp', k)};`)
+    ].join('\n'))
+  if (i !== 2) throw new Error(`nginx.conf has ${i} "server apiN:3000" lines; this test expects two`)
+  for (const [from, to] of [['listen 80;', 'listen'], ['/var/cache/nginx/lectern', 'proxy_cache_path'], ['\nhttp {', 'http block']] as const) {
+    if (!original.includes(from)) throw new Error(`nginx.conf no longer has "${from.trim()}"; update the ${to} rewrite in this test`)
+  }
+  return conf
+}
+
+async function getJson (url: string, init: RequestInit = {}): Promise<{ status: number, body: any, headers: Headers }> {
+  const res = await fetch(url, init)
+  const text = await res.text()
+  let body: unknown = text
+  try { body = JSON.parse(text) } catch {}
+  return { status: res.status, body, headers: res.headers }
+}
+
+async function getBytes (url: string, headers: Record<string, string> = {}): Promise<{ status: number, bytes: Buffer, headers: Headers }> {
+  const res = await fetch(url, { headers })
+  return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()), headers: res.headers }
+}
+
+/** The first URI line of a playlist, resolved against the playlist's own URL. */
+function firstUri (playlist: string, base: string): string {
+  const line = playlist.split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#'))
+  if (line === undefined) throw new Error(`no URI in the playlist:\n${playlist}`)
+  return new URL(line, base).href
+}
+
+const missing = missingTools()
+if (missing !== undefined && process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') {
+  throw new Error(`the scaled-out test must run in CI, but: ${missing}`)
+}
+if (missing !== undefined) console.log(`# skipping the scaled-out topology test: ${missing}`)
+
+t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and S3 as processes', {
+  skip: missing ?? false
+}, async (t) => {
+  const started = Date.now()
+  const [redis, mongo, s3] = await Promise.all([startRedisServer(t), startMongoServer(t), s3ServerFor(t)])
+  t.comment(`metadata on ${mongo.source}`)
+  const shared = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    TRUST_PROXY: 'true',
+    REDIS_URL: redis.url,
+    MONGODB_URL: mongo.url,
+    S3_REGION: 'us-east-1',
+    ...s3.env,
+    JWT_SECRET: randomBytes(32).toString('hex')
+  }
+
+  const node = async (name: string) => {
+    const dataDir = await tempDir(t, `lectern-${name}-`)
+    return launch(t, name, process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      env: { ...shared, PORT: '0', WORKER: 'off', DATA_DIR: dataDir, TMPDIR: dataDir }
+    })
+  }
+  const api1 = await node('api1')
+  const api2 = await node('api2')
+  const workerDir = await tempDir(t, 'lectern-worker-')
+  const worker = launch(t, 'worker', process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts', '--poll-ms', '200'], {
+    env: { ...shared, DATA_DIR: workerDir, TMPDIR: workerDir }
+  })
+  const listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/
+  const [node1, node2] = await Promise.all([api1, api2].map(async (n) => (await n.waitFor(listening, START_WITHIN_MS))[1]!))
+  const nodes = [node1!, node2!]
+
+  const nginxDir = await tempDir(t, 'lectern-nginx-')
+  // nginx run as root hands its workers to an unprivileged user, which must reach the prefix.
+  await chmod(nginxDir, 0o755)
+  await mkdir(join(nginxDir, 'logs'))
+  await mkdir(join(nginxDir, 'temp'))
+  const nginxPort = await freePort()
+  const conf = join(nginxDir, 'nginx.conf')
+  await writeFile(conf, await nginxConfig(nginxDir, nodes.map((n) => new URL(n).host) as [string, string], nginxPort))
+  const nginx = launch(t, 'nginx', nginxBinary()!, ['-p', nginxDir, '-c', conf, '-g',
+    `daemon off; pid ${join(nginxDir, 'nginx.pid')}; error_log ${join(nginxDir, 'logs/error.log')} warn;`], { env: { PATH: process.env.PATH ?? '' } })
+  const lb = `http://127.0.0.1:${nginxPort}`
+  for (const deadline = Date.now() + START_WITHIN_MS; ;) {
+    const live = await fetch(`${lb}/health/live`).then((r) => r.status, () => 0)
+    if (live === 200) break
+    if (nginx.child.exitCode !== null || Date.now() > deadline) {
+      const log = await readFile(join(nginxDir, 'logs/error.log'), 'utf8').catch(() => '')
+      throw new Error(`nginx did not proxy /health/live (last status ${live}):\n${nginx.stderr()}\n${log}`)
+    }
+    await sleep(100)
+  }
+  t.comment(`topology up in ${Date.now() - started} ms: nginx ${lb} -> ${nodes.join(', ')}`)
+
+  // -- accounts: a token from whichever node signed it is accepted by both
+  const email = `lecturer-${randomBytes(4).toString('hex')}@example.org`
+  const password = 'correct horse battery staple'
+  const json = { 'content-type': 'application/json' }
+  const reg = await getJson(`${lb}/api/auth/register`, { method: 'POST', headers: json, body: JSON.stringify({ email, password, name: 'Lecturer' }) })
+  t.equal(reg.status, 201, 'register through nginx', { body: reg.body })
+  const login = await getJson(`${lb}/api/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email, password }) })
+  t.equal(login.status, 200, 'log in through nginx', { body: login.body })
+  const auth = { authorization: `Bearer ${login.body.token as string}` }
+  for (const n of nodes) {
+    const me = await getJson(`${n}/api/auth/me`, { headers: auth })
+    t.equal(me.status, 200, `${n} accepts the login token`, { body: me.body })
+    t.equal(me.body.user?.email, email)
+  }
+
+  // -- upload through nginx; only the worker process transcodes (both nodes run WORKER=off)
+  const word = `photosynthesis${randomBytes(3).toString('hex')}`
+  const clip = await readFile(await makeClip({ seconds: 3, width: 320, height: 180 }, t))
+  const form = multipartBody([
+    { name: 'title', value: `Scaled out ${word}` },
+    { name: 'tags', value: 'biology' },
+    { name: 'file', filename: 'lecture.mp4', content: clip }
+  ])
+  const upload = await getJson(`${lb}/api/videos`, { method: 'POST', headers: { ...form.headers, ...auth }, body: form.payload })
+  t.equal(upload.status, 202, 'upload through nginx', { body: upload.body })
+  const id = upload.body.id as string
+  t.match(id, /^[0-9a-f]{20}$/)
+
+  let video: any
+  for (const deadline = Date.now() + READY_WITHIN_MS; ;) {
+    const res = await getJson(`${lb}/api/videos/${id}`, { headers: auth })
+    if (res.status !== 200) throw new Error(`GET /api/videos/${id}: ${res.status} ${JSON.stringify(res.body)}`)
+    video = res.body
+    if (video.status === 'ready' || video.status === 'failed') break
+    if (Date.now() > deadline) break
+    await sleep(250)
+  }
+  if (video.status !== 'ready') {
+    t.fail(`the video is ${String(video.status)} (failureReason: ${String(video.failureReason)}) after ${READY_WITHIN_MS} ms\nworker:\n${worker.stdout()}\n${worker.stderr()}`)
+    return
+  }
+  t.pass(`ready ${Date.now() - started} ms after start`)
+  t.match(worker.stdout(), new RegExp(`"transcode job claimed".*"${id}"|"${id}".*"transcode job claimed"`), 'the worker process claimed the job')
+
+  // -- HLS through nginx
+  const masterUrl = `${lb}/hls/${id}/master.m3u8`
+  const master = await getBytes(masterUrl)
+  t.equal(master.status, 200, 'master playlist')
+  t.match(master.headers.get('content-type'), /^application\/vnd\.apple\.mpegurl/)
+  t.match(master.bytes.toString(), /^#EXTM3U/)
+  const mediaUrl = firstUri(master.bytes.toString(), masterUrl)
+  const media = await getBytes(mediaUrl)
+  t.equal(media.status, 200, `media playlist ${mediaUrl}`)
+  t.match(media.headers.get('content-type'), /^application\/vnd\.apple\.mpegurl/)
+  t.match(media.bytes.toString(), /#EXT-X-ENDLIST/)
+  const segmentUrl = firstUri(media.bytes.toString(), mediaUrl)
+  const segment = await getBytes(segmentUrl)
+  t.equal(segment.status, 200, `segment ${segmentUrl}`)
+  t.equal(segment.headers.get('content-type'), 'video/mp2t')
+  t.equal(segment.bytes[0], 0x47, 'an MPEG-TS segment')
+  t.equal(segment.headers.get('x-cache-status'), 'MISS', 'the first fetch went to a node')
+  // nginx files the response once it has all of it; the client may see the end a moment sooner.
+  let cached: Awaited<ReturnType<typeof getBytes>> | undefined
+  for (let attempt = 0; attempt < 20; attempt++) {
+    cached = await getBytes(segmentUrl)
+    if (cached.headers.get('x-cache-status') === 'HIT') break
+    await sleep(100)
+  }
+  t.equal(cached?.headers.get('x-cache-status'), 'HIT', 'a later fetch comes from nginx\'s cache')
+  t.equal(cached?.status, 200)
+  t.ok(cached?.bytes.equals(segment.bytes), 'the cached segment is the same bytes')
+
+  // -- a byte range of the progressive MP4: the same bytes through nginx and from each node
+  const range = { range: 'bytes=1000-5095' }
+  const viaLb = await getBytes(`${lb}/stream/${id}`, range)
+  t.equal(viaLb.status, 206, 'range through nginx')
+  t.equal(viaLb.headers.get('content-type'), 'video/mp4')
+  t.equal(viaLb.bytes.length, 4096)
+  t.match(viaLb.headers.get('content-range'), /^bytes 1000-5095\/\d+$/)
+  for (const n of nodes) {
+    const direct = await getBytes(`${n}/stream/${id}`, range)
+    t.equal(direct.status, 206, `range from ${n}`)
+    t.equal(direct.headers.get('content-range'), viaLb.headers.get('content-range'))
+    t.ok(direct.bytes.equals(viaLb.bytes), `${n} answers the same bytes`)
+  }
+
+  // -- each node's search index picks up the worker's change (it polls the shared database)
+  for (const n of nodes) {
+    let hits: string[] = []
+    for (const deadline = Date.now() + SEARCH_WITHIN_MS; ;) {
+      const res = await getJson(`${n}/api/search?q=${word}`)
+      if (res.status !== 200) throw new Error(`search on ${n}: ${res.status} ${JSON.stringify(res.body)}`)
+      hits = (res.body.items as Array<{ id: string }>).map((i) => i.id)
+      if (hits.includes(id) || Date.now() > deadline) break
+      await sleep(250)
+    }
+    t.same(hits, [id], `${n} finds the video`)
+  }
+
+  for (const n of nodes) {
+    const ready = await getJson(`${n}/health/ready`)
+    t.equal(ready.status, 200, `${n} is ready`, { body: ready.body })
+    t.match(ready.body.dependencies, { storage: 'ok', database: 'ok', cacheRedis: 'ok' })
+  }
+
+  // -- stop: nginx first (it holds keep-alive connections to the nodes), then the Lectern processes
+  nginx.signal('SIGQUIT')
+  t.equal(await Promise.race([nginx.exited, deadlineOf(STOP_WITHIN_MS)]), 0, 'nginx quit')
+  for (const p of [api1, api2, worker]) p.signal('SIGTERM')
+  for (const p of [api1, api2, worker]) {
+    const code = await Promise.race([p.exited, deadlineOf(STOP_WITHIN_MS)])
+    t.equal(code, 0, `${p.name} exits 0 on SIGTERM${code === 0 ? '' : `\n${p.stdout().slice(-4000)}\n${p.stderr()}`}`)
+  }
+  t.comment(`the whole scenario took ${Date.now() - started} ms`)
+})
