@@ -330,6 +330,11 @@ t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and
     t.same(hits, [id], `${n} finds the video`)
   }
 
+  // nginx sends Host without the port ($host); the test's direct requests carry it.
+  for (const api of [api1, api2]) {
+    t.match(api.stdout(), /"host":"127\.0\.0\.1"[,}].*"msg":"incoming request"/, `nginx sent ${api.name} some of the traffic`)
+  }
+
   for (const n of nodes) {
     // A probe that misses Lectern's 2 s budget on a busy machine reads as down; ask again.
     let ready: Awaited<ReturnType<typeof getJson>>
