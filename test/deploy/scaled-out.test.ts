@@ -347,6 +347,42 @@ t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and
     t.match(ready.body.dependencies, { storage: 'ok', database: 'ok', cacheRedis: 'ok' })
   }
 
+  // -- made private through one node: every node stops playing it without a token and drops it
+  // from search; with a playback token it plays through nginx, whose cache does not keep it
+  const patch = await getJson(`${lb}/api/videos/${id}`, { method: 'PATCH', headers: { ...json, ...auth }, body: JSON.stringify({ visibility: 'private' }) })
+  t.equal(patch.status, 200, 'made private through nginx', { body: patch.body })
+  for (const n of nodes) {
+    let status = 0
+    let hits: string[] = []
+    for (const deadline = Date.now() + SEARCH_WITHIN_MS; ;) {
+      status = (await getBytes(`${n}/hls/${id}/master.m3u8`)).status
+      const res = await getJson(`${n}/api/search?q=${word}`)
+      hits = (res.body.items as Array<{ id: string }>).map((i) => i.id)
+      if ((status !== 200 && hits.length === 0) || Date.now() > deadline) break
+      await sleep(250)
+    }
+    t.equal(status, 403, `${n} refuses the private master playlist without a token`)
+    t.same(hits, [], `${n} no longer finds the private video`)
+  }
+  const playback = await getJson(`${lb}/api/videos/${id}/playback`, { headers: auth })
+  t.equal(playback.status, 200, 'a playback token through nginx', { body: playback.body })
+  const privateMasterUrl = new URL(playback.body.hlsUrl as string, lb).href
+  const privateMaster = await getBytes(privateMasterUrl)
+  t.equal(privateMaster.status, 200, 'the private master plays with the token')
+  const privateMediaUrl = firstUri(privateMaster.bytes.toString(), privateMasterUrl)
+  t.match(privateMediaUrl, /[?&]token=/, 'the playlist carries the token on')
+  const privateMedia = await getBytes(privateMediaUrl)
+  t.equal(privateMedia.status, 200)
+  const privateSegmentUrl = firstUri(privateMedia.bytes.toString(), privateMediaUrl)
+  t.match(privateSegmentUrl, /[?&]token=/)
+  for (const attempt of [1, 2]) {
+    const res = await getBytes(privateSegmentUrl)
+    t.equal(res.status, 200, `private segment with the token, fetch ${attempt}`)
+    t.ok(res.bytes.equals(segment.bytes), 'the same segment bytes')
+    t.match(res.headers.get('cache-control'), /^private/)
+    t.not(res.headers.get('x-cache-status'), 'HIT', 'nginx keeps no copy of a per-viewer answer')
+  }
+
   // -- stop: nginx first (it holds keep-alive connections to the nodes), then the Lectern processes
   nginx.signal('SIGQUIT')
   t.equal(await Promise.race([nginx.exited, deadlineOf(STOP_WITHIN_MS)]), 0, 'nginx quit')
