@@ -175,7 +175,9 @@ if (missing !== undefined && process.env.CI !== undefined && process.env.CI !== 
 if (missing !== undefined) console.log(`# skipping the scaled-out topology test: ${missing}`)
 
 t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and S3 as processes', {
-  skip: missing ?? false
+  skip: missing ?? false,
+  // The waits inside are bounded one by one; this only catches a hang between them.
+  timeout: 280_000
 }, async (t) => {
   const started = Date.now()
   const [redis, mongo, s3] = await Promise.all([startRedisServer(t), startMongoServer(t), s3ServerFor(t)])
@@ -347,6 +349,19 @@ t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and
     t.match(ready.body.dependencies, { storage: 'ok', database: 'ok', cacheRedis: 'ok' })
   }
 
+  // nginx keeps a segment for 10 s, then asks a node again; while the video is public the node's
+  // answer is a 304 and the copy lives on (REVALIDATED), so the bytes still come from nginx.
+  let revalidated: Awaited<ReturnType<typeof getBytes>> | undefined
+  const seen = new Set<string>()
+  for (const deadline = Date.now() + 60_000; ;) {
+    revalidated = await getBytes(segmentUrl)
+    seen.add(String(revalidated.headers.get('x-cache-status')))
+    if (revalidated.headers.get('x-cache-status') === 'REVALIDATED' || Date.now() > deadline) break
+    await sleep(1000)
+  }
+  t.equal(revalidated?.headers.get('x-cache-status'), 'REVALIDATED', `an expired copy is revalidated, not fetched again (saw ${[...seen].join(', ')})`)
+  t.ok(revalidated?.bytes.equals(segment.bytes), 'the revalidated copy is the same bytes')
+
   // -- made private through one node: every node stops playing it without a token and drops it
   // from search; with a playback token it plays through nginx, whose cache does not keep it
   const patch = await getJson(`${lb}/api/videos/${id}`, { method: 'PATCH', headers: { ...json, ...auth }, body: JSON.stringify({ visibility: 'private' }) })
@@ -364,6 +379,19 @@ t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and
     t.equal(status, 403, `${n} refuses the private master playlist without a token`)
     t.same(hits, [], `${n} no longer finds the private video`)
   }
+  // The copy nginx kept while the video was public stops being served once it expires.
+  let tokenless: Awaited<ReturnType<typeof getBytes>> | undefined
+  for (const deadline = Date.now() + 60_000; ;) {
+    tokenless = await getBytes(segmentUrl)
+    if (tokenless.status !== 200 || Date.now() > deadline) break
+    await sleep(500)
+  }
+  t.equal(tokenless?.status, 403, 'nginx stops serving its cached segment of a video made private')
+  const ownerFetch = await getBytes(segmentUrl, auth)
+  t.equal(ownerFetch.status, 200, 'the owner still fetches it with their bearer token')
+  t.not(ownerFetch.headers.get('x-cache-status'), 'HIT')
+  t.equal((await getBytes(segmentUrl)).status, 403, 'and that answer was not kept for others')
+
   const playback = await getJson(`${lb}/api/videos/${id}/playback`, { headers: auth })
   t.equal(playback.status, 200, 'a playback token through nginx', { body: playback.body })
   const privateMasterUrl = new URL(playback.body.hlsUrl as string, lb).href
