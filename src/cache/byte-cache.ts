@@ -39,6 +39,12 @@ export interface ByteCache {
   /** Drops every key starting with prefix from both tiers (used when a video is deleted). */
   deletePrefix (prefix: string): Promise<void>
   stats (): CacheStats
+  /**
+   * Calls listener with every value L1 stops holding (evicted, deleted, replaced, cleared), so a
+   * caller that recycles the Buffers it stores knows when L1 no longer reads one. Optional: a cache
+   * without it gives no such signal, and its callers must not recycle what they store.
+   */
+  onL1Remove? (listener: (key: string, value: Buffer) => void): void
   /** Per-tier status for /health/ready. */
   probe (): Promise<{ memory: TierStatus, redis: TierStatus }>
   close (): Promise<void>

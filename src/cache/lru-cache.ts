@@ -31,6 +31,7 @@ export class LruCache {
   #entries = new Map<string, Buffer>()
   #bytes = 0
   #evictions = 0
+  #removeListeners: Array<(key: string, value: Buffer) => void> = []
 
   constructor (options: LruCacheOptions) {
     if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 0) {
@@ -55,12 +56,22 @@ export class LruCache {
     return this.#entries.has(key)
   }
 
+  /**
+   * Calls listener with every value that stops being stored (evicted, deleted, replaced by another
+   * value, cleared), so an owner of pooled buffers knows when the cache no longer reads one.
+   */
+  onRemove (listener: (key: string, value: Buffer) => void): void {
+    this.#removeListeners.push(listener)
+  }
+
   /** Stores value as most recently used, evicting the least recently used; false if it is too large to keep. */
   set (key: string, value: Buffer): boolean {
     const previous = this.#entries.get(key)
     if (previous !== undefined) {
       this.#entries.delete(key)
       this.#bytes -= previous.byteLength
+      // Storing the same Buffer again keeps it stored: not a removal.
+      if (previous !== value || value.byteLength > this.maxEntryBytes) this.#removed(key, previous)
     }
     if (value.byteLength > this.maxEntryBytes) return false
     const stored = ownBytes(value)
@@ -94,8 +105,10 @@ export class LruCache {
   }
 
   clear (): void {
-    this.#entries.clear()
+    const entries = this.#entries
+    this.#entries = new Map()
     this.#bytes = 0
+    if (this.#removeListeners.length > 0) for (const [key, value] of entries) this.#removed(key, value)
   }
 
   /** Keys from least to most recently used. */
@@ -120,6 +133,11 @@ export class LruCache {
     if (value === undefined) return false
     this.#entries.delete(key)
     this.#bytes -= value.byteLength
+    this.#removed(key, value)
     return true
+  }
+
+  #removed (key: string, value: Buffer): void {
+    for (const listener of this.#removeListeners) listener(key, value)
   }
 }

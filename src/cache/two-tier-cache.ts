@@ -123,6 +123,10 @@ export class TwoTierCache implements ByteCache {
     await this.#l2?.deletePrefix(prefix)
   }
 
+  onL1Remove (listener: (key: string, value: Buffer) => void): void {
+    this.#l1.onRemove(listener)
+  }
+
   stats (): TwoTierCacheStats {
     return {
       l1Hits: this.#l1Hits,

@@ -19,8 +19,10 @@ export class ChunkFill {
     this.#wake()
   }
 
-  constructor (length: number) {
-    this.buffer = Buffer.allocUnsafe(length)
+  /** Fills `buffer` when given (a recycled chunk buffer), else a new one of `length` bytes. */
+  constructor (length: number, buffer?: Buffer) {
+    if (buffer !== undefined && buffer.byteLength !== length) throw new RangeError(`a fill of ${length} bytes was given a ${buffer.byteLength}-byte buffer`)
+    this.buffer = buffer ?? Buffer.allocUnsafe(length)
   }
 
   /**

@@ -17,6 +17,7 @@ import { ObjectInfoCache } from './object-info-cache.js'
 import { CORS_HEADERS, IMMUTABLE, IMMUTABLE_PRIVATE, PLAYLIST, PLAYLIST_PRIVATE, servedObject, type ServedObject } from './served-object.js'
 import { CHUNK_SIZE, chunkBounds, chunkKey } from './chunked-body.js'
 import { ChunkFill } from './chunk-fill.js'
+import { ChunkPool, ResponseHolds } from './chunk-pool.js'
 import { sendBuffer, sendChunked } from './send-bytes.js'
 import { ViewSessions, viewSessionKey } from './view-sessions.js'
 
@@ -33,6 +34,8 @@ const CONTENT_TYPES = { segment: 'video/mp2t', progressive: 'video/mp4', poster:
 const DEFAULT_VIDEO_TTL_MS = 1000
 const MAX_REMEMBERED_VIDEOS = 10_000
 const PASS_THROUGH_RECHECK = 256
+/** Evicted chunk buffers kept for the next fills; more are left to the garbage collector. */
+const MAX_IDLE_CHUNKS = 8
 
 /** Access granted to one request: whether a token opened it (the answer is then private to that viewer). */
 interface Access {
@@ -76,6 +79,10 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
   const fills = new Map<string, ChunkFill>()
   // With Redis, a fill is worth its copy even when L1 cannot keep it: other nodes read it from L2.
   const l2Enabled = (await cache.probe()).redis !== 'disabled'
+  // Chunk buffers are recycled only when L1 says when it drops one, and without L2: a write-behind
+  // to Redis may still be reading a buffer after L1 has dropped it.
+  const pool = !l2Enabled && cache.onL1Remove !== undefined ? new ChunkPool(chunkSize, MAX_IDLE_CHUNKS) : undefined
+  if (pool !== undefined) cache.onL1Remove!((_key, value) => pool.uncached(value))
 
   function rememberServed (obj: ServedObject, slot: string): ServedObject {
     if (served.size >= 50_000) served.delete(served.keys().next().value!)
@@ -182,14 +189,22 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
    * the L2 copy), which readers of the chunk follow as it arrives.
    */
   function startFill (ck: string, objectKey: string, bounds: ByteRange): ChunkFill {
-    const fill = new ChunkFill(bounds.end - bounds.start + 1)
+    const length = bounds.end - bounds.start + 1
+    // The fill holds a pooled buffer until it settles; readers hold it on their own (ResponseHolds).
+    const pooled = pool !== undefined && length === chunkSize ? pool.take() : undefined
+    const fill = new ChunkFill(length, pooled)
     fills.set(ck, fill)
     cache.readThrough(ck, async () => await fill.read(await storage.get(objectKey, { range: bounds })))
       .then((chunk) => {
         fill.settle(chunk)
-        noteFillKept(cache.peek(ck) !== undefined, chunk.byteLength)
+        const kept = cache.peek(ck)
+        if (pooled !== undefined && kept === pooled) pool!.markCached(pooled)
+        noteFillKept(kept !== undefined, chunk.byteLength)
       }, (err: Error) => fill.fail(err))
-      .finally(() => fills.delete(ck))
+      .finally(() => {
+        fills.delete(ck)
+        if (pooled !== undefined) pool!.release(pooled)
+      })
     return fill
   }
 
@@ -217,16 +232,29 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
     const pending = servedFor(objectKey, CONTENT_TYPES.progressive, a.token === undefined ? IMMUTABLE : IMMUTABLE_PRIVATE)
     const obj = pending instanceof Promise ? await pending : pending
     countView(request, a)
+    // Every pooled chunk this response reads from stays out of the pool until the response is
+    // closed (written out or torn down): only then can no socket write still read its bytes.
+    const holds = pool === undefined ? undefined : new ResponseHolds(pool)
+    if (holds !== undefined) reply.raw.once('close', () => holds.releaseAll())
     const source = (n: number): Buffer | ChunkFill => {
       const ck = chunkKey(objectKey, n)
       const hit = cache.peek(ck)
-      if (hit !== undefined) return hit
-      return fills.get(ck) ?? startFill(ck, objectKey, chunkBounds(n, obj.size, chunkSize))
+      if (hit !== undefined) {
+        holds?.hold(hit)
+        return hit
+      }
+      const fill = fills.get(ck) ?? startFill(ck, objectKey, chunkBounds(n, obj.size, chunkSize))
+      holds?.hold(fill.result ?? fill.buffer)
+      return fill
     }
     reply.hijack()
     sendChunked(request.raw, reply.raw, obj, {
       source,
-      peek: (n) => cache.peek(chunkKey(objectKey, n)),
+      peek: (n) => {
+        const hit = cache.peek(chunkKey(objectKey, n))
+        if (hit !== undefined) holds?.hold(hit)
+        return hit
+      },
       chunkSize,
       passThrough: passThrough() ? async (range) => await storage.get(objectKey, { range }) : undefined,
       onError: (err) => request.log.warn({ err, key: objectKey }, 'progressive stream failed mid-body')

@@ -116,3 +116,47 @@ t.test('a long random workload keeps the accounting exact', async (t) => {
   for (const key of [...lru.keys()]) sum += lru.peek(key)!.length
   t.equal(lru.bytes, sum, 'byte count equals the sum of stored values')
 })
+
+t.test('onRemove reports every value that stops being stored, and only those', async (t) => {
+  const lru = new LruCache({ maxBytes: 1000, maxEntryBytes: 400 })
+  const removed: Array<[string, Buffer]> = []
+  lru.onRemove((key, value) => removed.push([key, value]))
+  const a = Buffer.alloc(300, 'a')
+  const b = Buffer.alloc(300, 'b')
+  const c = Buffer.alloc(300, 'c')
+  lru.set('a', a)
+  lru.set('b', b)
+  lru.set('c', c)
+  t.same(removed, [], 'storing removes nothing while there is room')
+
+  lru.set('a', a)
+  t.same(removed, [], 'storing the same Buffer again is not a removal')
+  lru.set('d', Buffer.alloc(300, 'd'))
+  t.equal(removed.length, 1)
+  t.equal(removed[0]![0], 'b', 'the least recently used key was evicted')
+  t.equal(removed[0]![1], b, 'with the very Buffer that was stored')
+
+  const c2 = Buffer.alloc(300, 'C')
+  lru.set('c', c2)
+  t.equal(removed[1]![1], c, 'replacing a key with another Buffer removes the old one')
+
+  lru.set('a', Buffer.alloc(500))
+  t.equal(removed[2]![1], a, 'a replacement too large to keep removes the old value')
+  t.equal(removed.length, 3, 'and the refused value is never reported: it was never stored')
+  t.notOk(lru.has('a'))
+
+  lru.delete('c')
+  t.equal(removed[3]![1], c2, 'delete')
+  lru.delete('c')
+  t.equal(removed.length, 4, 'deleting a missing key reports nothing')
+
+  lru.set('p/1', Buffer.alloc(10))
+  lru.set('p/2', Buffer.alloc(10))
+  lru.deletePrefix('p/')
+  t.same(removed.slice(4).map(([k]) => k), ['p/1', 'p/2'], 'deletePrefix')
+
+  lru.clear()
+  t.same(removed.slice(6).map(([k]) => k), ['d'], 'clear reports what was left')
+  t.equal(lru.bytes, 0)
+  t.equal(lru.size, 0)
+})

@@ -331,3 +331,19 @@ t.test('with Redis', async (t) => {
     t.same(await tier.get('after/restart'), Buffer.from('back'), 'the restarted Redis is written to again')
   })
 })
+t.test('onL1Remove reports values L1 drops, read through or deleted', async (t) => {
+  const cache = new TwoTierCache({ l1: new LruCache({ maxBytes: 800, maxEntryBytes: 400 }), defaultTtlSeconds: 60 })
+  t.teardown(() => cache.close())
+  const removed: string[] = []
+  cache.onL1Remove((key) => removed.push(key))
+  const loaded: Buffer[] = []
+  for (const key of ['a', 'b', 'c']) {
+    loaded.push(await cache.readThrough(key, async () => Buffer.alloc(300, key)))
+  }
+  t.same(removed, ['a'], 'the third value evicted the first')
+  await cache.delete('b')
+  t.same(removed, ['a', 'b'])
+  t.equal(cache.peek('c'), loaded[2], 'what is still stored is the loaded Buffer itself')
+  await cache.close()
+  t.same(removed, ['a', 'b', 'c'], 'closing empties L1')
+})
