@@ -37,10 +37,15 @@ const PASS_THROUGH_RECHECK = 256
 /** Evicted chunk buffers kept for the next fills; more are left to the garbage collector. */
 const MAX_IDLE_CHUNKS = 8
 
-/** Access granted to one request: whether a token opened it (the answer is then private to that viewer). */
+/**
+ * Access granted to one request: the playback token that opened it, if any, and whether the
+ * answer may be kept by shared caches (only for public videos: an owner's bearer fetch of a
+ * private video, like a token holder's, is private to that viewer).
+ */
 interface Access {
   video: Video
   token: string | undefined
+  shared: boolean
 }
 
 const playbackSchema = z.object({
@@ -131,17 +136,17 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
       }
       throw new NotFoundError(`No video ${id}`)
     }
-    if (video.visibility === 'public') return { video, token: undefined }
+    if (video.visibility === 'public') return { video, token: undefined, shared: true }
     const token = tokenOf(request)
     if (token !== undefined) {
       const check = verifyPlaybackToken(key, id, token)
-      if (check === 'ok') return { video, token }
+      if (check === 'ok') return { video, token, shared: false }
       if (check === 'expired') throw new ForbiddenError(`The playback token for video ${id} has expired; get a fresh one from GET /api/videos/${id}/playback`)
       throw new ForbiddenError(`The playback token is not valid for video ${id}; get one from GET /api/videos/${id}/playback`)
     }
     // Without a token, an owner or admin may still fetch with their bearer token (tools, not players).
     const user = await viewer(request, reply)
-    if (canEdit(video, user)) return { video, token: undefined }
+    if (canEdit(video, user)) return { video, token: undefined, shared: false }
     throw new ForbiddenError(`Video ${id} is ${video.visibility}: play it with ?token= from GET /api/videos/${id}/playback`)
   }
 
@@ -172,7 +177,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
   }
 
   async function servePlaylist (request: FastifyRequest, reply: FastifyReply, a: Access, objectKey: string): Promise<void> {
-    if (a.token === undefined) return await serveWhole(request, reply, objectKey, MPEGURL, PLAYLIST)
+    if (a.token === undefined) return await serveWhole(request, reply, objectKey, MPEGURL, a.shared ? PLAYLIST : PLAYLIST_PRIVATE)
     const info = await infos.get(objectKey)
     const stored = cache.peek(objectKey) ?? await cache.readThrough(objectKey, () => readWhole(storage, objectKey, info.size))
     const body = Buffer.from(rewritePlaylist(stored.toString('utf8'), a.token))
@@ -229,7 +234,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
   async function serveProgressive (request: FastifyRequest, reply: FastifyReply, a: Access): Promise<void> {
     const objectKey = a.video.progressiveKey
     if (objectKey === null) throw new NotFoundError(`Video ${a.video._id} has no progressive MP4; play it by HLS at /hls/${a.video._id}/master.m3u8`)
-    const pending = servedFor(objectKey, CONTENT_TYPES.progressive, a.token === undefined ? IMMUTABLE : IMMUTABLE_PRIVATE)
+    const pending = servedFor(objectKey, CONTENT_TYPES.progressive, a.shared ? IMMUTABLE : IMMUTABLE_PRIVATE)
     const obj = pending instanceof Promise ? await pending : pending
     countView(request, a)
     // Every pooled chunk this response reads from stays out of the pool until the response is
@@ -366,14 +371,14 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
     const index = Number(m[1])
     if (index >= r.segmentCount) throw new NotFoundError(`Rendition ${r.name} of video ${id} has ${r.segmentCount} segments (segment-00000.ts .. segment-${String(r.segmentCount - 1).padStart(5, '0')}.ts)`)
     const objectKey = videoKeys.segment(id, a.video.version!, r.name, segment)
-    await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, a.token === undefined ? IMMUTABLE : IMMUTABLE_PRIVATE)
+    await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, a.shared ? IMMUTABLE : IMMUTABLE_PRIVATE)
   })
 
   const poster = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const { id } = request.params as { id: string }
     const a = await access(request, reply, id)
     if (a.video.posterKey === null) throw new NotFoundError(`Video ${id} has no poster`)
-    await serveWhole(request, reply, a.video.posterKey, CONTENT_TYPES.poster, a.token === undefined ? IMMUTABLE : IMMUTABLE_PRIVATE)
+    await serveWhole(request, reply, a.video.posterKey, CONTENT_TYPES.poster, a.shared ? IMMUTABLE : IMMUTABLE_PRIVATE)
   }
   app.get('/hls/:id/poster.jpg', poster)
   app.get('/poster/:id', poster)

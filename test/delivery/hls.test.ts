@@ -211,6 +211,19 @@ t.test('private videos: a token only for the owner; not-ready videos: 409 for th
   const { hlsUrl } = JSON.parse(mine.body.toString()) as { hlsUrl: string }
   t.equal((await request(base, hlsUrl)).status, 200)
 
+  // The owner may fetch without a playback token; what they get is private to them, so no shared
+  // cache in front of Lectern keeps a private video's bytes for other viewers.
+  const asOwner = { headers: { authorization: `Bearer ${ownerToken}` } }
+  const ownMaster = await request(base, `/hls/${priv.video._id}/master.m3u8`, asOwner)
+  t.equal(ownMaster.status, 200)
+  t.equal(ownMaster.headers['cache-control'], 'private, max-age=5')
+  const ownSegment = await request(base, `/hls/${priv.video._id}/360p/segment-00000.ts`, asOwner)
+  t.equal(ownSegment.status, 200)
+  t.equal(ownSegment.headers['cache-control'], 'private, max-age=31536000, immutable')
+  const ownRange = await request(base, `/stream/${priv.video._id}`, { headers: { ...asOwner.headers, range: 'bytes=0-9' } })
+  t.equal(ownRange.status, 206)
+  t.equal(ownRange.headers['cache-control'], 'private, max-age=31536000, immutable')
+
   const processing = await publishVideo(app, ladder, { status: 'processing', owner })
   const media = `/hls/${processing.video._id}/master.m3u8`
   t.equal((await request(base, media)).status, 404)
