@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { ByteRange, ObjectStore } from '../storage/object-store.js'
 import type { Rendition, Video } from '../db/documents.js'
-import { SEGMENT_NAME, videoKeys } from '../db/documents.js'
+import { SEGMENT_NAME, segmentName, videoKeys } from '../db/documents.js'
 import { ID_PATTERN } from '../db/new-id.js'
 import { VIDEOS, canEdit, canView, findVideo, type Viewer } from '../db/video-repository.js'
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../errors.js'
@@ -369,7 +369,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
     const m = SEGMENT_NAME.exec(segment)
     if (m === null) throw new BadRequestError(`"${segment}" is not a segment name; segments are named like segment-00000.ts`)
     const index = Number(m[1])
-    if (index >= r.segmentCount) throw new NotFoundError(`Rendition ${r.name} of video ${id} has ${r.segmentCount} segments (segment-00000.ts .. segment-${String(r.segmentCount - 1).padStart(5, '0')}.ts)`)
+    if (index >= r.segmentCount) throw new NotFoundError(`Rendition ${r.name} of video ${id} has ${r.segmentCount} segments (${segmentName(0)} .. ${segmentName(r.segmentCount - 1)})`)
     const objectKey = videoKeys.segment(id, a.video.version!, r.name, segment)
     await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, a.shared ? IMMUTABLE : IMMUTABLE_PRIVATE)
   })

@@ -10,6 +10,7 @@ import { deriveKey } from '../../src/secrets.js'
 import { issuePlaybackToken } from '../../src/delivery/playback-token.js'
 import { VIDEOS } from '../../src/db/video-repository.js'
 import type { Video } from '../../src/db/documents.js'
+import { segmentName } from '../../src/db/documents.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -109,7 +110,7 @@ t.test('path parameters cannot name anything outside the video', async (t) => {
     t.ok(r.status === 400 || r.status === 404, `${path} -> ${r.status}`)
     t.equal(r.headers['content-type'], 'application/json; charset=utf-8', `${path}: an error body, not an object`)
   }
-  const tooFar = await request(base, `/hls/${id}/360p/segment-${String(segmentsOf('360p').length).padStart(5, '0')}.ts`)
+  const tooFar = await request(base, `/hls/${id}/360p/${segmentName(segmentsOf('360p').length)}`)
   t.equal(tooFar.status, 404)
   t.match(JSON.parse(tooFar.body.toString()).message, /has \d+ segments/)
 })

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { pipeline } from 'node:stream/promises'
 import t from 'tap'
 import type { Video } from '../../src/db/documents.js'
-import { videoKeys } from '../../src/db/documents.js'
+import { segmentName, videoKeys } from '../../src/db/documents.js'
 import { makeClip, mediaDir } from '../helpers/media.js'
 import { transcodeVideo } from '../../transcoder/transcode-video.js'
 import { transcoderFixture, uploadVideo, getVideo, filesUnder, ffprobeJson } from './fixtures.js'
@@ -98,7 +98,7 @@ t.test('a real transcode publishes a switchable ladder with honest playlists', a
     const measured: Array<{ bits: number, seconds: number }> = []
     const keyframes: string[] = []
     for (let i = 0; i < r.segmentCount; i++) {
-      const seg = join(local, r.name, `segment-${String(i).padStart(5, '0')}.ts`)
+      const seg = join(local, r.name, segmentName(i))
       const nal = firstAccessUnitNalTypes(seg)
       t.ok(nal.includes(5) && !nal.includes(1), `${r.name} segment ${i} starts with an IDR frame (NAL types ${nal.join(',')})`)
       t.ok(nal.includes(7) && nal.includes(8), `${r.name} segment ${i} carries SPS and PPS`)
@@ -107,7 +107,7 @@ t.test('a real transcode publishes a switchable ladder with honest playlists', a
       const seconds = Math.max(...pts) - Math.min(...pts) + Number(packets[0]!.duration_time)
       t.ok(Math.abs(seconds - extinf[i]!) < 0.05, `${r.name} segment ${i}: EXTINF ${extinf[i]} matches its ${seconds.toFixed(3)} s of video`)
       keyframes.push(...packets.filter((p) => p.flags.startsWith('K')).map((p) => Number(p.pts_time).toFixed(3)))
-      const size = (await fx.storage.head(videoKeys.segment(id, result.version, r.name, `segment-${String(i).padStart(5, '0')}.ts`))).size
+      const size = (await fx.storage.head(videoKeys.segment(id, result.version, r.name, segmentName(i)))).size
       measured.push({ bits: size * 8, seconds })
     }
     keyframesByRung[r.name] = keyframes
