@@ -10,7 +10,7 @@ import { deriveKey } from '../src/secrets.js'
 import { ForbiddenError, TooManyRequestsError, UnauthorizedError } from '../src/errors.js'
 import { hashPassword, verifyAgainstDummy, verifyPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../src/auth/password.js'
 import { isPlausibleEmail, normalizeEmail } from '../src/auth/normalize-email.js'
-import { createUser, ensureUserIndexes, findUserByEmail, findUserById, toPublicUser } from '../src/db/user-repository.js'
+import { createUser, findUserByEmail, findUserById, toPublicUser } from '../src/db/user-repository.js'
 import { errorSchema } from '../src/api/error-schema.js'
 
 /** The claims of a Lectern access token, and what request.user holds once verified. */
@@ -111,7 +111,6 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
     sign: { algorithm: 'HS256', expiresIn },
     verify: { algorithms: ['HS256'] }
   })
-  await ensureUserIndexes(app.db)
   // The dummy hash that unknown emails are checked against is made now, so that the first
   // failed login is not the one that pays for making it (which would time differently).
   await verifyAgainstDummy('')

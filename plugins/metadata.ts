@@ -6,7 +6,7 @@ import type { Video } from '../src/db/documents.js'
 import { videoKeys } from '../src/db/documents.js'
 import { ID_PATTERN, newId } from '../src/db/new-id.js'
 import {
-  canEdit, canView, deleteVideoRecord, ensureVideoIndexes, findVideo, insertVideo, listVideos,
+  canEdit, canView, deleteVideoRecord, findVideo, insertVideo, listVideos,
   newVideoDocument, updateVideoMetadata
 } from '../src/db/video-repository.js'
 import { enqueueTranscode, cancelTranscode } from '../transcoder/job-queue.js'
@@ -84,7 +84,6 @@ function translateMultipartError (err: unknown, maxBytes: number): unknown {
 
 export default fp(async function metadataPlugin (fastify) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
-  await ensureVideoIndexes(app.db)
   const maxBytes = app.config.uploadMaxBytes
 
   /** The video, if this caller may see it; private videos of others are 404, not 403, so their existence does not leak. */

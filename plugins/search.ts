@@ -3,7 +3,6 @@ import { z } from 'zod'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { VideoSearchIndex } from '../src/search/video-search-index.js'
 import { SearchIndexSync } from '../src/search/search-index-sync.js'
-import { ensureVideoIndexes } from '../src/db/video-repository.js'
 import { decodeCursor, encodeCursor } from '../src/api/opaque-cursor.js'
 import { errorSchema } from '../src/api/error-schema.js'
 import { BadRequestError } from '../src/errors.js'
@@ -40,7 +39,6 @@ const resultSchema = z.object({
 
 export default fp(async function searchPlugin (fastify) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
-  await ensureVideoIndexes(app.db)
   const index = new VideoSearchIndex()
   const sync = new SearchIndexSync(app.db, index, app.log.child({ component: 'search' }))
   await sync.start()

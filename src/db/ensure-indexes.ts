@@ -1,17 +1,25 @@
 import type { Database } from './collection.js'
+import { USERS } from './user-repository.js'
+import { VIDEOS, VIDEO_TOMBSTONES } from './video-repository.js'
 
 /**
- * The indexes Lectern's queries rely on, created at start-up on either backend (creating an
- * existing index is a no-op on both).
+ * Every index Lectern's queries rely on, in one place, created at start-up on either backend
+ * (creating an existing index is a no-op on both).
  */
 export async function ensureIndexes (db: Database): Promise<void> {
-  await db.collection('users').createIndex({ email: 1 }, { unique: true })
+  await db.collection(USERS).createIndex({ email: 1 }, { unique: true })
 
-  const videos = db.collection('videos')
+  const videos = db.collection(VIDEOS)
   // "my videos, newest first"
   await videos.createIndex({ owner: 1, createdAt: -1 })
+  // an admin's list of every video, newest first
+  await videos.createIndex({ createdAt: -1 })
+  // search's poll for videos changed since its last look
+  await videos.createIndex({ updatedAt: 1 })
   await videos.createIndex({ status: 1 })
   await videos.createIndex({ visibility: 1 })
+  // search's poll for deletions, and their pruning
+  await db.collection(VIDEO_TOMBSTONES).createIndex({ deletedAt: 1 })
 
   const jobs = db.collection('jobs')
   // the worker's claim: queued jobs whose runAfter has passed, oldest first

@@ -27,10 +27,6 @@ export function toPublicUser (user: User): PublicUser {
   return { id: user._id, email: user.email, name: user.name, role: user.role, createdAt: user.createdAt.toISOString() }
 }
 
-export async function ensureUserIndexes (db: Database): Promise<void> {
-  await db.collection<User>(USERS).createIndex({ email: 1 }, { unique: true })
-}
-
 export async function findUserByEmail (db: Database, normalizedEmail: string): Promise<User | null> {
   return await db.collection<User>(USERS).findOne({ email: normalizedEmail })
 }

@@ -20,14 +20,6 @@ export interface Viewer {
   role: Role
 }
 
-export async function ensureVideoIndexes (db: Database): Promise<void> {
-  const videos = db.collection<Video>(VIDEOS)
-  await videos.createIndex({ owner: 1, createdAt: -1 })
-  await videos.createIndex({ createdAt: -1 })
-  await videos.createIndex({ updatedAt: 1 })
-  await db.collection<VideoTombstone>(VIDEO_TOMBSTONES).createIndex({ deletedAt: 1 })
-}
-
 export interface NewVideo {
   id: string
   owner: string
