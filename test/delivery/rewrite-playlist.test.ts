@@ -13,7 +13,7 @@ t.test('master playlist: variant and rendition URIs carry the token', async (t) 
     '360p/index.m3u8?lang=en',
     ''
   ].join('\n')
-  t.equal(rewritePlaylist(master, 'T.k'), [
+  t.equal(rewritePlaylist(master, { token: 'T.k' }), [
     '#EXTM3U',
     '#EXT-X-VERSION:6',
     '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="en",URI="audio/index.m3u8?token=T.k"',
@@ -43,7 +43,7 @@ t.test('media playlist with CRLF, EXT-X-MAP, EXT-X-KEY, fragments, absolute URIs
     '//cdn.example/segment-00003.ts',
     '#EXT-X-ENDLIST'
   ].join('\r\n')
-  t.equal(rewritePlaylist(media, 'a b'), [
+  t.equal(rewritePlaylist(media, { token: 'a b' }), [
     '#EXTM3U',
     '#EXT-X-TARGETDURATION:4',
     '#EXT-X-KEY:METHOD=AES-128,URI="key.bin?token=a%20b",IV=0x1',
@@ -59,4 +59,12 @@ t.test('media playlist with CRLF, EXT-X-MAP, EXT-X-KEY, fragments, absolute URIs
     '//cdn.example/segment-00003.ts',
     '#EXT-X-ENDLIST'
   ].join('\r\n'))
+})
+
+t.test('several parameters: each is added once, a stale one of either name is replaced, others kept', async (t) => {
+  const media = '#EXTM3U\n#EXTINF:4.0,\nsegment-00000.ts?sid=old&x=1\n#EXTINF:4.0,\nsegment-00001.ts\n'
+  t.equal(rewritePlaylist(media, { token: 'T', sid: 's 1' }),
+    '#EXTM3U\n#EXTINF:4.0,\nsegment-00000.ts?x=1&token=T&sid=s%201\n#EXTINF:4.0,\nsegment-00001.ts?token=T&sid=s%201\n')
+  t.equal(rewritePlaylist(media, {}), media, 'no parameters: unchanged')
+  t.equal(rewritePlaylist('a.ts?sidecar=1\n', { sid: 'z' }), 'a.ts?sidecar=1&sid=z\n', 'a parameter whose name only starts with sid is kept')
 })
