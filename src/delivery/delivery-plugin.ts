@@ -180,7 +180,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
     if (a.token === undefined) return await serveWhole(request, reply, objectKey, MPEGURL, a.shared ? PLAYLIST : PLAYLIST_PRIVATE)
     const info = await infos.get(objectKey)
     const stored = cache.peek(objectKey) ?? await cache.readThrough(objectKey, () => readWhole(storage, objectKey, info.size))
-    const body = Buffer.from(rewritePlaylist(stored.toString('utf8'), a.token))
+    const body = Buffer.from(rewritePlaylist(stored.toString("utf8"), { token: a.token }))
     // The body depends on the stored playlist and the token, so the validator does too.
     const tokenTag = createHash('sha256').update(a.token).digest('base64url').slice(0, 16)
     const etag = `"${info.etag.replace(/^W\//, '').replace(/"/g, '')}.${tokenTag}"`
