@@ -15,6 +15,7 @@ import searchPlugin from '../plugins/search.js'
 import metadataPlugin from '../plugins/metadata.js'
 import deliveryPlugin from './delivery/delivery-plugin.js'
 import transcoderPlugin from '../transcoder/worker-plugin.js'
+import webPlugin from '../plugins/web.js'
 import { loadSecret } from './secrets.js'
 
 export interface BuildOptions {
@@ -59,6 +60,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(metadataPlugin)
   await app.register(deliveryPlugin)
   await app.register(transcoderPlugin)
+  await app.register(webPlugin)
 
   await app.ready()
   return app

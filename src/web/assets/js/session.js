@@ -1,0 +1,168 @@
+// The signed-in account for this tab (sessionStorage), the JSON API client, and the sign-in /
+// register form shown in the header dialog and on pages that need an account.
+import { h, $, uid } from './dom.js'
+
+const KEY = 'lectern.session'
+const listeners = new Set()
+
+/** { token, user, expiresAt } or null; an expired token counts as signed out. */
+export function getSession () {
+  try {
+    const session = JSON.parse(sessionStorage.getItem(KEY) ?? 'null')
+    if (session === null || typeof session.token !== 'string') return null
+    if (typeof session.expiresAt === 'number' && session.expiresAt <= Date.now()) {
+      sessionStorage.removeItem(KEY)
+      return null
+    }
+    return session
+  } catch {
+    return null
+  }
+}
+
+function setSession (session) {
+  if (session === null) sessionStorage.removeItem(KEY)
+  else sessionStorage.setItem(KEY, JSON.stringify(session))
+  for (const listener of listeners) listener(session)
+}
+
+export const signOut = () => setSession(null)
+
+/** Calls back now and whenever the tab signs in or out. */
+export function onSession (listener) {
+  listeners.add(listener)
+  listener(getSession())
+}
+
+export class ApiError extends Error {
+  constructor (status, code, message) {
+    super(message)
+    this.status = status
+    this.code = code
+  }
+}
+
+/** fetch for the JSON API: sends the token, parses the answer, throws ApiError with the server's message. */
+export async function api (path, { method = 'GET', body, signal } = {}) {
+  const headers = { accept: 'application/json' }
+  const session = getSession()
+  if (session !== null) headers.authorization = `Bearer ${session.token}`
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  let res
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal })
+  } catch (err) {
+    if (err.name === 'AbortError') throw err
+    throw new ApiError(0, 'NETWORK', 'Lectern could not be reached. Check your network connection and try again.')
+  }
+  if (res.status === 204) return null
+  const data = await res.json().catch(() => null)
+  if (!res.ok) {
+    // A token the server refuses (expired, or from before a restart with a new secret) ends the session.
+    if (res.status === 401 && session !== null) setSession(null)
+    throw new ApiError(res.status, data?.code ?? 'HTTP', data?.message ?? `The server answered ${res.status}.`)
+  }
+  return data
+}
+
+/** A sign-in form that can switch to registering; calls onDone(session) once signed in. */
+export function accountForm ({ onDone, headingLevel = 'h2', startWith = 'signin' } = {}) {
+  const ids = { name: uid('name'), email: uid('email'), password: uid('password'), hint: uid('hint'), heading: uid('heading') }
+  const heading = h(headingLevel, { id: ids.heading })
+  const nameField = h('div', {},
+    h('label', { for: ids.name, text: 'Your name' }),
+    h('input', { id: ids.name, name: 'name', type: 'text', autocomplete: 'name', maxlength: 100 }))
+  const email = h('input', { id: ids.email, name: 'email', type: 'email', autocomplete: 'email', required: true })
+  const password = h('input', { id: ids.password, name: 'password', type: 'password', required: true, minlength: 10, 'aria-describedby': ids.hint })
+  const hint = h('p', { class: 'hint', id: ids.hint })
+  const error = h('p', { class: 'error', role: 'alert' })
+  const submit = h('button', { type: 'submit' })
+  const switchText = h('span')
+  const switchButton = h('button', { type: 'button', class: 'link' })
+  const form = h('form', { class: 'account-form', 'aria-labelledby': ids.heading, novalidate: true },
+    heading, nameField,
+    h('label', { for: ids.email, text: 'Email' }), email,
+    h('label', { for: ids.password, text: 'Password' }), password, hint,
+    error,
+    h('div', { class: 'actions' }, submit),
+    h('p', {}, switchText, ' ', switchButton))
+
+  let mode = startWith
+  function render () {
+    const registering = mode === 'register'
+    heading.textContent = registering ? 'Create an account' : 'Sign in'
+    nameField.hidden = !registering
+    nameField.querySelector('input').required = registering
+    password.autocomplete = registering ? 'new-password' : 'current-password'
+    hint.textContent = registering ? 'At least 10 characters.' : ''
+    submit.textContent = registering ? 'Create account' : 'Sign in'
+    switchText.textContent = registering ? 'Already have an account?' : 'New to Lectern?'
+    switchButton.textContent = registering ? 'Sign in instead' : 'Create an account'
+    error.textContent = ''
+  }
+  switchButton.addEventListener('click', () => { mode = mode === 'register' ? 'signin' : 'register'; render(); (mode === 'register' ? nameField.querySelector('input') : email).focus() })
+  render()
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    error.textContent = ''
+    const registering = mode === 'register'
+    const name = nameField.querySelector('input').value.trim()
+    if (registering && name === '') { error.textContent = 'Enter your name.'; return }
+    if (!email.value.includes('@')) { error.textContent = 'Enter your email address.'; email.focus(); return }
+    if (password.value.length < (registering ? 10 : 1)) {
+      error.textContent = registering ? 'Choose a password of at least 10 characters.' : 'Enter your password.'
+      password.focus()
+      return
+    }
+    submit.disabled = true
+    try {
+      const body = registering ? { name, email: email.value, password: password.value } : { email: email.value, password: password.value }
+      const answer = await api(registering ? '/api/auth/register' : '/api/auth/login', { method: 'POST', body })
+      const session = { token: answer.token, user: answer.user, expiresAt: Date.now() + answer.expiresIn * 1000 }
+      setSession(session)
+      password.value = ''
+      onDone?.(session)
+    } catch (err) {
+      error.textContent = err.status === 401
+        ? 'That email and password do not match an account. Check them, or create an account.'
+        : err.status === 409
+          ? 'An account with this email already exists. Sign in instead.'
+          : err.status === 429
+            ? 'Too many attempts from this network. Wait a minute, then try again.'
+            : err.message
+    } finally {
+      submit.disabled = false
+    }
+  })
+  return form
+}
+
+let dialog
+/** Opens the sign-in dialog (created on first use). */
+export function openSignIn () {
+  if (dialog === undefined) {
+    const close = h('button', { type: 'button', class: 'secondary', text: 'Close' })
+    dialog = h('dialog', { 'aria-label': 'Sign in or create an account' }, accountForm({ onDone: () => dialog.close() }), close)
+    close.addEventListener('click', () => dialog.close())
+    document.body.append(dialog)
+  }
+  // showModal focuses the first field.
+  dialog.showModal()
+}
+
+/** The header's account area: "Sign in", or the name with "Sign out". */
+export function mountHeader () {
+  const area = $('#account')
+  if (area === null) return
+  onSession((session) => {
+    area.replaceChildren()
+    if (session === null) {
+      area.append(h('button', { type: 'button', class: 'secondary', onclick: openSignIn, text: 'Sign in' }))
+    } else {
+      area.append(
+        h('span', { class: 'who' }, 'Signed in as ', h('strong', { text: session.user.name || session.user.email })),
+        h('button', { type: 'button', class: 'secondary', onclick: signOut, text: 'Sign out' }))
+    }
+  })
+}
