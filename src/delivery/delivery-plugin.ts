@@ -9,17 +9,25 @@ import type { Rendition, Video } from '../db/documents.js'
 import { SEGMENT_NAME, segmentName, videoKeys } from '../db/documents.js'
 import { ID_PATTERN } from '../db/new-id.js'
 import { VIDEOS, canEdit, canView, findVideo, type Viewer } from '../db/video-repository.js'
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../errors.js'
+import { BadRequestError, ConflictError, NotFoundError } from '../errors.js'
 import { deriveKey } from '../secrets.js'
-import { issuePlaybackToken, verifyPlaybackToken } from './playback-token.js'
+import { readCmcd, type Cmcd } from '../abr/cmcd.js'
+import { isSessionId } from '../abr/session-id.js'
+import { SessionStore } from '../abr/session-store.js'
+import { issuePlaybackToken } from './playback-token.js'
 import { rewritePlaylist } from './rewrite-playlist.js'
+import { putVariantFirst } from './put-variant-first.js'
+import { adaptivePlaylist } from './adaptive-playlist.js'
 import { ObjectInfoCache } from './object-info-cache.js'
-import { CORS_HEADERS, IMMUTABLE, IMMUTABLE_PRIVATE, PLAYLIST, PLAYLIST_PRIVATE, servedObject, type ServedObject } from './served-object.js'
+import { CORS_HEADERS, IMMUTABLE, IMMUTABLE_PRIVATE, PLAYLIST, PLAYLIST_PRIVATE, SESSION, servedObject, type ServedObject } from './served-object.js'
 import { CHUNK_SIZE, chunkBounds, chunkKey } from './chunked-body.js'
 import { ChunkFill } from './chunk-fill.js'
 import { ChunkPool, ResponseHolds } from './chunk-pool.js'
 import { sendBuffer, sendChunked } from './send-bytes.js'
 import { ViewSessions, viewSessionKey } from './view-sessions.js'
+import { MediaAccess, type Access } from './media-access.js'
+import { fastPathParts, installFastPath } from './fast-path.js'
+import { SessionTracker, type Ladder, type SessionValue } from './session-tracker.js'
 
 export interface DeliveryOptions {
   /** How long a looked-up video document is reused; bounds how late a visibility change or deletion is seen. */
@@ -29,30 +37,28 @@ export interface DeliveryOptions {
   chunkSize?: number
 }
 
+interface DeliveryContext extends DeliveryOptions {
+  tracker: SessionTracker
+}
+
 const MPEGURL = 'application/vnd.apple.mpegurl'
 const CONTENT_TYPES = { segment: 'video/mp2t', progressive: 'video/mp4', poster: 'image/jpeg', playlist: MPEGURL } as const
 const DEFAULT_VIDEO_TTL_MS = 1000
-const MAX_REMEMBERED_VIDEOS = 10_000
 const PASS_THROUGH_RECHECK = 256
 /** Evicted chunk buffers kept for the next fills; more are left to the garbage collector. */
 const MAX_IDLE_CHUNKS = 8
-
-/**
- * Access granted to one request: the playback token that opened it, if any, and whether the
- * answer may be kept by shared caches (only for public videos: an owner's bearer fetch of a
- * private video, like a token holder's, is private to that viewer).
- */
-interface Access {
-  video: Video
-  token: string | undefined
-  shared: boolean
-}
+/** CTA-5006 static keys: object type (m manifest, v video), streaming format HLS, stream type VOD. */
+const CMSD_STATIC_PLAYLIST = 'ot=m,sf=h,st=v'
+const CMSD_STATIC_SEGMENT = 'ot=v,sf=h,st=v'
 
 const playbackSchema = z.object({
   token: z.string().describe('playback token; append as ?token= (the URLs below already carry it when needed)'),
   expiresAt: z.string().describe('ISO 8601 time after which the token is refused'),
   hlsUrl: z.string(),
-  streamUrl: z.string()
+  streamUrl: z.string(),
+  adaptiveUrl: z.string().describe('the server-side adaptive media playlist, for players without ABR of their own'),
+  sid: z.string().describe('the viewing session id the URLs carry'),
+  estimateBps: z.number().nullable().describe("the server's bandwidth estimate for this viewer (its session or its network), bits/s; null when nothing is known")
 })
 
 /** Reads a whole object of a known size into one Buffer (one origin read, checked for length). */
@@ -61,27 +67,51 @@ async function readWhole (storage: ObjectStore, key: string, size: number): Prom
   return await new ChunkFill(size).read(await storage.get(key, { range: { start: 0, end: size - 1 } }))
 }
 
-function tokenOf (request: FastifyRequest): string | undefined {
-  const t = (request.query as Record<string, unknown> | undefined)?.token
-  return typeof t === 'string' ? t : undefined
+/** The renditions of a video as a ladder, lowest peak bitrate first. */
+function ladderOf (video: Video): { renditions: Rendition[], ladder: Ladder, segments: number, segmentSeconds: number } {
+  const renditions = [...video.renditions].sort((a, b) => a.bandwidth - b.bandwidth || a.name.localeCompare(b.name))
+  const segments = Math.min(...renditions.map((r) => r.segmentCount))
+  return {
+    renditions,
+    ladder: { peakBps: renditions.map((r) => r.bandwidth), averageBps: renditions.map((r) => r.averageBandwidth) },
+    segments,
+    segmentSeconds: video.duration !== null && segments > 0 ? video.duration / segments : 4
+  }
+}
+
+function queryOf (request: FastifyRequest): Record<string, unknown> {
+  return (request.query as Record<string, unknown> | undefined) ?? {}
+}
+
+/** The viewing session a request names (`?sid=`, or CMCD's sid) and what its player says through CMCD. */
+function sessionOf (request: FastifyRequest): { sid: string | undefined, cmcd: Cmcd | undefined } {
+  const query = queryOf(request)
+  const cmcd = readCmcd(typeof query.CMCD === 'string' ? query.CMCD : undefined, request.headers)
+  const sid = isSessionId(query.sid) ? query.sid : isSessionId(cmcd?.sid) ? cmcd!.sid : undefined
+  return { sid, cmcd }
 }
 
 /**
- * Delivery: progressive MP4 with byte ranges, and HLS, from storage through the two-tier cache.
- * Every byte answer is written straight to the socket (reply.hijack) with header arrays worked
- * out once per object, so a cache hit costs a routing lookup, a map lookup and one write.
+ * Delivery: progressive MP4 with byte ranges, and HLS, from storage through the two-tier cache,
+ * adapted per viewing session. Every byte answer is written straight to the socket (reply.hijack)
+ * with header arrays worked out once per object, so a cache hit costs a routing lookup, a map
+ * lookup and one write.
  */
-async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Promise<void> {
+async function delivery (fastify: FastifyInstance, options: DeliveryContext): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
   const { storage, cache, db, config } = app
   const key = deriveKey(app.secret, 'playback')
   const chunkSize = options.chunkSize ?? CHUNK_SIZE
-  const videoTtlMs = options.videoTtlMs ?? DEFAULT_VIDEO_TTL_MS
   const infos = new ObjectInfoCache((k) => storage.head(k))
   const served = new Map<string, ServedObject>()
-  const sessions = new ViewSessions(options.viewWindowMs)
-  const videos = new Map<string, { video: Video | null, until: number }>()
+  const views = new ViewSessions(options.viewWindowMs)
   const fills = new Map<string, ChunkFill>()
+  const access = new MediaAccess(db, key, options.videoTtlMs ?? DEFAULT_VIDEO_TTL_MS, async (request, reply) => {
+    if (!app.hasDecorator('authenticateOptional')) return undefined
+    await app.authenticateOptional(request, reply)
+    return (request as unknown as { user?: Viewer | null }).user ?? undefined
+  })
+  const { tracker } = options
   // With Redis, a fill is worth its copy even when L1 cannot keep it: other nodes read it from L2.
   const l2Enabled = (await cache.probe()).redis !== 'disabled'
   // Chunk buffers are recycled only when L1 says when it drops one, and without L2: a write-behind
@@ -105,54 +135,9 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
     return rememberServed(servedObject(info, contentType, cacheControl), slot)
   }
 
-  function lookupVideo (id: string): Video | null | Promise<Video | null> {
-    const now = Date.now()
-    const memo = videos.get(id)
-    if (memo !== undefined && memo.until > now) return memo.video
-    return findVideo(db, id).then((video) => {
-      if (videos.size >= MAX_REMEMBERED_VIDEOS) videos.delete(videos.keys().next().value!)
-      videos.set(id, { video, until: Date.now() + videoTtlMs })
-      return video
-    })
-  }
-
-  async function viewer (request: FastifyRequest, reply: FastifyReply): Promise<Viewer | undefined> {
-    if (!app.hasDecorator('authenticateOptional')) return undefined
-    await app.authenticateOptional(request, reply)
-    return (request as unknown as { user?: Viewer | null }).user ?? undefined
-  }
-
-  /** The video a media request names, if it may be played by this request; throws the 4xx otherwise. */
-  async function access (request: FastifyRequest, reply: FastifyReply, id: string): Promise<Access> {
-    if (!ID_PATTERN.test(id)) throw new NotFoundError(`No video "${id}": video ids are 20 hex characters`)
-    const found = lookupVideo(id)
-    const video = found instanceof Promise ? await found : found
-    if (video === null) throw new NotFoundError(`No video ${id}`)
-    if (video.status !== 'ready' || video.version === null) {
-      const user = await viewer(request, reply)
-      if (canEdit(video, user)) {
-        const detail = video.status === 'processing' ? ` (${Math.round(video.progress * 100)}% done)` : video.status === 'failed' ? `: ${video.failureReason ?? 'no reason recorded'}` : ''
-        throw new ConflictError(`Video ${id} is ${video.status}${detail}; it plays once it is ready`)
-      }
-      throw new NotFoundError(`No video ${id}`)
-    }
-    if (video.visibility === 'public') return { video, token: undefined, shared: true }
-    const token = tokenOf(request)
-    if (token !== undefined) {
-      const check = verifyPlaybackToken(key, id, token)
-      if (check === 'ok') return { video, token, shared: false }
-      if (check === 'expired') throw new ForbiddenError(`The playback token for video ${id} has expired; get a fresh one from GET /api/videos/${id}/playback`)
-      throw new ForbiddenError(`The playback token is not valid for video ${id}; get one from GET /api/videos/${id}/playback`)
-    }
-    // Without a token, an owner or admin may still fetch with their bearer token (tools, not players).
-    const user = await viewer(request, reply)
-    if (canEdit(video, user)) return { video, token: undefined, shared: false }
-    throw new ForbiddenError(`Video ${id} is ${video.visibility}: play it with ?token= from GET /api/videos/${id}/playback`)
-  }
-
   function countView (request: FastifyRequest, a: Access): void {
     if (request.method !== 'GET') return
-    if (!sessions.firstSight(viewSessionKey(a.video._id, a.token, request.ip, request.headers['user-agent']))) return
+    if (!views.firstSight(viewSessionKey(a.video._id, a.token, request.ip, request.headers['user-agent']))) return
     db.collection<Video>(VIDEOS).updateOne({ _id: a.video._id }, { $inc: { views: 1 } })
       .catch((err: unknown) => request.log.warn({ err, videoId: a.video._id }, 'could not count a view'))
   }
@@ -165,28 +150,53 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
     return rendition
   }
 
-  /** Answers with an object cached whole (segment, poster, or playlist as stored). */
-  async function serveWhole (request: FastifyRequest, reply: FastifyReply, objectKey: string, contentType: string, cacheControl: string): Promise<void> {
-    const pending = servedFor(objectKey, contentType, cacheControl)
-    const obj = pending instanceof Promise ? await pending : pending
-    const hit = cache.peek(objectKey)
-    const body = hit ?? await cache.readThrough(objectKey, () => readWhole(storage, objectKey, obj.size))
-    if (body.byteLength !== obj.size) throw new Error(`cached ${objectKey} has ${body.byteLength} bytes, storage says ${obj.size}`)
-    reply.hijack()
-    sendBuffer(request.raw, reply.raw, obj, body)
+  async function readCached (objectKey: string, size: number): Promise<Buffer> {
+    return cache.peek(objectKey) ?? await cache.readThrough(objectKey, () => readWhole(storage, objectKey, size))
   }
 
-  async function servePlaylist (request: FastifyRequest, reply: FastifyReply, a: Access, objectKey: string): Promise<void> {
-    if (a.token === undefined) return await serveWhole(request, reply, objectKey, MPEGURL, a.shared ? PLAYLIST : PLAYLIST_PRIVATE)
-    const info = await infos.get(objectKey)
-    const stored = cache.peek(objectKey) ?? await cache.readThrough(objectKey, () => readWhole(storage, objectKey, info.size))
-    const body = Buffer.from(rewritePlaylist(stored.toString("utf8"), { token: a.token }))
-    // The body depends on the stored playlist and the token, so the validator does too.
-    const tokenTag = createHash('sha256').update(a.token).digest('base64url').slice(0, 16)
-    const etag = `"${info.etag.replace(/^W\//, '').replace(/"/g, '')}.${tokenTag}"`
-    const obj = servedObject({ key: objectKey, size: body.byteLength, etag, lastModified: info.lastModified }, MPEGURL, PLAYLIST_PRIVATE)
+  /** Answers with an object cached whole (segment, poster, or playlist as stored); returns the body. */
+  async function serveWhole (request: FastifyRequest, reply: FastifyReply, objectKey: string, contentType: string, cacheControl: string, extra?: string[]): Promise<Buffer> {
+    const pending = servedFor(objectKey, contentType, cacheControl)
+    const obj = pending instanceof Promise ? await pending : pending
+    const body = await readCached(objectKey, obj.size)
+    if (body.byteLength !== obj.size) throw new Error(`cached ${objectKey} has ${body.byteLength} bytes, storage says ${obj.size}`)
     reply.hijack()
-    sendBuffer(request.raw, reply.raw, obj, body)
+    sendBuffer(request.raw, reply.raw, obj, body, extra)
+    return body
+  }
+
+  /** A playlist rewritten for one viewer (a token, a session id): its validator depends on the body. */
+  async function sendRewritten (request: FastifyRequest, reply: FastifyReply, objectKey: string, body: string, cacheControl: string, extra?: string[]): Promise<void> {
+    const info = await infos.get(objectKey)
+    const bytes = Buffer.from(body)
+    const tag = createHash('sha256').update(bytes).digest('base64url').slice(0, 22)
+    const obj = servedObject({ key: objectKey, size: bytes.byteLength, etag: `"${tag}"`, lastModified: info.lastModified }, MPEGURL, cacheControl)
+    reply.hijack()
+    sendBuffer(request.raw, reply.raw, obj, bytes, extra)
+  }
+
+  async function storedText (objectKey: string): Promise<string> {
+    const info = await infos.get(objectKey)
+    return (await readCached(objectKey, info.size)).toString('utf8')
+  }
+
+  function cmsdHeaders (sid: string, staticValue: string, maxSuggestedBps?: number): string[] {
+    const dynamic = tracker.cmsdDynamic(sid, maxSuggestedBps)
+    return dynamic === undefined ? ['cmsd-static', staticValue] : ['cmsd-static', staticValue, 'cmsd-dynamic', dynamic]
+  }
+
+  async function serveMediaPlaylist (request: FastifyRequest, reply: FastifyReply, a: Access, objectKey: string): Promise<void> {
+    const { sid } = sessionOf(request)
+    if (a.token === undefined && sid === undefined) {
+      await serveWhole(request, reply, objectKey, MPEGURL, a.shared ? PLAYLIST : PLAYLIST_PRIVATE)
+      return
+    }
+    const params: Record<string, string> = {}
+    if (a.token !== undefined) params.token = a.token
+    if (sid !== undefined) params.sid = sid
+    const body = rewritePlaylist(await storedText(objectKey), params)
+    if (sid !== undefined) tracker.answeredSmall(reply.raw, sid)
+    await sendRewritten(request, reply, objectKey, body, sid !== undefined ? SESSION : PLAYLIST_PRIVATE, sid === undefined ? undefined : cmsdHeaders(sid, CMSD_STATIC_PLAYLIST))
   }
 
   /**
@@ -270,56 +280,49 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
    * The hot path, ahead of Fastify's router: a GET or HEAD of a segment or media playlist of a
    * public, ready video whose document, object info and bytes are all in memory is answered right
    * here, with the same headers and semantics as the routes below (sendBuffer), but without a
-   * request object, child logger or promise per request. Anything else (a query string, percent
-   * escapes, a token, a miss of any kind, a closing server) returns false and goes to Fastify.
+   * request object, child logger or promise per request. A segment that names its viewing session
+   * (`?sid=`) is answered here too, and becomes a throughput sample of that session. Anything else
+   * (another query, percent escapes, a token, a miss of any kind) returns false and goes to Fastify.
    */
-  let accepting = true
   function answerFromMemory (req: IncomingMessage, res: ServerResponse): boolean {
-    if (!accepting || (req.method !== 'GET' && req.method !== 'HEAD')) return false
-    const url = req.url
-    if (url === undefined || !url.startsWith('/hls/') || url.includes('?') || url.includes('%')) return false
-    const parts = url.split('/')
-    if (parts.length !== 5) return false
-    const id = parts[2]!
-    const memo = videos.get(id)
-    if (memo === undefined || memo.until <= Date.now()) return false
-    const video = memo.video
-    if (video === null || video.status !== 'ready' || video.visibility !== 'public' || video.version === null) return false
-    const rendition = video.renditions.find((r) => r.name === parts[3])
+    tracker.arrived(req)
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false
+    const parts = fastPathParts(req.url)
+    if (parts === undefined) return false
+    const video = access.fresh(parts.id)
+    if (video === undefined || video === null || video.status !== 'ready' || video.visibility !== 'public' || video.version === null) return false
+    const rendition = video.renditions.find((r) => r.name === parts.rendition)
     if (rendition === undefined) return false
-    const name = parts[4]!
     let objectKey: string
     let cacheControl: string
-    if (name === 'index.m3u8') {
-      objectKey = videoKeys.mediaPlaylist(id, video.version, rendition.name)
+    if (parts.name === 'index.m3u8') {
+      // A session's media playlist is rewritten to carry its id: the router does that.
+      if (parts.sid !== undefined) return false
+      objectKey = videoKeys.mediaPlaylist(parts.id, video.version, rendition.name)
       cacheControl = PLAYLIST
     } else {
-      const m = SEGMENT_NAME.exec(name)
+      const m = SEGMENT_NAME.exec(parts.name)
       if (m === null || Number(m[1]) >= rendition.segmentCount) return false
-      objectKey = videoKeys.segment(id, video.version, rendition.name, name)
+      objectKey = videoKeys.segment(parts.id, video.version, rendition.name, parts.name)
       cacheControl = IMMUTABLE
     }
     const obj = served.get(cacheControl + '\0' + objectKey)
     if (obj === undefined) return false
     const body = cache.peek(objectKey)
     if (body === undefined || body.byteLength !== obj.size) return false
-    sendBuffer(req, res, obj, body)
+    if (parts.sid === undefined) {
+      sendBuffer(req, res, obj, body)
+      return true
+    }
+    sendBuffer(req, res, obj, body, cmsdHeaders(parts.sid, CMSD_STATIC_SEGMENT, rendition.bandwidth))
+    if (req.method === 'GET') tracker.delivered(req, res, parts.sid, Number(res.getHeader('content-length') ?? body.byteLength), segmentSecondsOf(video), undefined)
     return true
   }
+  installFastPath(app, answerFromMemory)
 
-  app.addHook('onReady', async function installFastPath () {
-    const server = app.server
-    const routing = server.listeners('request')
-    // Only when Fastify's router is the one listener; otherwise leave the server as it is.
-    if (routing.length !== 1) return
-    const route = routing[0] as (req: IncomingMessage, res: ServerResponse) => void
-    server.removeListener('request', route)
-    server.on('request', function deliveryFastPath (req: IncomingMessage, res: ServerResponse) {
-      if (!answerFromMemory(req, res)) route(req, res)
-    })
-  })
-  // Fastify answers 503 while closing; hand every request back to it from then on.
-  app.addHook('preClose', async () => { accepting = false })
+  function segmentSecondsOf (video: Video): number {
+    return ladderOf(video).segmentSeconds
+  }
 
   // CORS on error answers too, so players on other origins can read why they were refused.
   app.addHook('onSend', async (_request, reply) => {
@@ -329,14 +332,13 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
   const preflight = async (_request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     reply.code(204)
       .header('access-control-allow-methods', 'GET, HEAD, OPTIONS')
-      .header('access-control-allow-headers', 'Range, If-Range, If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since, Authorization')
+      .header('access-control-allow-headers', 'Range, If-Range, If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since, Authorization, CMCD-Request, CMCD-Object, CMCD-Status, CMCD-Session')
       .header('access-control-max-age', '86400')
       .send()
   }
   app.options('/stream/:id', preflight)
   app.options('/hls/*', preflight)
-
-  const idParams = { params: z.object({ id: z.string() }) }
+  app.options('/adaptive_stream/*', preflight)
 
   app.route({
     method: ['GET', 'HEAD'],
@@ -344,39 +346,88 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
     exposeHeadRoute: false,
     handler: async (request, reply) => {
       const { id } = request.params as { id: string }
-      await serveProgressive(request, reply, await access(request, reply, id))
+      await serveProgressive(request, reply, await access.check(request, reply, id))
     }
   })
 
   app.get('/hls/:id/master.m3u8', async (request, reply) => {
     const { id } = request.params as { id: string }
-    const a = await access(request, reply, id)
+    const a = await access.check(request, reply, id)
     countView(request, a)
-    await servePlaylist(request, reply, a, videoKeys.master(id, a.video.version!))
+    const { sid: given } = sessionOf(request)
+    const { sid, estimateBps } = await tracker.open(given, request.ip)
+    const { renditions, ladder } = ladderOf(a.video)
+    const first = renditions[tracker.firstVariant(ladder, estimateBps)]!
+    const objectKey = videoKeys.master(id, a.video.version!)
+    const ordered = putVariantFirst(await storedText(objectKey), `${first.name}/index.m3u8`)
+    const body = rewritePlaylist(ordered, a.token === undefined ? { sid } : { token: a.token, sid })
+    tracker.answeredSmall(reply.raw, sid)
+    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST, estimateBps === null ? undefined : first.bandwidth))
   })
 
   app.get('/hls/:id/:rendition/index.m3u8', async (request, reply) => {
     const { id, rendition } = request.params as { id: string, rendition: string }
-    const a = await access(request, reply, id)
+    const a = await access.check(request, reply, id)
     const r = findRendition(a.video, rendition)
-    await servePlaylist(request, reply, a, videoKeys.mediaPlaylist(id, a.video.version!, r.name))
+    await serveMediaPlaylist(request, reply, a, videoKeys.mediaPlaylist(id, a.video.version!, r.name))
   })
 
-  app.get('/hls/:id/:rendition/:segment', async (request, reply) => {
-    const { id, rendition, segment } = request.params as { id: string, rendition: string, segment: string }
-    const a = await access(request, reply, id)
-    const r = findRendition(a.video, rendition)
+  function segmentIndex (segment: string, count: number, where: string): number {
     const m = SEGMENT_NAME.exec(segment)
     if (m === null) throw new BadRequestError(`"${segment}" is not a segment name; segments are named like segment-00000.ts`)
     const index = Number(m[1])
-    if (index >= r.segmentCount) throw new NotFoundError(`Rendition ${r.name} of video ${id} has ${r.segmentCount} segments (${segmentName(0)} .. ${segmentName(r.segmentCount - 1)})`)
+    if (index >= count) throw new NotFoundError(`${where} has ${count} segments (${segmentName(0)} .. ${segmentName(count - 1)})`)
+    return index
+  }
+
+  app.get('/hls/:id/:rendition/:segment', async (request, reply) => {
+    const { id, rendition, segment } = request.params as { id: string, rendition: string, segment: string }
+    const a = await access.check(request, reply, id)
+    const r = findRendition(a.video, rendition)
+    segmentIndex(segment, r.segmentCount, `Rendition ${r.name} of video ${id}`)
     const objectKey = videoKeys.segment(id, a.video.version!, r.name, segment)
-    await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, a.shared ? IMMUTABLE : IMMUTABLE_PRIVATE)
+    const { sid, cmcd } = sessionOf(request)
+    const cacheControl = a.shared ? IMMUTABLE : IMMUTABLE_PRIVATE
+    if (sid === undefined) {
+      await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, cacheControl)
+      return
+    }
+    const body = await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, cacheControl, cmsdHeaders(sid, CMSD_STATIC_SEGMENT, r.bandwidth))
+    if (request.method === 'GET') tracker.delivered(request.raw, reply.raw, sid, Number(reply.raw.getHeader('content-length') ?? body.byteLength), segmentSecondsOf(a.video), cmcd)
+  })
+
+  app.get('/adaptive_stream/:id', async (request, reply) => {
+    const { id } = request.params as { id: string }
+    const a = await access.check(request, reply, id)
+    countView(request, a)
+    const { sid: given } = sessionOf(request)
+    const { sid } = await tracker.open(given, request.ip)
+    const { renditions, segments } = ladderOf(a.video)
+    const objectKey = videoKeys.mediaPlaylist(id, a.video.version!, renditions[0]!.name)
+    const media = adaptivePlaylist(await storedText(objectKey), segments, (i) => `/adaptive_stream/${id}/${segmentName(i)}`)
+    const body = rewritePlaylist(media, a.token === undefined ? { sid } : { token: a.token, sid })
+    tracker.answeredSmall(reply.raw, sid)
+    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST))
+  })
+
+  app.get('/adaptive_stream/:id/:segment', async (request, reply) => {
+    const { id, segment } = request.params as { id: string, segment: string }
+    const a = await access.check(request, reply, id)
+    const { renditions, ladder, segments, segmentSeconds } = ladderOf(a.video)
+    segmentIndex(segment, segments, `The adaptive stream of video ${id}`)
+    const { sid, cmcd } = sessionOf(request)
+    if (sid === undefined) throw new BadRequestError(`An adaptive segment needs its viewing session: fetch /adaptive_stream/${id} and follow the segment URIs it lists (they carry ?sid=)`)
+    const { index } = await tracker.choose(sid, ladder, segmentSeconds, cmcd)
+    const r = renditions[index]!
+    const objectKey = videoKeys.segment(id, a.video.version!, r.name, segment)
+    const extra = ['lectern-rendition', r.name, ...cmsdHeaders(sid, CMSD_STATIC_SEGMENT, r.bandwidth)]
+    const body = await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, SESSION, extra)
+    if (request.method === 'GET') tracker.delivered(request.raw, reply.raw, sid, Number(reply.raw.getHeader('content-length') ?? body.byteLength), segmentSeconds, cmcd)
   })
 
   const poster = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const { id } = request.params as { id: string }
-    const a = await access(request, reply, id)
+    const a = await access.check(request, reply, id)
     if (a.video.posterKey === null) throw new NotFoundError(`Video ${id} has no poster`)
     await serveWhole(request, reply, a.video.posterKey, CONTENT_TYPES.poster, a.shared ? IMMUTABLE : IMMUTABLE_PRIVATE)
   }
@@ -386,29 +437,54 @@ async function delivery (fastify: FastifyInstance, options: DeliveryOptions): Pr
   app.get('/api/videos/:id/playback', {
     schema: {
       tags: ['videos'],
-      summary: 'A short-lived playback token and the URLs to play a video with',
-      description: 'Public videos play without a token; unlisted and private ones need the token, which the URLs given here carry.',
-      ...idParams,
+      summary: 'A short-lived playback token, a viewing session and the URLs to play a video with',
+      description: 'Public videos play without a token; unlisted and private ones need the token, which the URLs given here carry. ' +
+        'The URLs also carry a viewing session id (sid), so the server can adapt what it serves to the throughput it measures for this viewer.',
+      params: z.object({ id: z.string() }),
       response: { 200: playbackSchema }
     }
   }, async (request, reply) => {
     const { id } = request.params
     if (!ID_PATTERN.test(id)) throw new NotFoundError(`No video "${id}": video ids are 20 hex characters`)
     const video = await findVideo(db, id)
-    const user = await viewer(request, reply)
+    const user = await access.viewer(request, reply)
     if (video === null || !canView(video, user)) throw new NotFoundError(`No video ${id}`)
     if (video.status !== 'ready') {
       if (canEdit(video, user)) throw new ConflictError(`Video ${id} is ${video.status}; it plays once it is ready`)
       throw new NotFoundError(`No video ${id}`)
     }
     const { token, expiresAt } = issuePlaybackToken(key, id, config.playbackTokenTtlSeconds)
-    const query = video.visibility === 'public' ? '' : `?token=${encodeURIComponent(token)}`
+    const { sid, estimateBps } = await tracker.open(undefined, request.ip)
+    const withToken = video.visibility === 'public' ? '' : `token=${encodeURIComponent(token)}`
+    const query = (extra: string): string => [withToken, extra].filter((p) => p !== '').map((p, i) => (i === 0 ? '?' : '&') + p).join('')
     reply.header('cache-control', 'private, no-store')
-    return { token, expiresAt: expiresAt.toISOString(), hlsUrl: `/hls/${id}/master.m3u8${query}`, streamUrl: `/stream/${id}${query}` }
+    return {
+      token,
+      expiresAt: expiresAt.toISOString(),
+      hlsUrl: `/hls/${id}/master.m3u8${query(`sid=${sid}`)}`,
+      streamUrl: `/stream/${id}${query('')}`,
+      adaptiveUrl: `/adaptive_stream/${id}${query(`sid=${sid}`)}`,
+      sid,
+      estimateBps
+    }
   })
 }
 
 export default fp<DeliveryOptions>(async function deliveryPlugin (app, options) {
+  const { config } = app
+  const sessions = new SessionStore<SessionValue>({
+    redis: config.redisUrl === undefined ? undefined : { url: config.redisUrl, timeoutMs: config.cache.redisTimeoutMs, log: app.log.child({ component: 'abr-sessions' }) }
+  })
+  app.addHook('onClose', async () => { await sessions.close() })
+  const tracker = new SessionTracker(sessions, app.log)
+  app.decorate('abrSessions', tracker)
   // Encapsulated: the hooks and routes of delivery stay in their own context.
-  await app.register(delivery, options)
+  await app.register(delivery, { ...options, tracker })
 }, { fastify: '5.x', name: 'lectern-delivery', dependencies: ['lectern-storage', 'lectern-cache', 'lectern-db'] })
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Viewing sessions of adaptive delivery. */
+    abrSessions: SessionTracker
+  }
+}

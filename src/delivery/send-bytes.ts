@@ -34,15 +34,15 @@ export function resolveFor (req: IncomingMessage, obj: ServedObject): ResolvedRa
  * Answers with an object held whole in memory. The plain 200 (the common case for segments) is
  * one writeHead with the precomputed header array and one end with the cached Buffer.
  */
-export function sendBuffer (req: IncomingMessage, res: ServerResponse, obj: ServedObject, body: Buffer): void {
+export function sendBuffer (req: IncomingMessage, res: ServerResponse, obj: ServedObject, body: Buffer, extra?: string[]): void {
   if (isPlainRequest(req)) {
-    res.writeHead(200, obj.full)
+    res.writeHead(200, extra === undefined ? obj.full : obj.full.concat(extra))
     if (req.method === 'HEAD') res.end()
     else res.end(body)
     return
   }
   const resolved = resolveFor(req, obj)
-  if (!writeHead(res, obj, resolved) || req.method === 'HEAD') {
+  if (!writeHead(res, obj, resolved, extra) || req.method === 'HEAD') {
     res.end()
     return
   }
@@ -127,21 +127,22 @@ export function sendChunked (req: IncomingMessage, res: ServerResponse, obj: Ser
 }
 
 /** Writes the status line and headers for a resolution; false when the answer has no body. */
-function writeHead (res: ServerResponse, obj: ServedObject, resolved: ResolvedRange): boolean {
+function writeHead (res: ServerResponse, obj: ServedObject, resolved: ResolvedRange, extra: string[] = []): boolean {
   switch (resolved.status) {
     case 200:
-      res.writeHead(200, obj.full)
+      res.writeHead(200, extra.length === 0 ? obj.full : obj.full.concat(extra))
       return true
     case 206:
       res.writeHead(206, [
         'content-type', resolved.headers['content-type'] ?? obj.contentType,
         'content-length', resolved.headers['content-length']!,
         ...(resolved.headers['content-range'] !== undefined ? ['content-range', resolved.headers['content-range']] : []),
-        ...obj.common
+        ...obj.common,
+        ...extra
       ])
       return true
     case 304:
-      res.writeHead(304, obj.common)
+      res.writeHead(304, extra.length === 0 ? obj.common : obj.common.concat(extra))
       return false
     case 412:
       writeError(res, obj, 412, 'LECTERN_ERR_PRECONDITION_FAILED', `The object no longer matches If-Match / If-Unmodified-Since (its ETag is ${obj.etag})`)

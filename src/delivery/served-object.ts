@@ -7,10 +7,12 @@ export const IMMUTABLE_PRIVATE = 'private, max-age=31536000, immutable'
 /** Playlists live at stable URLs that a re-transcode repoints, so they are kept briefly. */
 export const PLAYLIST = 'public, max-age=5'
 export const PLAYLIST_PRIVATE = 'private, max-age=5'
+/** Answers that belong to one viewing session (a playlist carrying its id, an adaptive segment chosen for it). */
+export const SESSION = 'private, no-store'
 
 export const CORS_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ['access-control-allow-origin', '*'],
-  ['access-control-expose-headers', 'Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified, Date']
+  ['access-control-expose-headers', 'Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified, Date, CMSD-Dynamic, CMSD-Static, Lectern-Rendition']
 ]
 
 /**

@@ -31,8 +31,13 @@ t.test('master and media playlists, segments and poster: bytes, types and cachin
   const master = await request(base, `/hls/${id}/master.m3u8`)
   t.equal(master.status, 200)
   t.equal(master.headers['content-type'], 'application/vnd.apple.mpegurl')
-  t.equal(master.headers['cache-control'], 'public, max-age=5')
-  t.ok(master.body.equals(stored('master.m3u8')))
+  t.equal(master.headers['cache-control'], 'private, no-store', 'a master carries its viewing session: for one viewer only')
+  const sid = /\?sid=([A-Za-z0-9_-]{22})$/m.exec(master.body.toString())?.[1]
+  t.ok(sid, 'a session id is issued')
+  // The stored master's variants, each with the session id, nothing else changed (the order is the estimator's).
+  const variants = (text: string) => text.split('#EXT-X-STREAM-INF:').slice(1).map((v) => v.trim()).sort()
+  t.same(variants(master.body.toString()), variants(stored('master.m3u8').toString().replace(/index\.m3u8$/gm, `index.m3u8?sid=${sid!}`)))
+  t.equal(master.body.toString().split('#EXT-X-STREAM-INF:')[0], stored('master.m3u8').toString().split('#EXT-X-STREAM-INF:')[0], 'the header tags are kept')
   t.match(master.headers.etag, /^"[^"]+"$/)
   t.equal(master.headers['accept-ranges'], 'bytes')
 
@@ -159,18 +164,18 @@ t.test('unlisted and private videos play with a playback token', async (t) => {
   t.equal(issued.headers['cache-control'], 'private, no-store')
   const playback = JSON.parse(issued.body.toString()) as { token: string, expiresAt: string, hlsUrl: string, streamUrl: string }
   t.ok(Date.parse(playback.expiresAt) > Date.now() + (app.config.playbackTokenTtlSeconds - 60) * 1000, 'expires after the configured TTL')
-  t.equal(playback.hlsUrl, `/hls/${uid}/master.m3u8?token=${encodeURIComponent(playback.token)}`)
+  t.match(playback.hlsUrl, new RegExp(`^/hls/${uid}/master\\.m3u8\\?token=${encodeURIComponent(playback.token).replace(/\./g, '\\.')}&sid=[A-Za-z0-9_-]{22}$`))
   t.equal(playback.streamUrl, `/stream/${uid}?token=${encodeURIComponent(playback.token)}`)
 
   const master = await request(base, playback.hlsUrl)
   t.equal(master.status, 200)
-  t.equal(master.headers['cache-control'], 'private, max-age=5')
+  t.equal(master.headers['cache-control'], 'private, no-store')
   const uris = master.body.toString().split('\n').filter((l) => l !== '' && !l.startsWith('#'))
-  t.ok(uris.length === 2 && uris.every((u) => u.endsWith(`?token=${encodeURIComponent(playback.token)}`)), 'every variant URI carries the token')
+  t.ok(uris.length === 2 && uris.every((u) => u.includes(`?token=${encodeURIComponent(playback.token)}&sid=`)), 'every variant URI carries the token and the session')
   const media = await request(base, `/hls/${uid}/${uris[0]}`)
   t.equal(media.status, 200)
   const segs = media.body.toString().split('\n').filter((l) => l !== '' && !l.startsWith('#'))
-  t.ok(segs.length > 0 && segs.every((u) => /^segment-\d{5}\.ts\?token=/.test(u)), 'every segment URI carries the token')
+  t.ok(segs.length > 0 && segs.every((u) => /^segment-\d{5}\.ts\?token=[^&]+&sid=/.test(u)), 'every segment URI carries the token and the session')
   const seg = await request(base, `/hls/${uid}/360p/${segs[0]}`)
   t.equal(seg.status, 200)
   t.equal(seg.headers['cache-control'], 'private, max-age=31536000, immutable')
@@ -217,7 +222,7 @@ t.test('private videos: a token only for the owner; not-ready videos: 409 for th
   const asOwner = { headers: { authorization: `Bearer ${ownerToken}` } }
   const ownMaster = await request(base, `/hls/${priv.video._id}/master.m3u8`, asOwner)
   t.equal(ownMaster.status, 200)
-  t.equal(ownMaster.headers['cache-control'], 'private, max-age=5')
+  t.equal(ownMaster.headers['cache-control'], 'private, no-store')
   const ownSegment = await request(base, `/hls/${priv.video._id}/360p/segment-00000.ts`, asOwner)
   t.equal(ownSegment.status, 200)
   t.equal(ownSegment.headers['cache-control'], 'private, max-age=31536000, immutable')

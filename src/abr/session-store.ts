@@ -1,0 +1,97 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { RedisTier } from '../cache/redis-tier.js'
+import type { TierStatus } from '../cache/byte-cache.js'
+
+export interface SessionStoreOptions {
+  /** Forget a session (and a network's estimate) after this long without a request. */
+  ttlSeconds?: number
+  /** Bound on sessions and networks kept in process. */
+  maxEntries?: number
+  /** Shared state across API nodes; without it, state lives in this process only. */
+  redis?: { url: string, timeoutMs: number, log: FastifyBaseLogger }
+}
+
+const MAX_STATE_BYTES = 64 * 1024
+
+/**
+ * Where viewing-session state lives between requests: JSON values by key, expiring after
+ * inactivity. In process always (bounded, oldest first out); in Redis too when configured, which
+ * is then read first so that any API node continues a session another node began. Redis failing
+ * or slow is never an error: reads fall back to this process's copy and writes are best effort.
+ */
+export class SessionStore<T> {
+  readonly #ttlMs: number
+  readonly #ttlSeconds: number
+  readonly #maxEntries: number
+  readonly #local = new Map<string, { value: T, until: number }>()
+  readonly #redis: RedisTier | undefined
+
+  constructor (options: SessionStoreOptions = {}) {
+    this.#ttlSeconds = options.ttlSeconds ?? 30 * 60
+    this.#ttlMs = this.#ttlSeconds * 1000
+    this.#maxEntries = options.maxEntries ?? 100_000
+    if (options.redis !== undefined) {
+      this.#redis = new RedisTier({ url: options.redis.url, timeoutMs: options.redis.timeoutMs, maxValueBytes: MAX_STATE_BYTES, log: options.redis.log })
+      this.#redis.connect().catch(() => {})
+    }
+  }
+
+  get shared (): boolean {
+    return this.#redis !== undefined
+  }
+
+  /** This process's copy, without waiting: for the synchronous fast path. */
+  peek (key: string, now = Date.now()): T | undefined {
+    const entry = this.#local.get(key)
+    if (entry === undefined) return undefined
+    if (entry.until <= now) {
+      this.#local.delete(key)
+      return undefined
+    }
+    return entry.value
+  }
+
+  async get (key: string): Promise<T | undefined> {
+    if (this.#redis !== undefined) {
+      const raw = await this.#redis.get('abr:' + key)
+      if (raw !== undefined) {
+        try {
+          const value = JSON.parse(raw.toString('utf8')) as T
+          this.#remember(key, value)
+          return value
+        } catch {
+          // A value we cannot read is as good as none.
+        }
+      }
+    }
+    return this.peek(key)
+  }
+
+  async set (key: string, value: T): Promise<void> {
+    this.#remember(key, value)
+    if (this.#redis !== undefined) await this.#redis.set('abr:' + key, Buffer.from(JSON.stringify(value)), this.#ttlSeconds)
+  }
+
+  get size (): number {
+    return this.#local.size
+  }
+
+  async probe (): Promise<TierStatus> {
+    return this.#redis === undefined ? 'disabled' : await this.#redis.probe()
+  }
+
+  async close (): Promise<void> {
+    await this.#redis?.close()
+  }
+
+  #remember (key: string, value: T): void {
+    const now = Date.now()
+    this.#local.delete(key)
+    // Insertion order is expiry order (every write extends by the same TTL): drop from the front.
+    for (const [k, e] of this.#local) {
+      if (e.until > now && this.#local.size < this.#maxEntries) break
+      this.#local.delete(k)
+    }
+    this.#local.set(key, { value, until: now + this.#ttlMs })
+  }
+}

@@ -1,0 +1,45 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyInstance } from 'fastify'
+import { SESSION_ID } from '../abr/session-id.js'
+
+/**
+ * Puts `answer` ahead of Fastify's router: every request goes to it first, and only those it
+ * does not answer (it returns false) reach the router. Only when the router is the server's one
+ * request listener; otherwise the server is left as it is. From preClose on (Fastify answers 503
+ * while closing) every request goes to the router.
+ */
+export function installFastPath (app: FastifyInstance, answer: (req: IncomingMessage, res: ServerResponse) => boolean): void {
+  let accepting = true
+  app.addHook('onReady', async function installFastPath () {
+    const server = app.server
+    const routing = server.listeners('request')
+    if (routing.length !== 1) return
+    const route = routing[0] as (req: IncomingMessage, res: ServerResponse) => void
+    server.removeListener('request', route)
+    server.on('request', function deliveryFastPath (req: IncomingMessage, res: ServerResponse) {
+      if (!accepting || !answer(req, res)) route(req, res)
+    })
+  })
+  app.addHook('preClose', async () => { accepting = false })
+}
+
+/**
+ * The parts of a fast-path URL: `/hls/<id>/<rendition>/<name>` with no query, or with nothing but
+ * a viewing session id (`?sid=...`). Undefined for anything else (escapes, other parameters).
+ */
+export function fastPathParts (url: string | undefined): { id: string, rendition: string, name: string, sid: string | undefined } | undefined {
+  if (url === undefined || !url.startsWith('/hls/') || url.includes('%')) return undefined
+  const q = url.indexOf('?')
+  let path = url
+  let sid: string | undefined
+  if (q !== -1) {
+    const query = url.slice(q + 1)
+    if (!query.startsWith('sid=')) return undefined
+    sid = query.slice(4)
+    if (!SESSION_ID.test(sid)) return undefined
+    path = url.slice(0, q)
+  }
+  const parts = path.split('/')
+  if (parts.length !== 5) return undefined
+  return { id: parts[2]!, rendition: parts[3]!, name: parts[4]!, sid }
+}

@@ -1,0 +1,94 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Database } from '../db/collection.js'
+import type { Video } from '../db/documents.js'
+import { ID_PATTERN } from '../db/new-id.js'
+import { canEdit, findVideo, type Viewer } from '../db/video-repository.js'
+import { ConflictError, ForbiddenError, NotFoundError } from '../errors.js'
+import { verifyPlaybackToken } from './playback-token.js'
+
+/**
+ * Access granted to one request: the playback token that opened it, if any, and whether the
+ * answer may be kept by shared caches (only for public videos: an owner's bearer fetch of a
+ * private video, like a token holder's, is private to that viewer).
+ */
+export interface Access {
+  video: Video
+  token: string | undefined
+  shared: boolean
+}
+
+export type ViewerOf = (request: FastifyRequest, reply: FastifyReply) => Promise<Viewer | undefined>
+
+const MAX_REMEMBERED_VIDEOS = 10_000
+
+export function tokenOf (request: FastifyRequest): string | undefined {
+  const t = (request.query as Record<string, unknown> | undefined)?.token
+  return typeof t === 'string' ? t : undefined
+}
+
+/**
+ * Who may play what. Video documents are reused for `ttlMs` (which bounds how late a visibility
+ * change or deletion is seen); `fresh()` gives the fast path the reused document without waiting.
+ */
+export class MediaAccess {
+  readonly #db: Database
+  readonly #key: Buffer
+  readonly #ttlMs: number
+  readonly #viewer: ViewerOf
+  readonly #videos = new Map<string, { video: Video | null, until: number }>()
+
+  constructor (db: Database, playbackKey: Buffer, ttlMs: number, viewer: ViewerOf) {
+    this.#db = db
+    this.#key = playbackKey
+    this.#ttlMs = ttlMs
+    this.#viewer = viewer
+  }
+
+  /** The remembered document while it is fresh; undefined when it must be looked up. */
+  fresh (id: string, now = Date.now()): Video | null | undefined {
+    const memo = this.#videos.get(id)
+    return memo !== undefined && memo.until > now ? memo.video : undefined
+  }
+
+  lookup (id: string): Video | null | Promise<Video | null> {
+    const known = this.fresh(id)
+    if (known !== undefined) return known
+    return findVideo(this.#db, id).then((video) => {
+      if (this.#videos.size >= MAX_REMEMBERED_VIDEOS) this.#videos.delete(this.#videos.keys().next().value!)
+      this.#videos.set(id, { video, until: Date.now() + this.#ttlMs })
+      return video
+    })
+  }
+
+  async viewer (request: FastifyRequest, reply: FastifyReply): Promise<Viewer | undefined> {
+    return await this.#viewer(request, reply)
+  }
+
+  /** The video a media request names, if it may be played by this request; throws the 4xx otherwise. */
+  async check (request: FastifyRequest, reply: FastifyReply, id: string): Promise<Access> {
+    if (!ID_PATTERN.test(id)) throw new NotFoundError(`No video "${id}": video ids are 20 hex characters`)
+    const found = this.lookup(id)
+    const video = found instanceof Promise ? await found : found
+    if (video === null) throw new NotFoundError(`No video ${id}`)
+    if (video.status !== 'ready' || video.version === null) {
+      const user = await this.#viewer(request, reply)
+      if (canEdit(video, user)) {
+        const detail = video.status === 'processing' ? ` (${Math.round(video.progress * 100)}% done)` : video.status === 'failed' ? `: ${video.failureReason ?? 'no reason recorded'}` : ''
+        throw new ConflictError(`Video ${id} is ${video.status}${detail}; it plays once it is ready`)
+      }
+      throw new NotFoundError(`No video ${id}`)
+    }
+    if (video.visibility === 'public') return { video, token: undefined, shared: true }
+    const token = tokenOf(request)
+    if (token !== undefined) {
+      const check = verifyPlaybackToken(this.#key, id, token)
+      if (check === 'ok') return { video, token, shared: false }
+      if (check === 'expired') throw new ForbiddenError(`The playback token for video ${id} has expired; get a fresh one from GET /api/videos/${id}/playback`)
+      throw new ForbiddenError(`The playback token is not valid for video ${id}; get one from GET /api/videos/${id}/playback`)
+    }
+    // Without a token, an owner or admin may still fetch with their bearer token (tools, not players).
+    const user = await this.#viewer(request, reply)
+    if (canEdit(video, user)) return { video, token: undefined, shared: false }
+    throw new ForbiddenError(`Video ${id} is ${video.visibility}: play it with ?token= from GET /api/videos/${id}/playback`)
+  }
+}

@@ -1,0 +1,195 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import type { FastifyBaseLogger } from 'fastify'
+import { addSample, estimateBps, newEstimator, type EstimatorState } from '../abr/bandwidth-estimator.js'
+import { bufferSeconds, newBufferModel, onSegment, type BufferModelState } from '../abr/buffer-model.js'
+import { chooseRendition, safeStartIndex } from '../abr/choose-rendition.js'
+import type { Cmcd } from '../abr/cmcd.js'
+import { networkPrefix } from '../abr/network-prefix.js'
+import { newSessionId } from '../abr/session-id.js'
+import type { SessionStore } from '../abr/session-store.js'
+import { sampleFromDelivery, sampleFromGap, type SegmentDelivery } from '../abr/sample-from-delivery.js'
+import type { ThroughputSample } from '../abr/throughput-sample.js'
+
+/** One viewing session's state, as kept in the session store (plain JSON). */
+export interface AbrSession {
+  estimator: EstimatorState
+  buffer: BufferModelState
+  /** ladder index served last by /adaptive_stream, or chosen for the master */
+  current: number | null
+  /** smallest request gap seen after a small answer: an upper bound on the round trip, ms */
+  rttMs: number | null
+  /** the network the session plays from, to remember what it achieved */
+  network: string | null
+}
+
+interface NetworkMemo { bps: number }
+
+/** What the session store holds: sessions (`s:<sid>`) and what networks achieved (`net:<prefix>`). */
+export type SessionValue = AbrSession | NetworkMemo
+
+/** A ladder as the choice rule sees it: rung bitrates ascending. */
+export interface Ladder { peakBps: number[], averageBps: number[] }
+
+const kArrival = Symbol('lectern.arrival')
+const kLast = Symbol('lectern.lastDelivery')
+type Stamped = IncomingMessage & { [kArrival]?: number }
+type Tracked = Socket & { [kLast]?: { sid: string, delivery: SegmentDelivery } | { sid: string, smallFinishMs: number } }
+
+/** Wall-clock milliseconds with sub-millisecond resolution (durations need it; Date.now() does not have it). */
+const now = (): number => performance.timeOrigin + performance.now()
+
+/** Bodies at most this large say nothing about throughput, but their follow-up request bounds the RTT. */
+const SMALL_BODY = 16 * 1024
+const KBPS = 1000
+
+/**
+ * Delivery's side of adaptive bitrate: stamps each request's arrival, turns delivered segments
+ * into throughput samples of their viewing session (a sample at 'finish' when the kernel really
+ * pushed back, or from the gap to the next request on the same connection), keeps each session's
+ * estimate in the session store, and answers the choices (which variant first, which rendition
+ * for an adaptive segment) with the pure rules of src/abr.
+ */
+export class SessionTracker {
+  readonly #sessions: SessionStore<SessionValue>
+  readonly #log: FastifyBaseLogger
+  /** Updates of one session run one after another, so a read-modify-write never loses a sample on this node. */
+  readonly #queues = new Map<string, Promise<void>>()
+
+  constructor (sessions: SessionStore<SessionValue>, log: FastifyBaseLogger) {
+    this.#sessions = sessions
+    this.#log = log
+  }
+
+  /** Called for every request before routing: its arrival time, and the gap sample the previous answer on this connection was waiting for. */
+  arrived (req: IncomingMessage): void {
+    const t = now()
+    ;(req as Stamped)[kArrival] = t
+    const socket = req.socket as Tracked
+    const last = socket[kLast]
+    if (last === undefined) return
+    socket[kLast] = undefined
+    if ('smallFinishMs' in last) {
+      const gap = t - last.smallFinishMs
+      this.#update(last.sid, (s) => (s.rttMs === null || gap < s.rttMs ? { ...s, rttMs: gap } : s))
+      return
+    }
+    const { sid, delivery } = last
+    this.#update(sid, (s) => {
+      const sample = sampleFromGap(delivery, t, s.rttMs ?? 0)
+      return sample === null ? s : this.#withSample(s, sample)
+    })
+  }
+
+  arrivalOf (req: IncomingMessage): number {
+    return (req as Stamped)[kArrival] ?? now()
+  }
+
+  /** A small answer (a playlist) of a session went out: the next request on its connection bounds the RTT. */
+  answeredSmall (res: ServerResponse, sid: string): void {
+    const socket = res.socket as Tracked | null
+    if (socket === null) return
+    res.once('finish', () => { socket[kLast] = { sid, smallFinishMs: now() } })
+  }
+
+  /**
+   * A segment (or range) of `bytes` was just handed to res.end(): how much of it the kernel took at
+   * once is read now, the rest when 'finish' fires.
+   */
+  delivered (req: IncomingMessage, res: ServerResponse, sid: string, bytes: number, segmentSeconds: number, cmcd: Cmcd | undefined): void {
+    const socket = res.socket as (Tracked & { _handle?: { writeQueueSize?: number } }) | null
+    if (socket === null || bytes <= 0) return
+    const arrivalMs = this.arrivalOf(req)
+    const queued = socket._handle?.writeQueueSize ?? 0
+    const acceptedBytes = Math.max(0, Math.min(bytes, bytes - queued))
+    res.once('finish', () => {
+      const delivery: SegmentDelivery = { bytes, arrivalMs, finishMs: now(), acceptedBytes, ...(cmcd?.mtp !== undefined ? { mtpKbps: cmcd.mtp } : {}) }
+      const sample = bytes <= SMALL_BODY ? null : sampleFromDelivery(delivery)
+      socket[kLast] = sample === null ? (bytes <= SMALL_BODY ? { sid, smallFinishMs: delivery.finishMs } : { sid, delivery }) : undefined
+      this.#update(sid, (s) => {
+        const buffered = { ...s, buffer: onSegment(s.buffer, arrivalMs, segmentSeconds, cmcd?.bl) }
+        return sample === null ? buffered : this.#withSample(buffered, sample)
+      })
+    })
+  }
+
+  /** The session a master or adaptive playlist opens or continues, and what is known of its bandwidth. */
+  async open (sid: string | undefined, ip: string | undefined): Promise<{ sid: string, estimateBps: number | null }> {
+    const id = sid ?? newSessionId()
+    const known = sid === undefined ? undefined : await this.#get(id)
+    if (known !== undefined) return { sid: id, estimateBps: estimateBps(known.estimator) }
+    const network = networkPrefix(ip) ?? null
+    const memo = network === null ? undefined : await this.#sessions.get('net:' + network) as NetworkMemo | undefined
+    const initial = memo?.bps ?? null
+    const session: AbrSession = { estimator: newEstimator(initial), buffer: newBufferModel(), current: null, rttMs: null, network }
+    await this.#sessions.set('s:' + id, session)
+    return { sid: id, estimateBps: estimateBps(session.estimator) }
+  }
+
+  /** Index of the variant to list first for an estimate (a safe start when nothing is known). */
+  firstVariant (ladder: Ladder, estimate: number | null): number {
+    if (estimate === null) return safeStartIndex(ladder.peakBps, null)
+    return chooseRendition({ ladderBps: ladder.peakBps, averageBps: ladder.averageBps, estimateBps: estimate, bufferSeconds: null, current: null, segmentSeconds: 4 })
+  }
+
+  /** The rendition (ladder index) to serve for the next segment of an adaptive session. */
+  async choose (sid: string, ladder: Ladder, segmentSeconds: number, cmcd: Cmcd | undefined): Promise<{ index: number, estimateBps: number | null }> {
+    let chosen = 0
+    let estimate: number | null = null
+    await this.#update(sid, (s) => {
+      estimate = estimateBps(s.estimator)
+      const buffer = cmcd?.bl !== undefined ? cmcd.bl / 1000 : bufferSeconds(s.buffer, now())
+      chosen = s.current === null && estimate === null
+        ? safeStartIndex(ladder.peakBps, null)
+        : chooseRendition({ ladderBps: ladder.peakBps, averageBps: ladder.averageBps, estimateBps: estimate, bufferSeconds: buffer, current: s.current, segmentSeconds })
+      return { ...s, current: chosen }
+    })
+    return { index: chosen, estimateBps: estimate }
+  }
+
+  /** CMSD-Dynamic for a session from this node's copy (never waits): etp and, when known, the maximum suggested bitrate. */
+  cmsdDynamic (sid: string, maxSuggestedBps: number | undefined): string | undefined {
+    const s = this.#sessions.peek('s:' + sid) as AbrSession | undefined
+    const estimate = s === undefined ? null : estimateBps(s.estimator)
+    if (estimate === null) return undefined
+    const etp = Math.round(estimate / KBPS)
+    return maxSuggestedBps === undefined ? `etp=${etp}` : `etp=${etp},mb=${Math.round(maxSuggestedBps / KBPS)}`
+  }
+
+  /** This node's copy of a session (tests and metrics). */
+  peek (sid: string): AbrSession | undefined {
+    return this.#sessions.peek('s:' + sid) as AbrSession | undefined
+  }
+
+  /** Resolves once every update queued so far has been written. */
+  async settled (): Promise<void> {
+    await Promise.all([...this.#queues.values()])
+  }
+
+  #withSample (s: AbrSession, sample: ThroughputSample): AbrSession {
+    return { ...s, estimator: addSample(s.estimator, sample) }
+  }
+
+  async #get (sid: string): Promise<AbrSession | undefined> {
+    const s = await this.#sessions.get('s:' + sid)
+    return s !== undefined && 'estimator' in s ? s : undefined
+  }
+
+  #update (sid: string, change: (s: AbrSession) => AbrSession): Promise<void> {
+    const previous = this.#queues.get(sid) ?? Promise.resolve()
+    const next = previous.then(async () => {
+      const s = await this.#get(sid) ?? { estimator: newEstimator(null), buffer: newBufferModel(), current: null, rttMs: null, network: null }
+      const changed = change(s)
+      if (changed === s) return
+      await this.#sessions.set('s:' + sid, changed)
+      const estimate = estimateBps(changed.estimator)
+      if (changed.network !== null && estimate !== null && changed.estimator !== s.estimator) {
+        await this.#sessions.set('net:' + changed.network, { bps: estimate })
+      }
+    }).catch((err: unknown) => { this.#log.warn({ err }, 'could not update a viewing session') })
+      .finally(() => { if (this.#queues.get(sid) === next) this.#queues.delete(sid) })
+    this.#queues.set(sid, next)
+    return next
+  }
+}
