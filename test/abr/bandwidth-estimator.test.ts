@@ -1,0 +1,58 @@
+import t from 'tap'
+import { addSample, estimateBps, newEstimator, type EstimatorState } from '../../src/abr/bandwidth-estimator.js'
+import type { ThroughputSample } from '../../src/abr/throughput-sample.js'
+
+/** A sample of `bytes` received at `bps`. */
+const at = (bps: number, bytes = 1_000_000, atMs = 0): ThroughputSample => ({ bytes, durationMs: (bytes * 8 * 1000) / bps, atMs, source: 'gap' })
+const feed = (s: EstimatorState, rates: number[], bytes?: number) => rates.reduce((st, r) => addSample(st, at(r, bytes)), s)
+
+t.test('nothing known: null; a prior is the estimate until samples come', async (t) => {
+  t.equal(estimateBps(newEstimator()), null)
+  t.equal(estimateBps(newEstimator(null)), null)
+  t.equal(estimateBps(newEstimator(2_000_000)), 2_000_000)
+  t.equal(estimateBps(newEstimator(Number.NaN)), null)
+})
+
+t.test('a constant rate is estimated within 1% after a few samples', async (t) => {
+  for (const bps of [300_000, 1_000_000, 4_000_000, 16_000_000]) {
+    const s = feed(newEstimator(), [bps, bps, bps])
+    t.ok(Math.abs(estimateBps(s)! / bps - 1) < 0.01, `${bps}: ${estimateBps(s)}`)
+  }
+})
+
+t.test('a wrong prior gives way to the first real samples', async (t) => {
+  // 1 Mbit/s samples of 250 kB take 2 s each; the prior claims 10 Mbit/s
+  const s = feed(newEstimator(10_000_000), [1e6, 1e6, 1e6, 1e6, 1e6], 250_000)
+  t.ok(Math.abs(estimateBps(s)! / 1e6 - 1) < 0.1, String(estimateBps(s)))
+})
+
+t.test('an isolated high sample barely moves the estimate; a confirmed rise is followed', async (t) => {
+  const steady = feed(newEstimator(), [4e6, 4e6, 4e6, 4e6, 4e6, 4e6])
+  const spiked = addSample(steady, at(400e6)) // a 'finish' overstated by a large send buffer
+  t.ok(estimateBps(spiked)! < 4e6 * 1.1, String(estimateBps(spiked)))
+  const risen = feed(spiked, [16e6, 16e6, 16e6, 16e6, 16e6, 16e6, 16e6, 16e6], 2_000_000)
+  t.ok(estimateBps(risen)! > 12e6, String(estimateBps(risen)))
+})
+
+t.test('a drop shows in the first slow sample', async (t) => {
+  const fast = feed(newEstimator(), Array(8).fill(16e6), 2_150_000)
+  const dropped = addSample(fast, at(1e6, 2_150_000))
+  t.ok(estimateBps(dropped)! < 2e6, String(estimateBps(dropped)))
+})
+
+t.test('addSample returns a new state, leaves its input alone, and ignores unusable samples', async (t) => {
+  const s = feed(newEstimator(), [3e6, 5e6])
+  const copy = JSON.stringify(s)
+  const next = addSample(s, at(1e6))
+  t.equal(JSON.stringify(s), copy)
+  t.not(estimateBps(next), estimateBps(s))
+  t.equal(addSample(s, { bytes: 0, durationMs: 10, atMs: 0, source: 'gap' }), s)
+  t.equal(addSample(s, { bytes: 10, durationMs: 0, atMs: 0, source: 'gap' }), s)
+})
+
+t.test('the state survives JSON (it is kept in Redis) and stays bounded', async (t) => {
+  const s = feed(newEstimator(1e6), Array.from({ length: 500 }, (_, i) => 1e6 + (i % 7) * 1e5))
+  const back = JSON.parse(JSON.stringify(s)) as EstimatorState
+  t.equal(estimateBps(back), estimateBps(s))
+  t.ok(JSON.stringify(s).length < 1000)
+})
