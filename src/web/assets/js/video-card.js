@@ -15,7 +15,7 @@ export function videoCard (video, { snippet = false } = {}) {
     h('a', { class: 'card-link', href: `/watch/${encodeURIComponent(video.id)}` },
       h('div', { class: 'thumb' }, poster,
         duration === '' ? null : h('span', { class: 'duration', 'aria-hidden': 'true', text: duration })),
-      h('h3', { text: video.title })),
+      h('h2', { text: video.title })),
     meta,
     snippet && video.description ? h('p', { class: 'snippet', text: video.description }) : null)
   return { card, setViews: (n) => { views.textContent = ` · ${formatViews(n)}` } }
