@@ -18,12 +18,9 @@ export const HLS_SCRIPT_PATH = `/assets/vendor/hls-${HLS_VERSION}.min.js`
  * src/web holds plain HTML, CSS and ES modules (nothing to compile), so the same folder serves
  * whether this file runs from plugins/ (tsx) or from dist/plugins/ (npm start).
  */
-function findWebRoot (): string {
-  const here = dirname(fileURLToPath(import.meta.url))
-  for (const candidate of [join(here, '..', 'src', 'web'), join(here, '..', '..', 'src', 'web')]) {
-    if (existsSync(join(candidate, 'index.html'))) return candidate
-  }
-  throw new Error(`the web UI files (src/web/index.html) are missing next to ${here}`)
+export function findWebRoot (from = dirname(fileURLToPath(import.meta.url))): string | undefined {
+  return [join(from, '..', 'src', 'web'), join(from, '..', '..', 'src', 'web')]
+    .find((candidate) => existsSync(join(candidate, 'index.html')))
 }
 
 const PAGES = {
@@ -42,6 +39,11 @@ const PAGES = {
  */
 async function webRoutes (app: FastifyInstance): Promise<void> {
   const root = findWebRoot()
+  if (root === undefined) {
+    // An image built without src/web still serves the API and media; say why / is empty.
+    app.log.warn('the web UI files (src/web) are not installed next to the code: the pages are not served')
+    return
+  }
   await app.register(helmet, {
     contentSecurityPolicy: {
       useDefaults: false,

@@ -66,7 +66,8 @@ const videoState = (page: Page) => page.evaluate(`(() => { const v = document.ge
 
 async function waitForTime (page: Page, seconds: number, timeout = 30_000): Promise<void> {
   // Function predicates, not strings: a string would be eval'd in the page, which its CSP forbids.
-  await page.waitForFunction((s) => (document.getElementById('video') as HTMLVideoElement).currentTime > s, seconds, { timeout, polling: 100 })
+  // (globalThis as any).document: this project compiles without the DOM types.
+  await page.waitForFunction((s) => (globalThis as any).document.getElementById('video').currentTime > s, seconds, { timeout, polling: 100 })
 }
 
 t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)` }, async (t) => {
@@ -134,8 +135,8 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   const id = page.url().split('/').pop()!
 
   // --- watching ---
-  await page.waitForFunction(() => document.querySelectorAll('#quality option').length > 2, undefined, { timeout: 20_000 })
-  const qualities = await page.$$eval('#quality option', (options) => options.map((o) => ({ value: (o as HTMLOptionElement).value, label: o.textContent ?? '' })))
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#quality option').length > 2, undefined, { timeout: 20_000 })
+  const qualities = await page.$$eval('#quality option', (options) => options.map((o) => ({ value: (o as unknown as { value: string }).value, label: o.textContent ?? '' })))
   t.ok(qualities.length >= 3, `the quality menu has Auto and each rendition (${qualities.map((q) => q.label).join(' | ')})`)
   t.equal(await page.getAttribute('#download', 'href'), `/stream/${id}`, 'the download link is the progressive MP4')
   await page.click('#play')
@@ -149,7 +150,7 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   const current = state.level
   const other = qualities.slice(1).find((q) => !q.label.startsWith(`${current ?? ''} `))!
   await page.selectOption('#quality', other.value)
-  await page.waitForFunction((level) => document.getElementById('player')!.dataset.level === level, other.label.split(' ')[0], { timeout: 20_000 })
+  await page.waitForFunction((level) => (globalThis as any).document.getElementById('player').dataset.level === level, other.label.split(' ')[0], { timeout: 20_000 })
   t.pass(`switched quality from ${current} to ${other.label}`)
   await page.selectOption('#speed', '1.5')
   state = await videoState(page)

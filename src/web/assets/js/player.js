@@ -87,7 +87,9 @@ export async function createPlayer ({ videoId, playback, duration, hlsScript, st
       capLevelToPlayerSize: true,
       // The server's estimate for this viewer's network, so the first segment is the right size.
       ...(typeof playback.estimateBps === 'number' ? { abrEwmaDefaultEstimate: playback.estimateBps } : {}),
-      ...(typeof playback.sid === 'string' && playback.sid !== '' ? { cmcd: { sessionId: playback.sid } } : {})
+      // CMCD in headers rather than the query: segment URLs stay the same for every viewer, so
+      // shared caches and the server's in-memory fast path still recognise them (same origin: no preflight).
+      ...(typeof playback.sid === 'string' && playback.sid !== '' ? { cmcd: { sessionId: playback.sid, useHeaders: true } } : {})
     }
     hls = new Hls(config)
     let recoveries = 0
