@@ -392,6 +392,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
       await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, cacheControl)
       return
     }
+    await tracker.reported(request.raw, sid, cmcd, () => r.averageBandwidth * segmentSecondsOf(a.video) / 8)
     const body = await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, cacheControl, cmsdHeaders(sid, CMSD_STATIC_SEGMENT, r.bandwidth))
     if (request.method === 'GET') tracker.delivered(request.raw, reply.raw, sid, Number(reply.raw.getHeader('content-length') ?? body.byteLength), segmentSecondsOf(a.video), cmcd)
   })
@@ -417,6 +418,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     segmentIndex(segment, segments, `The adaptive stream of video ${id}`)
     const { sid, cmcd } = sessionOf(request)
     if (sid === undefined) throw new BadRequestError(`An adaptive segment needs its viewing session: fetch /adaptive_stream/${id} and follow the segment URIs it lists (they carry ?sid=)`)
+    await tracker.reported(request.raw, sid, cmcd, (s) => ladder.averageBps[s.current ?? 0]! * segmentSeconds / 8)
     const { index } = await tracker.choose(sid, ladder, segmentSeconds, cmcd)
     const r = renditions[index]!
     const objectKey = videoKeys.segment(id, a.video.version!, r.name, segment)

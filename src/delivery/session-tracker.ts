@@ -103,14 +103,33 @@ export class SessionTracker {
     const arrivalMs = this.arrivalOf(req)
     const queued = socket._handle?.writeQueueSize ?? 0
     const acceptedBytes = Math.max(0, Math.min(bytes, bytes - queued))
+    // A player that reports its own throughput (CMCD mtp) has been sampled at arrival (reported()).
+    const measured = cmcd?.mtp === undefined
     res.once('finish', () => {
-      const delivery: SegmentDelivery = { bytes, arrivalMs, finishMs: now(), acceptedBytes, ...(cmcd?.mtp !== undefined ? { mtpKbps: cmcd.mtp } : {}) }
-      const sample = bytes <= SMALL_BODY ? null : sampleFromDelivery(delivery)
-      socket[kLast] = sample === null ? (bytes <= SMALL_BODY ? { sid, smallFinishMs: delivery.finishMs } : { sid, delivery }) : undefined
+      const delivery: SegmentDelivery = { bytes, arrivalMs, finishMs: now(), acceptedBytes, segmentSeconds }
+      const sample = !measured || bytes <= SMALL_BODY ? null : sampleFromDelivery(delivery)
+      socket[kLast] = !measured ? undefined : sample === null ? (bytes <= SMALL_BODY ? { sid, smallFinishMs: delivery.finishMs } : { sid, delivery }) : undefined
       this.#update(sid, (s) => {
         const buffered = { ...s, buffer: onSegment(s.buffer, arrivalMs, segmentSeconds, cmcd?.bl) }
         return sample === null ? buffered : this.#withSample(buffered, sample)
       })
+    })
+  }
+
+  /**
+   * What a player says of its own downloads (CMCD mtp, kbit/s) as a sample of its session, taken when
+   * the request arrives so that the choice made for this very request already uses it. Weighted as
+   * the transfer of `bytesFor(session)` at that rate (the segment about to be sent), so that a slow
+   * report counts for as long as such a segment would take, as measured samples do.
+   */
+  reported (req: IncomingMessage, sid: string, cmcd: Cmcd | undefined, bytesFor: (s: AbrSession) => number): Promise<void> | undefined {
+    if (cmcd?.mtp === undefined) return undefined
+    const arrivalMs = this.arrivalOf(req)
+    const mtpKbps = cmcd.mtp
+    return this.#update(sid, (s) => {
+      const bytes = Math.max(1, Math.round(bytesFor(s)))
+      const sample = sampleFromDelivery({ bytes, arrivalMs, finishMs: arrivalMs, acceptedBytes: bytes, mtpKbps })
+      return sample === null ? s : this.#withSample(s, sample)
     })
   }
 

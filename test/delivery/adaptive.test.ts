@@ -1,0 +1,120 @@
+import t from 'tap'
+import http from 'node:http'
+import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { buildTestApp } from '../helpers/app.js'
+import { mediaDir } from '../helpers/media.js'
+import { makeLadder, publishVideo } from './fixtures.js'
+import { request } from './http.js'
+import { segmentName } from '../../src/db/documents.js'
+
+const execFileAsync = promisify(execFile)
+
+// 16 one-second segments in two renditions: 360p (peak 664 kbit/s) and 180p (264 kbit/s).
+const ladder = await makeLadder(t, 16)
+const { app } = await buildTestApp(t)
+const base = await app.listen({ port: 0, host: '127.0.0.1' })
+const pub = await publishVideo(app, ladder)
+const id = pub.video._id
+const stored = (name: string): Buffer => pub.objects.get(`videos/${id}/${pub.video.version!}/${name}`)!
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+t.teardown(() => agent.destroy())
+
+const sidOf = (playlist: string): string => /[?&]sid=([A-Za-z0-9_-]+)/.exec(playlist)![1]!
+const firstVariant = (master: string): string => master.split('\n').find((l) => l !== '' && !l.startsWith('#'))!.split('?')[0]!
+
+t.test('the adaptive playlist lists rendition-agnostic segments that carry a new session', async (t) => {
+  const res = await request(base, `/adaptive_stream/${id}`)
+  t.equal(res.status, 200)
+  t.equal(res.headers['content-type'], 'application/vnd.apple.mpegurl')
+  t.equal(res.headers['cache-control'], 'private, no-store')
+  t.equal(res.headers['cmsd-static'], 'ot=m,sf=h,st=v')
+  const text = res.body.toString()
+  const sid = sidOf(text)
+  const uris = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+  const expected = stored('180p/index.m3u8').toString().split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+  t.same(uris, expected.map((_s, i) => `/adaptive_stream/${id}/${segmentName(i)}?sid=${sid}`), 'one URI per segment of the stored playlists')
+  t.same(text.split('\n').filter((l) => l.startsWith('#EXTINF')), stored('180p/index.m3u8').toString().split('\n').filter((l) => l.startsWith('#EXTINF')), 'durations kept')
+  t.match(text, /#EXT-X-ENDLIST/)
+  const again = await request(base, `/adaptive_stream/${id}?sid=${sid}`)
+  t.equal(sidOf(again.body.toString()), sid, 'a session that is named is continued')
+
+  const noSession = await request(base, `/adaptive_stream/${id}/${segmentName(0)}`)
+  t.equal(noSession.status, 400)
+  t.match(JSON.parse(noSession.body.toString()).message, /viewing session/)
+  t.equal((await request(base, `/adaptive_stream/${id}/${segmentName(16)}?sid=${sid}`)).status, 404)
+  t.equal((await request(base, `/adaptive_stream/${id}/nope.ts?sid=${sid}`)).status, 400)
+  t.equal((await request(base, `/adaptive_stream/0123456789abcdef0123?sid=${sid}`)).status, 404)
+})
+
+t.test('each adaptive segment is the same-numbered segment of the rendition chosen for the throughput the player reports; the switches decode', async (t) => {
+  const sid = sidOf((await request(base, `/adaptive_stream/${id}`)).body.toString())
+  // CMCD mtp (kbit/s): plenty, then far too little for either rung, then plenty again; bl: the
+  // player's buffer (ms), which a cautious step up waits for.
+  const reported = [5000, 5000, 5000, 100, 100, ...Array<number>(11).fill(5000)]
+  const buffered = [1000, 2000, 3000, 4000, 2000, ...Array.from({ length: 11 }, (_v, i) => 4000 + 2000 * i)]
+  const served: string[] = []
+  const bodies: Buffer[] = []
+  for (let i = 0; i < reported.length; i++) {
+    const res = await request(base, `/adaptive_stream/${id}/${segmentName(i)}?sid=${sid}`, { agent, headers: { 'cmcd-request': `bl=${buffered[i]!},mtp=${reported[i]!}`, 'cmcd-session': `sid="${sid}"` } })
+    t.equal(res.status, 200)
+    t.equal(res.headers['cache-control'], 'private, no-store')
+    const rendition = res.headers['lectern-rendition'] as string
+    t.ok(res.body.equals(stored(`${rendition}/${segmentName(i)}`)), `segment ${i} is ${rendition}'s, byte for byte`)
+    t.match(res.headers['access-control-expose-headers'], /Lectern-Rendition/)
+    served.push(rendition)
+    bodies.push(res.body)
+    await app.abrSessions.settled()
+  }
+  t.comment(`served: ${served.join(' ')}`)
+  t.equal(served[0], '360p', 'a new session starts at the highest rung under 1.5 Mbit/s')
+  t.equal(served[3], '180p', 'a drop to 100 kbit/s that the player reports is followed at once')
+  t.equal(served[15], '360p', 'recovers once throughput has been back for a while')
+  // A plain decoder plays across the switches: every frame of 16 s at 25 fps, and no error.
+  const dir = await mediaDir(t)
+  const file = join(dir, 'adaptive.ts')
+  await writeFile(file, Buffer.concat(bodies))
+  const { stdout, stderr } = await execFileAsync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', file])
+  t.equal(stderr, '', 'no decode error')
+  t.same(stdout.split('\n').filter((l) => l.trim() !== '').map(Number), [400, 400], 'every frame decodes (the stream, as listed in its program and on its own)')
+})
+
+t.test('samples from delivered segments: the master then lists first what the session (or its network) achieved', async (t) => {
+  const master = await request(base, `/hls/${id}/master.m3u8`)
+  const sid = sidOf(master.body.toString())
+  t.equal(firstVariant(master.body.toString()), '360p/index.m3u8', 'nothing known: the highest rung under 1.5 Mbit/s')
+  // The player says it gets 200 kbit/s: less than either rung with a margin, so the lowest is listed first.
+  for (let i = 0; i < 4; i++) {
+    const seg = await request(base, `/hls/${id}/180p/${segmentName(i)}?sid=${sid}`, { agent, headers: { 'cmcd-request': 'mtp=200' } })
+    t.equal(seg.status, 200)
+    t.ok(seg.body.equals(stored(`180p/${segmentName(i)}`)))
+    await app.abrSessions.settled()
+  }
+  const estimate = app.abrSessions.peek(sid)
+  t.ok(estimate !== undefined && estimate.estimator.samples.length === 4, 'four samples recorded')
+  const seg = await request(base, `/hls/${id}/180p/${segmentName(4)}?sid=${sid}`, { agent })
+  t.match(seg.headers['cmsd-dynamic'], /^etp=2\d\d,mb=264$/, 'CMSD: the estimate (about 200 kbit/s) and the served rung\'s bitrate')
+  t.equal(seg.headers['cmsd-static'], 'ot=v,sf=h,st=v')
+  const again = await request(base, `/hls/${id}/master.m3u8?sid=${sid}`)
+  t.equal(firstVariant(again.body.toString()), '180p/index.m3u8', 'the session\'s estimate orders the master')
+  t.match(again.headers['cmsd-dynamic'], /^etp=\d+,mb=264$/)
+  const fresh = await request(base, `/hls/${id}/master.m3u8`)
+  t.not(sidOf(fresh.body.toString()), sid, 'a new session')
+  t.equal(firstVariant(fresh.body.toString()), '180p/index.m3u8', 'a new session from the same network starts from what the network achieved')
+  const media = await request(base, `/hls/${id}/180p/index.m3u8?sid=${sid}`)
+  t.equal(media.headers['cache-control'], 'private, no-store')
+  t.ok(media.body.toString().split('\n').filter((l) => l.startsWith('segment-')).every((l) => l.endsWith(`?sid=${sid}`)), 'media playlists carry the session to every segment')
+})
+
+t.test('without CMCD, back-to-back segment fetches on one connection give samples (the fast path included)', async (t) => {
+  const sid = sidOf((await request(base, `/hls/${id}/master.m3u8`)).body.toString())
+  for (let i = 0; i < 16; i++) await request(base, `/hls/${id}/360p/${segmentName(i)}?sid=${sid}`, { agent })
+  await request(base, '/health/live', { agent })
+  await app.abrSessions.settled()
+  const s = app.abrSessions.peek(sid)!
+  t.ok(s.estimator.samples.length >= 10, `samples from gaps between requests (${s.estimator.samples.length})`)
+  t.ok(s.estimator.samples.every(([bps]) => bps > 5e6), 'loopback is fast: every sample is over 5 Mbit/s')
+  t.equal(app.server.listeners('request').map((l) => l.name).join(), 'deliveryFastPath')
+})
