@@ -1,0 +1,35 @@
+import t from 'tap'
+import { SessionStore } from '../../src/abr/session-store.js'
+import { requireRedisServer, startRedisServer } from '../helpers/redis-server.js'
+import { captureLogger } from '../helpers/capture-logger.js'
+
+t.test('in process: values expire after inactivity and the oldest go first when full', async (t) => {
+  const store = new SessionStore<{ n: number }>({ ttlSeconds: 0.05, maxEntries: 3 })
+  t.equal(store.shared, false)
+  for (let i = 0; i < 5; i++) await store.set(`k${i}`, { n: i })
+  t.equal(store.size, 3, 'bounded')
+  t.equal(store.peek('k0'), undefined, 'the oldest were dropped')
+  t.same(await store.get('k4'), { n: 4 })
+  await new Promise((resolve) => setTimeout(resolve, 80))
+  t.equal(store.peek('k4'), undefined, 'expired')
+  t.equal(await store.probe(), 'disabled')
+})
+
+t.test('with Redis: a session begun on one node continues on another; Redis down falls back to the local copy', async (t) => {
+  if (!requireRedisServer(t)) return
+  const redis = await startRedisServer(t)
+  const { log: logger } = captureLogger()
+  const a = new SessionStore<{ n: number }>({ redis: { url: redis.url, timeoutMs: 200, log: logger } })
+  const b = new SessionStore<{ n: number }>({ redis: { url: redis.url, timeoutMs: 200, log: logger } })
+  t.teardown(async () => { await a.close(); await b.close() })
+  t.equal(await a.probe(), 'ok')
+  await a.set('s:1', { n: 1 })
+  t.equal(b.peek('s:1'), undefined, 'node b has no copy of its own')
+  t.same(await b.get('s:1'), { n: 1 }, 'but reads it from Redis')
+  await b.set('s:1', { n: 2 })
+  t.same(await a.get('s:1'), { n: 2 }, 'Redis is read first: the newer value from b wins over a\'s own copy')
+  await redis.kill()
+  t.same(await a.get('s:1'), { n: 2 }, 'Redis gone: this node\'s copy')
+  await a.set('s:1', { n: 3 })
+  t.same(await a.get('s:1'), { n: 3 }, 'writes go on locally')
+})
