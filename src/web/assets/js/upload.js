@@ -81,8 +81,11 @@ function explain (status, body) {
     case 401:
       signOut()
       return 'You are signed out (your session may have expired). Sign in again, then upload the file again.'
-    case 413:
-      return `This file is too large. The limit on this server is ${maxBytes === null ? 'set by UPLOAD_MAX_MB' : formatBytes(maxBytes)}; ask your administrator to raise UPLOAD_MAX_MB, or shorten or compress the video.`
+    case 413: {
+      // Lectern's answer names its limit; a proxy in front (nginx client_max_body_size) may not.
+      const limit = /limit of (\d+) MB/.exec(message)?.[1]
+      return `This file is too large for this server${limit === undefined ? '' : ` (the limit is ${limit} MB)`}. Ask your administrator to raise the limit (UPLOAD_MAX_MB), or shorten or compress the video.`
+    }
     case 415:
       return 'This file is not a video Lectern can read. Choose a video file, for example MP4, MOV, MKV or WebM.'
     case 400:
