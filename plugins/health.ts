@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { RECOMMENDED_NOTSENT_LOWAT, readNotsentLowat } from '../src/delivery/tcp-notsent-lowat.js'
 
 const PROBE_TIMEOUT_MS = 2000
 
@@ -33,11 +34,22 @@ const readySchema = z.object({
     database: statusSchema,
     cacheMemory: statusSchema,
     cacheRedis: statusSchema
+  }),
+  details: z.object({
+    tcpNotsentLowat: z.number().nullable().describe('net.ipv4.tcp_notsent_lowat in bytes; null when unlimited (the kernel default)'),
+    throughputSampling: z.enum(['precise', 'coarse']).describe("precise: 'finish' of a large segment tracks its real transfer; coarse: throughput comes from request gaps and players' reports")
   })
 })
 
 export default fp(async function healthPlugin (fastify) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
+  const lowat = readNotsentLowat()
+  const details = { tcpNotsentLowat: lowat.bytes, throughputSampling: lowat.preciseFinish ? 'precise' as const : 'coarse' as const }
+  if (!lowat.preciseFinish) {
+    app.log.info({ tcpNotsentLowat: lowat.bytes }, `net.ipv4.tcp_notsent_lowat is ${lowat.bytes ?? 'unlimited'}: per-session throughput comes from request gaps and players' CMCD; set it to ${RECOMMENDED_NOTSENT_LOWAT} for samples from every large segment (see README, Adaptive bitrate)`)
+  } else {
+    app.log.info({ tcpNotsentLowat: lowat.bytes }, 'net.ipv4.tcp_notsent_lowat is low enough for throughput samples from large segments')
+  }
 
   app.get('/health/live', {
     schema: { tags: ['health'], summary: 'The process is up', response: { 200: z.object({ status: z.literal('ok'), uptime: z.number() }) } }
@@ -61,6 +73,6 @@ export default fp(async function healthPlugin (fastify) {
     const dependencies = { storage, database, cacheMemory: cacheTiers.memory, cacheRedis: cacheTiers.redis }
     const down = Object.values(dependencies).includes('down')
     reply.header('cache-control', 'no-store').code(down ? 503 : 200)
-    return { status: down ? 'down' as const : 'ok' as const, dependencies }
+    return { status: down ? 'down' as const : 'ok' as const, dependencies, details }
   })
 }, { fastify: '5.x', name: 'lectern-health', dependencies: ['lectern-storage', 'lectern-db', 'lectern-cache'] })

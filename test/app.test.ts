@@ -8,10 +8,8 @@ t.test('liveness and readiness on embedded defaults', async (t) => {
   t.equal(live.json().status, 'ok')
   const ready = await app.inject('/health/ready')
   t.equal(ready.statusCode, 200, ready.body)
-  t.same(ready.json(), {
-    status: 'ok',
-    dependencies: { storage: 'ok', database: 'ok', cacheMemory: 'ok', cacheRedis: 'disabled' }
-  })
+  t.same(ready.json().status, 'ok')
+  t.same(ready.json().dependencies, { storage: 'ok', database: 'ok', cacheMemory: 'ok', cacheRedis: 'disabled' })
   t.equal(ready.headers['cache-control'], 'no-store')
 })
 
