@@ -143,8 +143,10 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   await waitForTime(page, 3)
   let state = await videoState(page)
   t.ok(state.time > 3 && state.error === null && state.playerError === null, `played past 3 s with no player error (${state.time.toFixed(1)} s)`)
-  await page.click('#play') // pause
-  t.equal(await page.textContent('#play'), 'Play', 'the play button says what it will do')
+  t.equal(await page.textContent('#play'), 'Pause', 'while playing, the button offers to pause')
+  await page.click('#play')
+  await page.waitForFunction(() => (globalThis as any).document.getElementById('video').paused === true)
+  t.equal(await page.textContent('#play'), 'Play', 'paused, it offers to play')
 
   // Quality: pick the rendition that is not playing now; the player reports it once it shows.
   const current = state.level
