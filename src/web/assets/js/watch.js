@@ -11,6 +11,8 @@ const article = $('#watch')
 const message = $('#watch-message')
 let player = null
 let video = null
+// Asked for at once, beside the video's details, rather than after them.
+const configPromise = fetch('/assets/config.json').then((r) => r.json())
 
 function say (title, text, actions = []) {
   article.hidden = true
@@ -92,7 +94,7 @@ async function startPlayer () {
   }
   $('#download').href = playback.streamUrl
   $('#download').setAttribute('download', `${video.title.replace(/[\\/:*?"<>|]+/g, ' ').trim() || 'video'}.mp4`)
-  const config = await fetch('/assets/config.json').then((r) => r.json())
+  const config = await configPromise
   const t = Number(new URLSearchParams(location.search).get('t'))
   player = await createPlayer({ videoId: id, playback, duration: video.duration, hlsScript: config.hlsScript, startAt: Number.isFinite(t) && t > 0 ? t : null })
 }
