@@ -130,9 +130,13 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   await page.screenshot({ path: join(OUTPUT_DIR, 'upload-progress-desktop.png') })
   await page.waitForSelector('#watch-link:not([hidden])', { timeout: 120_000 })
   t.match(await page.textContent('#upload-status'), /is ready to watch/, 'the page says the video is ready')
+  const playbackAnswer = page.waitForResponse(/\/api\/videos\/[0-9a-f]{20}\/playback$/)
+  const segmentCmcd: Array<Promise<string | undefined>> = []
+  page.on('request', (req) => { if (/\/segment-\d+\.ts/.test(req.url())) segmentCmcd.push(req.allHeaders().then((h) => h['cmcd-session'])) })
   await page.click('#watch-link')
   await page.waitForURL(/\/watch\/[0-9a-f]{20}$/)
   const id = page.url().split('/').pop()!
+  const playback = await (await playbackAnswer).json() as { sid?: string, estimateBps?: number | null }
 
   // --- watching ---
   await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#quality option').length > 2, undefined, { timeout: 20_000 })
@@ -167,6 +171,10 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   await page.keyboard.press('Space')
   state = await videoState(page)
   t.ok(state.paused && state.error === null && state.playerError === null, `space played and paused again at ${state.time.toFixed(1)} s, no error`)
+  if (typeof playback.sid === 'string') {
+    const sessions = await Promise.all(segmentCmcd)
+    t.ok(sessions.length > 0 && sessions.every((v) => v?.includes(`sid="${playback.sid}"`)), `every segment request told the server its viewing session by CMCD (${sessions.length} segments)`)
+  }
   await axe(t, page, 'watch')
   await screenshots(t, page, 'watch')
 
