@@ -37,6 +37,13 @@ const kLast = Symbol('lectern.lastDelivery')
 type Stamped = IncomingMessage & { [kArrival]?: number }
 type Tracked = Socket & { [kLast]?: { sid: string, delivery: SegmentDelivery } | { sid: string, smallFinishMs: number } }
 
+/** Whether a request names the session `sid` (in its URL, or in CMCD-Session as hls.js sends it). */
+function sameSession (req: IncomingMessage, sid: string): boolean {
+  if (req.url?.includes('sid=' + sid) === true) return true
+  const header = req.headers['cmcd-session']
+  return typeof header === 'string' && header.includes(`sid="${sid}"`)
+}
+
 /** Wall-clock milliseconds with sub-millisecond resolution (durations need it; Date.now() does not have it). */
 const now = (): number => performance.timeOrigin + performance.now()
 
@@ -70,6 +77,9 @@ export class SessionTracker {
     const last = socket[kLast]
     if (last === undefined) return
     socket[kLast] = undefined
+    // A connection may carry other viewers' requests (a proxy's keep-alive upstream): only the same
+    // session's next request says when its previous answer arrived.
+    if (!sameSession(req, last.sid)) return
     if ('smallFinishMs' in last) {
       const gap = t - last.smallFinishMs
       this.#update(last.sid, (s) => (s.rttMs === null || gap < s.rttMs ? { ...s, rttMs: gap } : s))
