@@ -15,6 +15,8 @@ WORKDIR /app
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
+# The web UI's static pages and scripts are served from src/web as they are (nothing to build).
+COPY --from=build /app/src/web src/web
 COPY package.json ./
 USER node
 EXPOSE 3000
