@@ -102,7 +102,9 @@ const envSchema = z.object({
   CACHE_REDIS_MAX_VALUE_MB: positiveInt(16, 512),
   CACHE_REDIS_TIMEOUT_MS: positiveInt(150, 60_000),
 
-  UPLOAD_MAX_MB: positiveInt(4096)
+  UPLOAD_MAX_MB: positiveInt(4096),
+
+  ABR_EDGE_LOG_PORT: port('ABR_EDGE_LOG_PORT', 0)
 })
 
 export interface S3Config {
@@ -137,6 +139,8 @@ export interface Config {
     redisTimeoutMs: number
   }
   uploadMaxBytes: number
+  /** UDP port on which nginx's access log (syslog) of session requests arrives; 0: not listening */
+  abrEdgeLogPort: number
 }
 
 export class ConfigError extends Error {
@@ -198,6 +202,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
       redisMaxValueBytes: e.CACHE_REDIS_MAX_VALUE_MB * 1024 * 1024,
       redisTimeoutMs: e.CACHE_REDIS_TIMEOUT_MS
     },
-    uploadMaxBytes: e.UPLOAD_MAX_MB * 1024 * 1024
+    uploadMaxBytes: e.UPLOAD_MAX_MB * 1024 * 1024,
+    abrEdgeLogPort: e.ABR_EDGE_LOG_PORT
   }
 }
