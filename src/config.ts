@@ -103,6 +103,7 @@ const envSchema = z.object({
   CACHE_REDIS_TIMEOUT_MS: positiveInt(150, 60_000),
 
   UPLOAD_MAX_MB: positiveInt(4096),
+  UPLOAD_EXPIRY_HOURS: positiveInt(24, 24 * 365),
 
   ABR_EDGE_LOG_PORT: port('ABR_EDGE_LOG_PORT', 0)
 })
@@ -139,6 +140,8 @@ export interface Config {
     redisTimeoutMs: number
   }
   uploadMaxBytes: number
+  /** An unfinished resumable upload is refused (410) and its bytes swept this long after it was created. */
+  uploadExpiryMs: number
   /** UDP port on which nginx's access log (syslog) of session requests arrives; 0: not listening */
   abrEdgeLogPort: number
 }
@@ -203,6 +206,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
       redisTimeoutMs: e.CACHE_REDIS_TIMEOUT_MS
     },
     uploadMaxBytes: e.UPLOAD_MAX_MB * 1024 * 1024,
+    uploadExpiryMs: e.UPLOAD_EXPIRY_HOURS * 3600 * 1000,
     abrEdgeLogPort: e.ABR_EDGE_LOG_PORT
   }
 }
