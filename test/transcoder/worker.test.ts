@@ -127,16 +127,30 @@ t.test('a job whose workers keep dying is given up after its last attempt', asyn
   t.match(video.failureReason, /gave up after 1 attempt: the worker running it stopped before finishing/)
 })
 
-t.test('tool failures are retried with backoff, then the video fails with the reason', async (t) => {
+t.test('tool failures are retried after 30 s, then 60 s, then the video fails with the reason', async (t) => {
   const fx = await transcoderFixture(t, { FFPROBE_PATH: '/nonexistent/ffprobe' })
   const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 1, width: 160, height: 90 }, t), { maxAttempts: 3 })
-  const { until } = startWorker(t, fx, { backoffBaseMs: 150 })
-  const first = await until(1)
-  t.equal(first[0]!.outcome, 'retry')
-  const queued = await getJob(fx.db, job._id)
-  t.match(queued, { state: 'queued', attempts: 1 })
-  t.ok(queued.runAfter.getTime() > Date.now() - 1000, 'not runnable before its backoff')
-  t.equal((await getVideo(fx.db, id)).status, 'uploaded', 'waiting for the retry')
+  // The default backoff. The test is the clock: claimJob is asked at chosen times, and time
+  // "passes" by handing the job back runnable now once its backoff has been checked.
+  const { until } = startWorker(t, fx, { backoffBaseMs: undefined })
+  const delays: number[] = []
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    const settled = await until(attempt)
+    t.equal(settled[attempt - 1]!.outcome, 'retry', `attempt ${attempt} failed and will be retried`)
+    const queued = await getJob(fx.db, job._id)
+    t.match(queued, { state: 'queued', attempts: attempt })
+    const runAfter = queued.runAfter.getTime()
+    delays.push(runAfter - queued.updatedAt.getTime())
+    t.equal(await claimJob(fx.db, 'clock', 60_000, new Date(runAfter - 1)), null, `attempt ${attempt + 1} is not runnable 1 ms before its backoff ends`)
+    // The worker polls every 50 ms meanwhile and must leave the job alone.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    t.match(await getJob(fx.db, job._id), { state: 'queued', attempts: attempt }, 'the worker does not retry early')
+    t.equal((await getVideo(fx.db, id)).status, 'uploaded', 'waiting for the retry')
+    const claimed = await claimJob(fx.db, 'clock', 60_000, new Date(runAfter))
+    t.equal(claimed?._id, job._id, `attempt ${attempt + 1} is runnable once its backoff has passed`)
+    t.ok(await releaseJob(fx.db, job._id, 'clock'), 'handed back, runnable now, without using up the attempt')
+  }
+  t.same(delays, [30_000, 60_000], 'the backoff is 30 s, doubling')
   const all = await until(3)
   t.same(all.map((s) => s.outcome), ['retry', 'retry', 'failed'])
   t.match(await getJob(fx.db, job._id), { state: 'failed', attempts: 3 })
