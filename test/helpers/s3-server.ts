@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
+import { childEnv } from './child-env.js'
 
 const MAIN = fileURLToPath(new URL('./s3rver-main.mjs', import.meta.url))
 const START_TIMEOUT_MS = 15_000
@@ -16,6 +17,8 @@ export interface S3Server {
   /** http://127.0.0.1:<port> */
   endpoint: string
   bucket: string
+  /** s3rver's own directory (objects, and the parts of multipart uploads under `<bucket>/._S3rver_uploads/`). */
+  directory: string
   /** The environment that points a Lectern Config at this server. */
   env: Record<string, string>
   /** Stops the server and removes its files; safe to call twice. */
@@ -28,12 +31,10 @@ export interface S3Server {
  */
 export async function startS3Server ({ bucket = 'lectern-test' }: { bucket?: string } = {}): Promise<S3Server> {
   const directory = await mkdtemp(join(tmpdir(), 'lectern-s3rver-'))
-  const env = { ...process.env }
-  // The test runner's loaders are not needed to run plain JavaScript.
-  delete env.NODE_OPTIONS
+  // An explicit environment: the test runner's loaders (NODE_OPTIONS) are not needed for plain JavaScript.
   const child = spawn(process.execPath, ['--openssl-legacy-provider', MAIN, directory, bucket], {
     stdio: ['pipe', 'pipe', 'inherit'],
-    env
+    env: childEnv()
   })
   const exited = once(child, 'exit')
   let port: number
@@ -62,6 +63,7 @@ export async function startS3Server ({ bucket = 'lectern-test' }: { bucket?: str
   return {
     endpoint,
     bucket,
+    directory,
     env: {
       S3_BUCKET: bucket,
       S3_ENDPOINT: endpoint,
