@@ -1,3 +1,9 @@
+/** Buffers handed out again, by every pool in this process: read-only, so tests can see reuse happen. */
+let recycledInProcess = 0
+export function recycledChunkBuffers (): number {
+  return recycledInProcess
+}
+
 interface Holds {
   /** fills and responses that may still read or write the buffer */
   refs: number
@@ -38,6 +44,7 @@ export class ChunkPool {
       this.#allocated++
     } else {
       this.#recycled++
+      recycledInProcess++
     }
     this.#holds.set(buffer, { refs: 1, cached: false })
     return buffer

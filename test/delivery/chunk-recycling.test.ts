@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { buildTestApp } from '../helpers/app.js'
 import { tempDir } from '../helpers/config.js'
 import { publishVideo, writeRandomFile } from './fixtures.js'
+import { recycledChunkBuffers } from '../../src/delivery/chunk-pool.js'
 import { request } from './http.js'
 
 // Without Redis, the buffers of evicted chunks are recycled for new fills. An L1 of 8 chunks over
@@ -49,10 +50,12 @@ t.test('a stalled client gets exact bytes after its chunks were evicted and thei
   // Let the server queue what it will for the stalled socket, then churn the cache through
   // every other chunk (more than its size and the idle pool together) while the client waits.
   await sleep(300)
+  const recycledBefore = recycledChunkBuffers()
   const others: boolean[] = []
   for (let n = 12; n < 32; n++) others.push(await checkRange(n * MiB, (n + 1) * MiB - 1))
   for (let n = 0; n < 12; n += 3) others.push(await checkRange(n * MiB + 100, (n + 2) * MiB + 99))
   t.ok(others.every(Boolean), 'the churning requests got exact bytes')
+  t.ok(recycledChunkBuffers() - recycledBefore >= 8, `evicted chunks' buffers were reused for new fills (${recycledChunkBuffers() - recycledBefore} times)`)
 
   const ended = new Promise<void>((resolve) => socket.once('end', () => resolve()))
   socket.resume()
@@ -78,6 +81,7 @@ t.test('many concurrent ranges over an evicting cache are byte-exact', async (t)
     ranges.push([start, Math.min(FILE_SIZE - 1, start + span)])
   }
   const results: boolean[] = []
+  const recycledBefore = recycledChunkBuffers()
   const workers = Array.from({ length: 12 }, async () => {
     for (let r = ranges.pop(); r !== undefined; r = ranges.pop()) results.push(await checkRange(r[0], r[1]))
   })
@@ -91,4 +95,5 @@ t.test('many concurrent ranges over an evicting cache are byte-exact', async (t)
   await Promise.all([...workers, ...quitters])
   t.equal(results.length, 96)
   t.ok(results.every(Boolean), 'every answer is exactly the requested bytes of the file')
+  t.ok(recycledChunkBuffers() - recycledBefore > 0, `and buffers were reused meanwhile (${recycledChunkBuffers() - recycledBefore} times)`)
 })
