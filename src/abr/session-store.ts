@@ -24,6 +24,7 @@ export class SessionStore<T> {
   readonly #ttlSeconds: number
   readonly #maxEntries: number
   readonly #local = new Map<string, { value: T, until: number }>()
+  readonly #claims = new Map<string, number>()
   readonly #redis: RedisTier | undefined
 
   constructor (options: SessionStoreOptions = {}) {
@@ -70,6 +71,31 @@ export class SessionStore<T> {
   async set (key: string, value: T): Promise<void> {
     this.#remember(key, value)
     if (this.#redis !== undefined) await this.#redis.set('abr:' + key, Buffer.from(JSON.stringify(value)), this.#ttlSeconds)
+  }
+
+  /**
+   * True for the first caller to claim `key` within `ttlSeconds` (across nodes when Redis is shared):
+   * for work that several nodes are handed alike and one must do. Redis failing counts as claimed.
+   */
+  async claimOnce (key: string, ttlSeconds = 60): Promise<boolean> {
+    if (this.#redis !== undefined) {
+      try {
+        return await this.#redis.client.set('lectern:abr:claim:' + key, '1', 'EX', ttlSeconds, 'NX') === 'OK'
+      } catch {
+        return true
+      }
+    }
+    const now = Date.now()
+    if (this.#claims.size >= this.#maxEntries) {
+      for (const [k, until] of this.#claims) {
+        if (until > now && this.#claims.size < this.#maxEntries) break
+        this.#claims.delete(k)
+      }
+    }
+    const until = this.#claims.get(key)
+    if (until !== undefined && until > now) return false
+    this.#claims.set(key, now + ttlSeconds * 1000)
+    return true
   }
 
   get size (): number {

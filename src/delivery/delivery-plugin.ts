@@ -28,6 +28,7 @@ import { ViewSessions, viewSessionKey } from './view-sessions.js'
 import { MediaAccess, type Access } from './media-access.js'
 import { fastPathParts, installFastPath } from './fast-path.js'
 import { SessionTracker, type Ladder, type SessionValue } from './session-tracker.js'
+import { listenForEdgeLog } from './edge-log-listener.js'
 
 export interface DeliveryOptions {
   /** How long a looked-up video document is reused; bounds how late a visibility change or deletion is seen. */
@@ -478,8 +479,12 @@ export default fp<DeliveryOptions>(async function deliveryPlugin (app, options) 
     redis: config.redisUrl === undefined ? undefined : { url: config.redisUrl, timeoutMs: config.cache.redisTimeoutMs, log: app.log.child({ component: 'abr-sessions' }) }
   })
   app.addHook('onClose', async () => { await sessions.close() })
-  const tracker = new SessionTracker(sessions, app.log)
+  const tracker = new SessionTracker(sessions, app.log, { edgeLog: config.abrEdgeLogPort > 0 })
   app.decorate('abrSessions', tracker)
+  if (config.abrEdgeLogPort > 0) {
+    const edge = await listenForEdgeLog(config.abrEdgeLogPort, config.host, async (line) => await tracker.edgeLine(line), app.log)
+    app.addHook('onClose', async () => { await new Promise<void>((resolve) => edge.close(() => resolve())) })
+  }
   // Encapsulated: the hooks and routes of delivery stay in their own context.
   await app.register(delivery, { ...options, tracker })
 }, { fastify: '5.x', name: 'lectern-delivery', dependencies: ['lectern-storage', 'lectern-cache', 'lectern-db'] })

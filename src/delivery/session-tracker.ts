@@ -10,11 +10,14 @@ import { networkPrefix } from '../abr/network-prefix.js'
 import { newSessionId } from '../abr/session-id.js'
 import type { SessionStore } from '../abr/session-store.js'
 import { sampleFromDelivery, sampleFromGap, type SegmentDelivery } from '../abr/sample-from-delivery.js'
+import { edgeDelivery, type EdgeLogLine } from '../abr/edge-log-line.js'
 import type { ThroughputSample } from '../abr/throughput-sample.js'
 
 /** One viewing session's state, as kept in the session store (plain JSON). */
 export interface AbrSession {
   estimator: EstimatorState
+  /** estimateBps(estimator), kept so that answering a segment never recomputes it */
+  estimate: number | null
   buffer: BufferModelState
   /** ladder index served last by /adaptive_stream, or chosen for the master */
   current: number | null
@@ -63,16 +66,45 @@ export class SessionTracker {
   readonly #log: FastifyBaseLogger
   /** Updates of one session run one after another, so a read-modify-write never loses a sample on this node. */
   readonly #queues = new Map<string, Promise<void>>()
+  /** With nginx's access log arriving (ABR_EDGE_LOG_PORT), requests that came through a proxy are sampled from it, not here. */
+  readonly #edge: boolean
+  /** The last logged request of each of nginx's client connections. */
+  readonly #edgeConnections = new Map<string, EdgeLogLine>()
 
-  constructor (sessions: SessionStore<SessionValue>, log: FastifyBaseLogger) {
+  constructor (sessions: SessionStore<SessionValue>, log: FastifyBaseLogger, options: { edgeLog?: boolean } = {}) {
     this.#sessions = sessions
     this.#log = log
+    this.#edge = options.edgeLog === true
+  }
+
+  /**
+   * One request of a session as nginx logged it (every node gets every line). With the request
+   * before it on the same client connection, it makes an inter-request sample, recorded by the one
+   * node that claims the line first.
+   */
+  async edgeLine (line: EdgeLogLine): Promise<void> {
+    const prev = this.#edgeConnections.get(line.connection)
+    this.#edgeConnections.delete(line.connection)
+    if (this.#edgeConnections.size >= 10_000) this.#edgeConnections.delete(this.#edgeConnections.keys().next().value!)
+    this.#edgeConnections.set(line.connection, line)
+    if (prev === undefined) return
+    const delivery = edgeDelivery(prev, line)
+    if (delivery === null || delivery.bytes <= SMALL_BODY) return
+    const sample = sampleFromGap(delivery, line.arrivalMs, line.rttMs ?? 0)
+    if (sample === null || !await this.#sessions.claimOnce('edge:' + line.requestId)) return
+    await this.#update(line.sid, (s) => this.#withSample(s, sample))
+  }
+
+  /** Whether this node's own view of a request says nothing about the viewer's link (it came through a proxy that logs it for us). */
+  #proxied (req: IncomingMessage): boolean {
+    return this.#edge && req.headers['x-forwarded-for'] !== undefined
   }
 
   /** Called for every request before routing: its arrival time, and the gap sample the previous answer on this connection was waiting for. */
   arrived (req: IncomingMessage): void {
     const t = now()
     ;(req as Stamped)[kArrival] = t
+    if (this.#proxied(req)) return
     const socket = req.socket as Tracked
     const last = socket[kLast]
     if (last === undefined) return
@@ -114,7 +146,7 @@ export class SessionTracker {
     const queued = socket._handle?.writeQueueSize ?? 0
     const acceptedBytes = Math.max(0, Math.min(bytes, bytes - queued))
     // A player that reports its own throughput (CMCD mtp) has been sampled at arrival (reported()).
-    const measured = cmcd?.mtp === undefined
+    const measured = cmcd?.mtp === undefined && !this.#proxied(req)
     res.once('finish', () => {
       const delivery: SegmentDelivery = { bytes, arrivalMs, finishMs: now(), acceptedBytes, segmentSeconds }
       const sample = !measured || bytes <= SMALL_BODY ? null : sampleFromDelivery(delivery)
@@ -147,13 +179,14 @@ export class SessionTracker {
   async open (sid: string | undefined, ip: string | undefined): Promise<{ sid: string, estimateBps: number | null }> {
     const id = sid ?? newSessionId()
     const known = sid === undefined ? undefined : await this.#get(id)
-    if (known !== undefined) return { sid: id, estimateBps: estimateBps(known.estimator) }
+    if (known !== undefined) return { sid: id, estimateBps: known.estimate }
     const network = networkPrefix(ip) ?? null
     const memo = network === null ? undefined : await this.#sessions.get('net:' + network) as NetworkMemo | undefined
     const initial = memo?.bps ?? null
-    const session: AbrSession = { estimator: newEstimator(initial), buffer: newBufferModel(), current: null, rttMs: null, network }
+    const estimator = newEstimator(initial)
+    const session: AbrSession = { estimator, estimate: estimateBps(estimator), buffer: newBufferModel(), current: null, rttMs: null, network }
     await this.#sessions.set('s:' + id, session)
-    return { sid: id, estimateBps: estimateBps(session.estimator) }
+    return { sid: id, estimateBps: session.estimate }
   }
 
   /** Index of the variant to list first for an estimate (a safe start when nothing is known). */
@@ -167,7 +200,7 @@ export class SessionTracker {
     let chosen = 0
     let estimate: number | null = null
     await this.#update(sid, (s) => {
-      estimate = estimateBps(s.estimator)
+      estimate = s.estimate
       const buffer = cmcd?.bl !== undefined ? cmcd.bl / 1000 : bufferSeconds(s.buffer, now())
       chosen = s.current === null && estimate === null
         ? safeStartIndex(ladder.peakBps, null)
@@ -179,8 +212,7 @@ export class SessionTracker {
 
   /** CMSD-Dynamic for a session from this node's copy (never waits): etp and, when known, the maximum suggested bitrate. */
   cmsdDynamic (sid: string, maxSuggestedBps: number | undefined): string | undefined {
-    const s = this.#sessions.peek('s:' + sid) as AbrSession | undefined
-    const estimate = s === undefined ? null : estimateBps(s.estimator)
+    const estimate = (this.#sessions.peek('s:' + sid) as AbrSession | undefined)?.estimate ?? null
     if (estimate === null) return undefined
     const etp = Math.round(estimate / KBPS)
     return maxSuggestedBps === undefined ? `etp=${etp}` : `etp=${etp},mb=${Math.round(maxSuggestedBps / KBPS)}`
@@ -197,7 +229,8 @@ export class SessionTracker {
   }
 
   #withSample (s: AbrSession, sample: ThroughputSample): AbrSession {
-    return { ...s, estimator: addSample(s.estimator, sample) }
+    const estimator = addSample(s.estimator, sample)
+    return { ...s, estimator, estimate: estimateBps(estimator) }
   }
 
   async #get (sid: string): Promise<AbrSession | undefined> {
@@ -208,13 +241,12 @@ export class SessionTracker {
   #update (sid: string, change: (s: AbrSession) => AbrSession): Promise<void> {
     const previous = this.#queues.get(sid) ?? Promise.resolve()
     const next = previous.then(async () => {
-      const s = await this.#get(sid) ?? { estimator: newEstimator(null), buffer: newBufferModel(), current: null, rttMs: null, network: null }
+      const s = await this.#get(sid) ?? { estimator: newEstimator(null), estimate: null, buffer: newBufferModel(), current: null, rttMs: null, network: null }
       const changed = change(s)
       if (changed === s) return
       await this.#sessions.set('s:' + sid, changed)
-      const estimate = estimateBps(changed.estimator)
-      if (changed.network !== null && estimate !== null && changed.estimator !== s.estimator) {
-        await this.#sessions.set('net:' + changed.network, { bps: estimate })
+      if (changed.network !== null && changed.estimate !== null && changed.estimator !== s.estimator) {
+        await this.#sessions.set('net:' + changed.network, { bps: changed.estimate })
       }
     }).catch((err: unknown) => { this.#log.warn({ err }, 'could not update a viewing session') })
       .finally(() => { if (this.#queues.get(sid) === next) this.#queues.delete(sid) })

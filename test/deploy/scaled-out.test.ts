@@ -4,6 +4,8 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
+import { createSocket } from 'node:dgram'
+import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { tempDir } from '../helpers/config.js'
 import { makeClip } from '../helpers/media.js'
@@ -128,11 +130,14 @@ function launch (t: Test, name: string, command: string, args: string[], options
 }
 
 /** The repository's nginx.conf, changed only where containers and processes differ. */
-async function nginxConfig (dir: string, upstreams: [string, string], port: number): Promise<string> {
+async function nginxConfig (dir: string, upstreams: [string, string], port: number, edgeLogPorts: [number, number]): Promise<string> {
   const original = await readFile(join(root, 'nginx/nginx.conf'), 'utf8')
   let i = 0
+  let e = 0
   const conf = original
     .replace(/server api\d:3000/g, () => `server ${upstreams[i++]!}`)
+    .replace(/syslog:server=api\d:5140/g, () => `syslog:server=127.0.0.1:${edgeLogPorts[e++]!}`)
+    .replace('access_log /var/log/nginx/access.log', `access_log ${join(dir, 'logs/access.log')}`)
     .replace('listen 80;', `listen 127.0.0.1:${port};`)
     .replace('/var/cache/nginx/lectern', join(dir, 'cache'))
     // The packaged nginx writes temp files and the access log under /var; keep them in the prefix.
@@ -142,6 +147,7 @@ async function nginxConfig (dir: string, upstreams: [string, string], port: numb
       ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `  ${k}_temp_path ${join(dir, 'temp', k)};`)
     ].join('\n'))
   if (i !== 2) throw new Error(`nginx.conf has ${i} "server apiN:3000" lines; this test expects two`)
+  if (e !== 2) throw new Error(`nginx.conf has ${e} "syslog:server=apiN:5140" targets; this test expects two`)
   for (const [from, to] of [['listen 80;', 'listen'], ['/var/cache/nginx/lectern', 'proxy_cache_path'], ['\nhttp {', 'http block']] as const) {
     if (!original.includes(from)) throw new Error(`nginx.conf no longer has "${from.trim()}"; update the ${to} rewrite in this test`)
   }
@@ -166,6 +172,51 @@ function firstUri (playlist: string, base: string): string {
   const line = playlist.split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#'))
   if (line === undefined) throw new Error(`no URI in the playlist:\n${playlist}`)
   return new URL(line, base).href
+}
+
+async function freeUdpPort (): Promise<number> {
+  const socket = createSocket('udp4')
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
+  const { port } = socket.address()
+  await new Promise<void>((resolve) => socket.close(() => resolve()))
+  return port
+}
+
+/**
+ * Fetches url `times` times back to back over one keep-alive connection, reading each body at
+ * `bitsPerSecond` (the socket is paused between reads, so TCP's window holds the sender to it): a
+ * viewer behind a link of that rate, as the server sees it.
+ */
+async function readAtRate (url: string, times: number, bitsPerSecond: number): Promise<Array<{ status: number, cache: string | null }>> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  const out: Array<{ status: number, cache: string | null }> = []
+  try {
+    for (let i = 0; i < times; i++) {
+      out.push(await new Promise((resolve, reject) => {
+        http.get(url, { agent }, (res) => {
+          const started = Date.now()
+          let bytes = 0
+          res.on('data', (chunk: Buffer) => {
+            bytes += chunk.length
+            const due = started + bytes * 8 / bitsPerSecond * 1000
+            const wait = due - Date.now()
+            if (wait > 0) {
+              res.pause()
+              setTimeout(() => res.resume(), wait)
+            }
+          })
+          res.on('end', () => {
+            const wait = started + bytes * 8 / bitsPerSecond * 1000 - Date.now()
+            setTimeout(() => resolve({ status: res.statusCode!, cache: (res.headers['x-cache-status'] as string | undefined) ?? null }), Math.max(0, wait))
+          })
+          res.on('error', reject)
+        }).on('error', reject)
+      }))
+    }
+  } finally {
+    agent.destroy()
+  }
+  return out
 }
 
 const missing = missingTools()
@@ -195,14 +246,15 @@ t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and
     JWT_SECRET: randomBytes(32).toString('hex')
   }
 
-  const node = async (name: string) => {
+  const edgeLogPorts: [number, number] = [await freeUdpPort(), await freeUdpPort()]
+  const node = async (name: string, edgeLogPort: number) => {
     const dataDir = await tempDir(t, `lectern-${name}-`)
     return launch(t, name, process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      env: { ...shared, PORT: '0', WORKER: 'off', DATA_DIR: dataDir, TMPDIR: dataDir }
+      env: { ...shared, PORT: '0', WORKER: 'off', DATA_DIR: dataDir, TMPDIR: dataDir, ABR_EDGE_LOG_PORT: String(edgeLogPort) }
     })
   }
-  const api1 = await node('api1')
-  const api2 = await node('api2')
+  const api1 = await node('api1', edgeLogPorts[0])
+  const api2 = await node('api2', edgeLogPorts[1])
   const workerDir = await tempDir(t, 'lectern-worker-')
   const worker = launch(t, 'worker', process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts', '--poll-ms', '200'], {
     env: { ...shared, DATA_DIR: workerDir, TMPDIR: workerDir }
@@ -218,7 +270,7 @@ t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and
   await mkdir(join(nginxDir, 'temp'))
   const nginxPort = await freePort()
   const conf = join(nginxDir, 'nginx.conf')
-  await writeFile(conf, await nginxConfig(nginxDir, nodes.map((n) => new URL(n).host) as [string, string], nginxPort))
+  await writeFile(conf, await nginxConfig(nginxDir, nodes.map((n) => new URL(n).host) as [string, string], nginxPort, edgeLogPorts))
   const nginx = launch(t, 'nginx', nginxBinary()!, ['-p', nginxDir, '-c', conf, '-g',
     `daemon off; pid ${join(nginxDir, 'nginx.pid')}; error_log ${join(nginxDir, 'logs/error.log')} warn;`], { env: { PATH: process.env.PATH ?? '' }, gentle: true })
   const lb = `http://127.0.0.1:${nginxPort}`
@@ -362,6 +414,28 @@ t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and
   t.equal(revalidated?.headers.get('x-cache-status'), 'REVALIDATED', `an expired copy is revalidated, not fetched again (saw ${[...seen].join(', ')})`)
   t.ok(revalidated?.bytes.equals(segment.bytes), 'the revalidated copy is the same bytes')
 
+  // -- adaptive bitrate through nginx: a viewer whose link carries 2 Mbit/s (it reads at that pace)
+  // fetches the segment over and over; nginx answers from its cache, so the nodes see none of these
+  // requests, and the estimate comes from nginx's access log, sent to both nodes over syslog.
+  const session = await getBytes(masterUrl)
+  const sid = /[?&]sid=([A-Za-z0-9_-]+)/.exec(session.bytes.toString())![1]!
+  const sessionSegment = `${segmentUrl.split('?')[0]!}?sid=${sid}`
+  t.ok(segment.bytes.length > 16 * 1024, `the segment (${segment.bytes.length} bytes) is large enough to time`)
+  const fast = await readAtRate(sessionSegment, 8, 2_000_000)
+  t.ok(fast.every((r) => r.cache === 'HIT'), `nginx answered every one from its cache (${fast.map((r) => r.cache).join(' ')})`)
+  const etpOf = async (url: string): Promise<number> => {
+    const res = await getBytes(url)
+    const etp = /etp=(\d+)/.exec(res.headers.get('cmsd-dynamic') ?? '')?.[1]
+    return etp === undefined ? NaN : Number(etp)
+  }
+  let etp = NaN
+  for (const deadline = Date.now() + 10_000; ;) {
+    etp = await etpOf(`${masterUrl}?sid=${sid}`)
+    if (Math.abs(etp - 2000) / 2000 <= 0.25 || Date.now() > deadline) break
+    await sleep(200)
+  }
+  t.ok(Math.abs(etp - 2000) / 2000 <= 0.25, `the session's estimate follows the 2 Mbit/s its viewer reads at: ${etp} kbit/s`)
+
   // -- made private through one node: every node stops playing it without a token and drops it
   // from search; with a playback token it plays through nginx, whose cache does not keep it
   const patch = await getJson(`${lb}/api/videos/${id}`, { method: 'PATCH', headers: { ...json, ...auth }, body: JSON.stringify({ visibility: 'private' }) })
@@ -411,11 +485,29 @@ t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and
     t.not(res.headers.get('x-cache-status'), 'HIT', 'nginx keeps no copy of a per-viewer answer')
   }
 
+  // -- the session goes on on the other node: stop api1; api2 knows the session's estimate (Redis)
+  // and follows its viewer down to 500 kbit/s (token requests pass nginx's cache, and are timed
+  // from its log all the same)
+  api1.signal('SIGTERM')
+  t.equal(await Promise.race([api1.exited, deadlineOf(STOP_WITHIN_MS)]), 0, 'api1 stops')
+  const tokenQuery = new URL(privateMasterUrl).searchParams.get('token')!
+  const continued = await etpOf(`${lb}/hls/${id}/master.m3u8?token=${encodeURIComponent(tokenQuery)}&sid=${sid}`)
+  t.ok(Math.abs(continued - etp) / etp <= 0.1, `api2 continues the session: ${continued} kbit/s (it was ${etp})`)
+  const privateSessionSegment = `${privateSegmentUrl.split('?')[0]!}?token=${encodeURIComponent(tokenQuery)}&sid=${sid}`
+  await readAtRate(privateSessionSegment, 8, 500_000)
+  let slower = NaN
+  for (const deadline = Date.now() + 10_000; ;) {
+    slower = await etpOf(`${lb}/hls/${id}/master.m3u8?token=${encodeURIComponent(tokenQuery)}&sid=${sid}`)
+    if (Math.abs(slower - 500) / 500 <= 0.25 || Date.now() > deadline) break
+    await sleep(200)
+  }
+  t.ok(Math.abs(slower - 500) / 500 <= 0.25, `and follows its viewer down to 500 kbit/s: ${slower} kbit/s`)
+
   // -- stop: nginx first (it holds keep-alive connections to the nodes), then the Lectern processes
   nginx.signal('SIGQUIT')
   t.equal(await Promise.race([nginx.exited, deadlineOf(STOP_WITHIN_MS)]), 0, 'nginx quit')
-  for (const p of [api1, api2, worker]) p.signal('SIGTERM')
-  for (const p of [api1, api2, worker]) {
+  for (const p of [api2, worker]) p.signal('SIGTERM')
+  for (const p of [api2, worker]) {
     const code = await Promise.race([p.exited, deadlineOf(STOP_WITHIN_MS)])
     t.equal(code, 0, `${p.name} exits 0 on SIGTERM${code === 0 ? '' : `\n${p.stdout().slice(-4000)}\n${p.stderr()}`}`)
   }

@@ -43,6 +43,8 @@ t.test('nginx.conf is valid for nginx -t once the upstream names resolve', {
   await mkdir(join(dir, 'logs'))
   const conf = (await readFile(join(root, 'nginx/nginx.conf'), 'utf8'))
     .replace(/server api\d:3000/g, 'server 127.0.0.1:3000')
+    .replace(/syslog:server=api\d:5140/g, 'syslog:server=127.0.0.1:5140')
+    .replace('access_log /var/log/nginx/access.log', `access_log ${join(dir, 'logs/access.log')}`)
     .replace('/var/cache/nginx/lectern', join(dir, 'cache'))
   const file = join(dir, 'nginx.conf')
   await writeFile(file, conf.replace('listen 80;', 'listen 127.0.0.1:18080;'))
