@@ -263,6 +263,11 @@ export async function run (): Promise<BenchResult> {
       { scenario: 'cached 64 KiB segment', server: 'Lectern', job: { url: urls.lectern64k, bodyBytes: 64 * KiB } },
       { scenario: 'cached 64 KiB segment', server: 'nginx', job: { url: at(nginxPort) + urls.file64k, bodyBytes: 64 * KiB } },
       { scenario: 'cached 64 KiB segment', server: '@fastify/static', job: { url: at(staticPort) + urls.file64k, bodyBytes: 64 * KiB } },
+      // The same cached segment with a viewing session: each answer is also a throughput sample.
+      { scenario: 'cached 64 KiB segment, session sampled', server: 'Lectern', job: { url: urls.lectern64k + '?sid=benchSession00000000001', bodyBytes: 64 * KiB } },
+      { scenario: 'cached 64 KiB segment, session sampled', server: 'Lectern, no session', job: { url: urls.lectern64k, bodyBytes: 64 * KiB } },
+      { scenario: 'cached 1 MiB segment, session sampled', server: 'Lectern', job: { url: urls.lectern1m + '?sid=benchSession00000000001', bodyBytes: MiB } },
+      { scenario: 'cached 1 MiB segment, session sampled', server: 'Lectern, no session', job: { url: urls.lectern1m, bodyBytes: MiB } },
       { scenario: 'uncached 1 MiB range', server: 'Lectern', job: { url: urls.lecternStream, bodyBytes: RANGE_BYTES, randomRange } },
       { scenario: 'uncached 1 MiB range', server: 'createReadStream', job: { url: at(pipePort) + urls.fileBig, bodyBytes: RANGE_BYTES, randomRange } },
       { scenario: 'uncached 1 MiB range', server: 'nginx', job: { url: at(nginxPort) + urls.fileBig, bodyBytes: RANGE_BYTES, randomRange } },
@@ -340,9 +345,18 @@ export async function run (): Promise<BenchResult> {
       return x === undefined || y === undefined || y[metric] === 0 ? NaN : x[metric] / y[metric]
     }
     const fmt = (n: number) => n.toFixed(2) + 'x'
+    // The ratio in each interleaved round (round i of a against round i of b): its spread.
+    const spread = (scenario: string, a: string, b: string, tool: string, metric: 'reqPerSec' | 'bytesPerSec'): string => {
+      const xs = samples.get(`${scenario}|${a}|${tool}`) ?? []
+      const ys = samples.get(`${scenario}|${b}|${tool}`) ?? []
+      const rs = xs.map((x, i) => x[metric] / (ys[i]?.[metric] ?? NaN)).filter((r) => Number.isFinite(r))
+      return rs.length === 0 ? '' : `, rounds ${fmt(Math.min(...rs))}-${fmt(Math.max(...rs))}`
+    }
     const targets: Array<{ scenario: string, metric: 'reqPerSec' | 'bytesPerSec', label: string, reference: string, target: number }> = [
       { scenario: 'cached 1 MiB segment', metric: 'bytesPerSec', label: 'throughput', reference: 'nginx', target: 1.5 },
       { scenario: 'cached 64 KiB segment', metric: 'reqPerSec', label: 'req/s', reference: 'nginx', target: 0.8 },
+      { scenario: 'cached 64 KiB segment, session sampled', metric: 'reqPerSec', label: 'req/s', reference: 'Lectern, no session', target: 0.95 },
+      { scenario: 'cached 1 MiB segment, session sampled', metric: 'reqPerSec', label: 'req/s', reference: 'Lectern, no session', target: 0.95 },
       { scenario: 'uncached 1 MiB range', metric: 'bytesPerSec', label: 'throughput', reference: 'createReadStream', target: 1 },
       { scenario: 'cold 1 MiB range, chunk fills', metric: 'bytesPerSec', label: 'throughput', reference: 'createReadStream', target: 1 }
     ]
@@ -354,7 +368,7 @@ export async function run (): Promise<BenchResult> {
           .map((o) => [o, ratio(goal.scenario, 'Lectern', o, tool, goal.metric)] as const)
           .filter(([, x]) => !Number.isNaN(x))
           .map(([o, x]) => `, Lectern/${o} ${fmt(x)}`)
-        lines.push(`${tool}: ${goal.scenario}, Lectern/${goal.reference} ${goal.label} ${fmt(r)} ` +
+        lines.push(`${tool}: ${goal.scenario}, Lectern/${goal.reference} ${goal.label} ${fmt(r)}${spread(goal.scenario, 'Lectern', goal.reference, tool, goal.metric)} ` +
           `(target >= ${goal.target}x: ${r >= goal.target ? 'met' : 'NOT met'})${others.join('')}`)
       }
     }
