@@ -19,14 +19,30 @@ const bytes = randomBytes(SIZE)
 
 const dir = await tempDir(t)
 const fs = await FsObjectStore.open({ root: join(dir, 'objects') })
-const opened: Readable[] = []
+/** Every storage stream opened, with the bytes it has produced (counted at push, whatever the stream's type). */
+const opened: Array<{ stream: Readable, bytes: number }> = []
 const storage: ObjectStore = Object.assign(Object.create(fs) as ObjectStore, {
   async get (key: string, options?: Parameters<ObjectStore['get']>[1]) {
     const stream = await fs.get(key, options)
-    opened.push(stream)
+    const entry = { stream, bytes: 0 }
+    const push = stream.push.bind(stream)
+    stream.push = (chunk: unknown, encoding?: BufferEncoding) => {
+      if (chunk !== null && chunk !== undefined) entry.bytes += (chunk as Buffer).length
+      return push(chunk, encoding)
+    }
+    opened.push(entry)
     return stream
   }
 })
+
+/** Polls until check() holds, or fails with what it waited for. */
+async function until (what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
 const { app } = await buildTestApp(t, { CACHE_MEMORY_MB: '1' }, { storage })
 const { video } = await publishVideo(app, new Map([['progressive.mp4', bytes]]))
 const base = await app.listen({ port: 0, host: '127.0.0.1' })
@@ -36,8 +52,8 @@ t.test('after one fill that the cache could not keep, ranges are piped from stor
   const first = await request(base, path, { headers: { range: 'bytes=10-20' } })
   t.ok(first.body.equals(bytes.subarray(10, 21)))
   t.equal(app.cache.stats().originReads, 1, 'the first miss filled a chunk')
-  // The answer can end before the rest of its chunk has arrived; let the fill finish.
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  // The answer can end before the rest of its chunk has arrived; wait for the fill to finish.
+  await until('the first fill to finish', () => app.cache.stats().inFlight === 0)
   for (const [start, end] of [[MiB - 5, 3 * MiB + 5], [100, 100], [SIZE - 1000, SIZE - 1], [0, SIZE - 1]]) {
     const r = await request(base, path, { headers: { range: `bytes=${start}-${end}` } })
     t.equal(r.status, 206)
@@ -56,15 +72,25 @@ t.test('after one fill that the cache could not keep, ranges are piped from stor
 t.test('a client that disconnects releases its storage stream at once', async (t) => {
   const before = opened.length
   const socket = net.connect((app.server.address() as net.AddressInfo).port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
   socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)
   await new Promise<void>((resolve) => socket.once('data', () => resolve()))
   socket.pause()
-  await new Promise((resolve) => setTimeout(resolve, 200))
-  const stream = opened[before]
-  t.ok(stream !== undefined, 'a storage stream was opened for it')
-  t.notOk(stream!.destroyed, 'and stays open while the client is connected but slow')
+  await until('a storage stream opened for the request', () => opened.length > before)
+  const entry = opened[before]!
+  // Stalled: the server stops reading storage once the socket's buffers are full (no growth for 300 ms).
+  let last = -1
+  let stableSince = Date.now()
+  await until('the storage reads to stop while the client does not read', () => {
+    if (entry.bytes !== last) { last = entry.bytes; stableSince = Date.now() }
+    return Date.now() - stableSince >= 300
+  })
+  t.ok(entry.bytes > 0, `the stream read ${entry.bytes} bytes`)
+  t.ok(entry.bytes < SIZE, `a paused client holds back the storage read (${entry.bytes} of ${SIZE} bytes read)`)
+  t.notOk(entry.stream.destroyed, 'and the stream stays open while the client is connected but slow')
   socket.destroy()
-  await new Promise((resolve) => setTimeout(resolve, 200))
-  t.ok(stream!.destroyed, 'destroyed once the client is gone')
-  t.ok((stream as unknown as { bytesRead?: number }).bytesRead === undefined || (stream as unknown as { bytesRead: number }).bytesRead < SIZE, 'it never read the whole file')
+  await until('the storage stream to be destroyed once the client is gone', () => entry.stream.destroyed, 5000)
+  t.pass('destroyed once the client is gone')
+  const atClose = entry.bytes
+  t.ok(atClose < SIZE, `it never read the whole file (${atClose} of ${SIZE} bytes)`)
 })
