@@ -118,3 +118,20 @@ t.test('without CMCD, back-to-back segment fetches on one connection give sample
   t.ok(s.estimator.samples.every(([bps]) => bps > 5e6), 'loopback is fast: every sample is over 5 Mbit/s')
   t.equal(app.server.listeners('request').map((l) => l.name).join(), 'deliveryFastPath')
 })
+
+t.test('a session id never grants access: private videos play adaptively only with their token', async (t) => {
+  const priv = await publishVideo(app, ladder, { visibility: 'private' })
+  const pid = priv.video._id
+  const open = sidOf((await request(base, `/adaptive_stream/${id}`)).body.toString())
+  for (const path of [`/adaptive_stream/${pid}?sid=${open}`, `/adaptive_stream/${pid}/${segmentName(0)}?sid=${open}`, `/hls/${pid}/master.m3u8?sid=${open}`, `/hls/${pid}/360p/${segmentName(0)}?sid=${open}`]) {
+    t.equal((await request(base, path)).status, 403, `${path} without a token`)
+  }
+  const playback = JSON.parse((await app.inject({ url: `/api/videos/${pid}/playback`, headers: { authorization: `Bearer ${app.jwt.sign({ sub: priv.video.owner, role: 'user' })}` } })).body) as { adaptiveUrl: string, sid: string, token: string }
+  const playlist = await request(base, playback.adaptiveUrl)
+  t.equal(playlist.status, 200, 'the adaptive playlist with the token')
+  const first = playlist.body.toString().split('\n').find((l) => l.startsWith('/adaptive_stream/'))!
+  t.match(first, new RegExp(`\\?token=[^&]+&sid=${playback.sid}$`), 'its segment URIs carry the token and the session')
+  const seg = await request(base, first)
+  t.equal(seg.status, 200)
+  t.ok(seg.body.equals(priv.objects.get(`videos/${pid}/${priv.video.version!}/${seg.headers['lectern-rendition'] as string}/${segmentName(0)}`)!))
+})
