@@ -13,6 +13,7 @@ import docsPlugin from '../plugins/docs.js'
 import authPlugin, { type AuthPluginOptions } from '../plugins/auth.js'
 import searchPlugin from '../plugins/search.js'
 import metadataPlugin from '../plugins/metadata.js'
+import uploadsPlugin from '../plugins/uploads.js'
 import deliveryPlugin from './delivery/delivery-plugin.js'
 import transcoderPlugin from '../transcoder/worker-plugin.js'
 import webPlugin from '../plugins/web.js'
@@ -58,6 +59,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(authPlugin, { rateLimit: options.authRateLimit })
   await app.register(searchPlugin)
   await app.register(metadataPlugin)
+  await app.register(uploadsPlugin)
   await app.register(deliveryPlugin)
   await app.register(transcoderPlugin)
   await app.register(webPlugin)
