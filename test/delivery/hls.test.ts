@@ -6,8 +6,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { mediaDir } from '../helpers/media.js'
 import { makeLadder, publishVideo } from './fixtures.js'
 import { request } from './http.js'
-import { deriveKey } from '../../src/secrets.js'
-import { issuePlaybackToken } from '../../src/delivery/playback-token.js'
+import { forgeAccessToken, forgePlaybackToken } from '../helpers/forge.js'
 import { VIDEOS } from '../../src/db/video-repository.js'
 import type { Video } from '../../src/db/documents.js'
 import { segmentName } from '../../src/db/documents.js'
@@ -15,7 +14,8 @@ import { segmentName } from '../../src/db/documents.js'
 const execFileAsync = promisify(execFile)
 
 const ladder = await makeLadder(t)
-const { app } = await buildTestApp(t)
+const SECRET = 'the server secret of this test, 32 characters or more'
+const { app } = await buildTestApp(t, { JWT_SECRET: SECRET })
 const base = await app.listen({ port: 0, host: '127.0.0.1' })
 const pub = await publishVideo(app, ladder)
 const id = pub.video._id
@@ -186,9 +186,14 @@ t.test('unlisted and private videos play with a playback token', async (t) => {
   t.equal((await request(base, playback.hlsUrl, { headers: { 'if-none-match': master.headers.etag! } })).status, 304)
   t.not(master.headers.etag, (await request(base, `/hls/${pub.video._id}/master.m3u8`)).headers.etag)
 
-  const key = deriveKey(app.secret, 'playback')
-  const expired = issuePlaybackToken(key, uid, 60, Date.now() - 3600_000).token
-  const forOther = issuePlaybackToken(key, other.video._id, 600).token
+  // Tokens made here from the documented format, not by Lectern's code.
+  const inSeconds = (s: number) => Math.floor(Date.now() / 1000) + s
+  const forged = forgePlaybackToken(SECRET, uid, inSeconds(600))
+  for (const path of [`/hls/${uid}/master.m3u8`, `/hls/${uid}/360p/segment-00000.ts`, `/stream/${uid}`]) {
+    t.equal((await request(base, `${path}?token=${encodeURIComponent(forged)}`)).status, 200, `a token made from the documented format opens ${path}`)
+  }
+  const expired = forgePlaybackToken(SECRET, uid, inSeconds(-3540))
+  const forOther = forgePlaybackToken(SECRET, other.video._id, inSeconds(600))
   const [exp, sig] = playback.token.split('.') as [string, string]
   const tampered = `${Number(exp) + 1}.${sig}`
   for (const [what, token] of [['expired', expired], ['another video', forOther], ['tampered', tampered], ['garbage', 'x']]) {
@@ -206,8 +211,8 @@ t.test('unlisted and private videos play with a playback token', async (t) => {
 
 t.test('private videos: a token only for the owner; not-ready videos: 409 for the owner, 404 for others', async (t) => {
   const owner = '0123456789abcdef0123'
-  const ownerToken = app.jwt.sign({ sub: owner, role: 'user' })
-  const strangerToken = app.jwt.sign({ sub: 'fedcba9876543210fedc', role: 'user' })
+  const ownerToken = forgeAccessToken(SECRET, owner)
+  const strangerToken = forgeAccessToken(SECRET, 'fedcba9876543210fedc')
   const priv = await publishVideo(app, ladder, { visibility: 'private', owner })
   const path = `/api/videos/${priv.video._id}/playback`
   t.equal((await request(base, path)).status, 404)

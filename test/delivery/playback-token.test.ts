@@ -1,6 +1,8 @@
 import t from 'tap'
+import { createHmac } from 'node:crypto'
 import { issuePlaybackToken, verifyPlaybackToken } from '../../src/delivery/playback-token.js'
 import { deriveKey } from '../../src/secrets.js'
+import { forgePlaybackToken, purposeKey } from '../helpers/forge.js'
 
 const key = deriveKey('x'.repeat(48), 'playback')
 const now = Date.UTC(2026, 0, 1)
@@ -33,4 +35,17 @@ t.test('an expired token with a valid signature says expired, a forged one never
   const { token } = issuePlaybackToken(key, 'video-a', 1, now - 10_000)
   t.equal(verifyPlaybackToken(key, 'video-a', token, now), 'expired')
   t.equal(verifyPlaybackToken(key, 'video-b', token, now), 'invalid')
+})
+
+t.test('tokens follow the documented format: independent vectors', async (t) => {
+  const secret = 'x'.repeat(48)
+  // Computed once outside Node (Python's hmac) from the format: key = HMAC-SHA256(secret,
+  // "lectern:playback"), token = "<expiry>.<base64url HMAC-SHA256(key, "<id>.<expiry>")>".
+  const vector = '1767226200.U0A6tZMr25GXLVIABK3GM60x3xEgGdl6wbuAMgwJj4Q'
+  t.ok(key.equals(createHmac('sha256', secret).update('lectern:playback').digest()), 'the playback key is HMAC-SHA256(secret, "lectern:playback")')
+  t.equal(issuePlaybackToken(key, 'video-a', 600, now).token, vector, 'an issued token is the fixed vector')
+  t.equal(forgePlaybackToken(secret, 'video-a', 1767226200), vector, 'and what the test helper forges')
+  t.equal(verifyPlaybackToken(key, 'video-a', vector, now), 'ok')
+  t.equal(verifyPlaybackToken(purposeKey(secret, 'playback'), 'video-a', forgePlaybackToken(secret, 'video-a', 1767229200), now), 'ok', 'a token forged here for another expiry verifies')
+  t.equal(verifyPlaybackToken(key, 'video-a', forgePlaybackToken('y'.repeat(48), 'video-a', 1767229200), now), 'invalid', 'one forged with another secret does not')
 })

@@ -1,10 +1,11 @@
-import { createHmac } from 'node:crypto'
+import { createHmac, scryptSync } from 'node:crypto'
 import t from 'tap'
 import Fastify from 'fastify'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import { buildTestApp } from '../helpers/app.js'
 import { testConfig } from '../helpers/config.js'
-import { deriveKey } from '../../src/secrets.js'
+import { purposeKey } from '../helpers/forge.js'
+import type { User } from '../../src/db/documents.js'
 import { errorHandler } from '../../src/error-handler.js'
 import dbPlugin from '../../src/db/db-plugin.js'
 import authPlugin, { currentUser } from '../../plugins/auth.js'
@@ -21,8 +22,10 @@ function craftToken (header: object, payload: object, key: Buffer | string, hmac
 
 const now = () => Math.floor(Date.now() / 1000)
 
+const SECRET = 'a server secret of at least 32 characters, for the tests'
+
 t.test('register, login and me', async (t) => {
-  const { app } = await buildTestApp(t)
+  const { app } = await buildTestApp(t, { JWT_SECRET: SECRET })
   const reg = await app.inject({
     method: 'POST', url: '/api/auth/register', payload: { email: '  Ann.Lee@Example.ORG ', password: 'correct horse battery', name: ' Ann  Lee ' }
   })
@@ -41,6 +44,11 @@ t.test('register, login and me', async (t) => {
   t.equal(payload.sub, body.user.id)
   t.equal(payload.role, 'admin')
   t.equal(payload.exp - payload.iat, 3600)
+  const [h64, p64, sig] = body.token.split('.') as [string, string, string]
+  t.equal(sig, createHmac('sha256', purposeKey(SECRET, 'jwt')).update(`${h64}.${p64}`).digest('base64url'), 'signed with HMAC-SHA256 under the key derived from JWT_SECRET for "jwt"')
+  const stored = await app.db.collection<User>('users').findOne({ _id: body.user.id })
+  t.equal(stored?.passwordHash, scryptSync('correct horse battery'.normalize('NFKC'), Buffer.from(stored!.passwordSalt, 'hex'), 64, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }).toString('hex'),
+    'the stored password is scrypt (N=2^15, r=8, p=1) over its per-user salt')
 
   const second = await app.inject({ method: 'POST', url: '/api/auth/register', payload: { email: 'bo@example.org', password: 'another good one', name: 'Bo' } })
   t.equal(second.json().user.role, 'user', 'later accounts are users')
@@ -112,7 +120,7 @@ t.test('tokens: missing, malformed, expired, forged', async (t) => {
   await registerAccount(app, 'admin')
   const account = await registerAccount(app)
   t.equal(account.role, 'user')
-  const key = deriveKey(app.secret, 'jwt')
+  const key = purposeKey(app.secret, 'jwt')
   const claims = { sub: account.id, role: 'user', iat: now(), exp: now() + 600 }
   t.equal((await app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${craftToken({ alg: 'HS256', typ: 'JWT' }, claims, key)}` } })).statusCode, 200,
     'a well-made token with the right key is accepted (so the refusals below are about what they change)')
@@ -140,7 +148,7 @@ t.test('tokens: missing, malformed, expired, forged', async (t) => {
 
 t.test('a token whose account is gone no longer reaches /me', async (t) => {
   const { app } = await buildTestApp(t)
-  const key = deriveKey(app.secret, 'jwt')
+  const key = purposeKey(app.secret, 'jwt')
   const token = craftToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'ffffffffffffffffffff', role: 'user', iat: now(), exp: now() + 60 }, key)
   const res = await app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${token}` } })
   t.equal(res.statusCode, 401)
@@ -177,7 +185,7 @@ t.test('authenticateOptional and requireRole', async (t) => {
   app.get('/admin', { preHandler: [(r, s) => app.authenticate(r, s), (r, s) => app.requireRole('admin')(r, s)] }, async () => ({ ok: true }))
   await app.ready()
 
-  const key = deriveKey(app.secret, 'jwt')
+  const key = purposeKey(app.secret, 'jwt')
   const token = (role: string) => craftToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'aaaaaaaaaaaaaaaaaaaa', role, iat: now(), exp: now() + 60 }, key)
 
   t.same((await app.inject({ url: '/optional' })).json(), { user: null }, 'absent: no user, no error')

@@ -1,0 +1,29 @@
+import { createHmac } from 'node:crypto'
+
+// Lectern's token formats, written here from their documentation (README "Accounts and auth" and
+// "Delivery"; the doc comments of src/secrets.ts and src/delivery/playback-token.ts), not imported
+// from its code: a test that forges with these checks the format, not the code against itself.
+
+/** The key for one purpose: HMAC-SHA256 keyed with the server secret over `lectern:<purpose>`. */
+export function purposeKey (secret: string, purpose: 'jwt' | 'playback'): Buffer {
+  return createHmac('sha256', secret).update(`lectern:${purpose}`).digest()
+}
+
+/** `<expiry>.<mac>`: expiry in seconds since the epoch, mac the base64url HMAC-SHA256 of `<videoId>.<expiry>` under the playback key. */
+export function forgePlaybackToken (secret: string, videoId: string, expirySeconds: number): string {
+  const mac = createHmac('sha256', purposeKey(secret, 'playback')).update(`${videoId}.${expirySeconds}`).digest('base64url')
+  return `${expirySeconds}.${mac}`
+}
+
+/** An HS256 JWT over claims, signed with the jwt key. */
+export function forgeJwt (secret: string, claims: Record<string, unknown>): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  const signed = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`
+  return `${signed}.${createHmac('sha256', purposeKey(secret, 'jwt')).update(signed).digest('base64url')}`
+}
+
+/** A user's access token as Lectern issues it: sub, role, iat and exp (one hour by default). */
+export function forgeAccessToken (secret: string, sub: string, role: 'user' | 'admin' = 'user', ttlSeconds = 3600): string {
+  const iat = Math.floor(Date.now() / 1000)
+  return forgeJwt(secret, { sub, role, iat, exp: iat + ttlSeconds })
+}
