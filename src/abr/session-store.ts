@@ -68,6 +68,11 @@ export class SessionStore<T> {
     return this.peek(key)
   }
 
+  /** Keeps a value in this process only, at once: for a store that is not shared (no Redis). */
+  setLocal (key: string, value: T): void {
+    this.#remember(key, value)
+  }
+
   async set (key: string, value: T): Promise<void> {
     this.#remember(key, value)
     if (this.#redis !== undefined) await this.#redis.set('abr:' + key, Buffer.from(JSON.stringify(value)), this.#ttlSeconds)

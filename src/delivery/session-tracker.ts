@@ -53,6 +53,7 @@ const now = (): number => performance.timeOrigin + performance.now()
 /** Bodies at most this large say nothing about throughput, but their follow-up request bounds the RTT. */
 const SMALL_BODY = 16 * 1024
 const KBPS = 1000
+const DONE = Promise.resolve()
 
 /**
  * Delivery's side of adaptive bitrate: stamps each request's arrival, turns delivered segments
@@ -102,12 +103,13 @@ export class SessionTracker {
 
   /** Called for every request before routing: its arrival time, and the gap sample the previous answer on this connection was waiting for. */
   arrived (req: IncomingMessage): void {
-    const t = now()
-    ;(req as Stamped)[kArrival] = t
-    if (this.#proxied(req)) return
     const socket = req.socket as Tracked
     const last = socket[kLast]
-    if (last === undefined) return
+    // Most requests name no session and follow none: they cost a property read and a search.
+    if (last === undefined && req.url?.includes('sid=') !== true) return
+    const t = now()
+    ;(req as Stamped)[kArrival] = t
+    if (last === undefined || this.#proxied(req)) return
     socket[kLast] = undefined
     // A connection may carry other viewers' requests (a proxy's keep-alive upstream): only the same
     // session's next request says when its previous answer arrived.
@@ -228,6 +230,12 @@ export class SessionTracker {
     await Promise.all([...this.#queues.values()])
   }
 
+  /** Whether what the session's network achieved is worth writing down again (it moved by 2% or more). */
+  #networkChanged (before: AbrSession, after: AbrSession): boolean {
+    if (after.network === null || after.estimate === null || after.estimator === before.estimator) return false
+    return before.estimate === null || Math.abs(after.estimate - before.estimate) >= 0.02 * before.estimate
+  }
+
   #withSample (s: AbrSession, sample: ThroughputSample): AbrSession {
     const estimator = addSample(s.estimator, sample)
     return { ...s, estimator, estimate: estimateBps(estimator) }
@@ -239,15 +247,23 @@ export class SessionTracker {
   }
 
   #update (sid: string, change: (s: AbrSession) => AbrSession): Promise<void> {
+    // Without Redis the state is this process's alone: change it at once, with no promise.
+    if (!this.#sessions.shared) {
+      const s = (this.#sessions.peek('s:' + sid) as AbrSession | undefined) ?? { estimator: newEstimator(null), estimate: null, buffer: newBufferModel(), current: null, rttMs: null, network: null }
+      const changed = change(s)
+      if (changed !== s) {
+        this.#sessions.setLocal('s:' + sid, changed)
+        if (this.#networkChanged(s, changed)) this.#sessions.setLocal('net:' + changed.network!, { bps: changed.estimate! })
+      }
+      return DONE
+    }
     const previous = this.#queues.get(sid) ?? Promise.resolve()
     const next = previous.then(async () => {
       const s = await this.#get(sid) ?? { estimator: newEstimator(null), estimate: null, buffer: newBufferModel(), current: null, rttMs: null, network: null }
       const changed = change(s)
       if (changed === s) return
       await this.#sessions.set('s:' + sid, changed)
-      if (changed.network !== null && changed.estimate !== null && changed.estimator !== s.estimator) {
-        await this.#sessions.set('net:' + changed.network, { bps: changed.estimate })
-      }
+      if (this.#networkChanged(s, changed)) await this.#sessions.set('net:' + changed.network!, { bps: changed.estimate! })
     }).catch((err: unknown) => { this.#log.warn({ err }, 'could not update a viewing session') })
       .finally(() => { if (this.#queues.get(sid) === next) this.#queues.delete(sid) })
     this.#queues.set(sid, next)
