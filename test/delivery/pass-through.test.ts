@@ -53,7 +53,7 @@ t.test('after one fill that the cache could not keep, ranges are piped from stor
   t.ok(first.body.equals(bytes.subarray(10, 21)))
   t.equal(app.cache.stats().originReads, 1, 'the first miss filled a chunk')
   // The answer can end before the rest of its chunk has arrived; wait for the fill to finish.
-  await until('the first fill to finish', () => app.cache.stats().inFlight === 0)
+  await until('the first fill to finish', () => (app.cache.stats() as { inFlight?: number }).inFlight === 0)
   for (const [start, end] of [[MiB - 5, 3 * MiB + 5], [100, 100], [SIZE - 1000, SIZE - 1], [0, SIZE - 1]]) {
     const r = await request(base, path, { headers: { range: `bytes=${start}-${end}` } })
     t.equal(r.status, 206)
