@@ -84,6 +84,9 @@ export class GuardedStore extends DataStore {
   override async write (stream: Readable, id: string, offset: number): Promise<number> {
     if (offset > 0) return await this.inner.write(stream, this.keyOf(id), offset)
     const gate = new SniffGate()
+    // A store may look things up before it reads (S3): a refusal that comes first must wait for
+    // it as an error of the stream it is handed, not go unheard.
+    gate.on('error', () => {})
     stream.on('error', (err) => gate.destroy(err))
     stream.pipe(gate)
     try {

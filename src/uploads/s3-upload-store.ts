@@ -78,6 +78,16 @@ export class S3UploadStore extends S3Store {
     this.log = log
   }
 
+  /** A PATCH at the final offset (a client whose last answer was lost) has nothing to add to a completed upload. */
+  override async write (src: Readable, key: string, offset: number): Promise<number> {
+    const { file } = await this.getMetadata(key)
+    if (file.size !== undefined && offset >= file.size) {
+      src.resume()
+      return offset
+    }
+    return await super.write(src, key, offset)
+  }
+
   protected override infoKey (key: string): string {
     return `${S3_UPLOAD_PREFIX}${idOf(key)}.info`
   }
