@@ -105,7 +105,10 @@ const envSchema = z.object({
   UPLOAD_MAX_MB: positiveInt(4096),
   UPLOAD_EXPIRY_HOURS: positiveInt(24, 24 * 365),
 
-  ABR_EDGE_LOG_PORT: port('ABR_EDGE_LOG_PORT', 0)
+  ABR_EDGE_LOG_PORT: port('ABR_EDGE_LOG_PORT', 0),
+
+  METRICS_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
+  METRICS_PORT: port('METRICS_PORT', 0)
 })
 
 export interface S3Config {
@@ -144,6 +147,10 @@ export interface Config {
   uploadExpiryMs: number
   /** UDP port on which nginx's access log (syslog) of session requests arrives; 0: not listening */
   abrEdgeLogPort: number
+  /** Bearer token that opens GET /metrics on the API port to non-loopback clients; undefined: loopback only. */
+  metricsToken: string | undefined
+  /** A port of its own on which /metrics answers anyone who can reach it; 0: none. */
+  metricsPort: number
 }
 
 export class ConfigError extends Error {
@@ -207,6 +214,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     },
     uploadMaxBytes: e.UPLOAD_MAX_MB * 1024 * 1024,
     uploadExpiryMs: e.UPLOAD_EXPIRY_HOURS * 3600 * 1000,
-    abrEdgeLogPort: e.ABR_EDGE_LOG_PORT
+    abrEdgeLogPort: e.ABR_EDGE_LOG_PORT,
+    metricsToken: e.METRICS_TOKEN,
+    metricsPort: e.METRICS_PORT
   }
 }
