@@ -78,6 +78,16 @@ interface Measurement {
   bytesPerSec: number
   p99Ms: number
   errors: number
+  /** Lectern's own CPU time (user + system, from /proc) per answered request, microseconds */
+  cpuUsPerReq?: number
+}
+
+/** A process's CPU seconds so far (utime + stime of /proc/<pid>/stat, in clock ticks of 1/100 s). */
+async function cpuSeconds (pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises')
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 interface Job {
@@ -307,7 +317,11 @@ export async function run (): Promise<BenchResult> {
           for (const [tool, measure] of tools) {
             progress(`${scenario}: ${c.server}, ${tool} -c${CONNECTIONS} ${SECONDS}s (round ${round}/${ROUNDS})`)
             const k = `${scenario}|${c.server}|${tool}`
-            samples.set(k, [...(samples.get(k) ?? []), await measure(c.job)])
+            const pid = c.server.startsWith('Lectern') ? lectern.child.pid : undefined
+            const cpuBefore = pid === undefined ? 0 : await cpuSeconds(pid)
+            const m = await measure(c.job)
+            if (pid !== undefined && m.reqPerSec > 0) m.cpuUsPerReq = (await cpuSeconds(pid) - cpuBefore) * 1e6 / (m.reqPerSec * (c.job.seconds ?? SECONDS))
+            samples.set(k, [...(samples.get(k) ?? []), m])
           }
         }
       }
@@ -323,7 +337,8 @@ export async function run (): Promise<BenchResult> {
           reqPerSec: median(ms.map((x) => x.reqPerSec)),
           bytesPerSec: median(ms.map((x) => x.bytesPerSec)),
           p99Ms: median(ms.map((x) => x.p99Ms)),
-          errors: ms.reduce((a, x) => a + x.errors, 0)
+          errors: ms.reduce((a, x) => a + x.errors, 0),
+          cpuUsPerReq: median(ms.map((x) => x.cpuUsPerReq ?? NaN))
         }
         results.set(`${c.scenario}|${c.server}|${tool}`, m)
         rows.push({
@@ -333,6 +348,7 @@ export async function run (): Promise<BenchResult> {
           'req/s': Math.round(m.reqPerSec),
           'MiB/s': Math.round(m.bytesPerSec / MiB),
           'p99 ms': Math.round(m.p99Ms * 100) / 100,
+          'server CPU µs/req': Number.isNaN(m.cpuUsPerReq) ? '' : Math.round(m.cpuUsPerReq! * 10) / 10,
           errors: m.errors
         })
       }
@@ -360,6 +376,17 @@ export async function run (): Promise<BenchResult> {
       { scenario: 'uncached 1 MiB range', metric: 'bytesPerSec', label: 'throughput', reference: 'createReadStream', target: 1 },
       { scenario: 'cold 1 MiB range, chunk fills', metric: 'bytesPerSec', label: 'throughput', reference: 'createReadStream', target: 1 }
     ]
+    // What sampling costs the server, whatever the load generator manages: CPU per request, by round.
+    for (const [tool] of tools) {
+      for (const scenario of ['cached 64 KiB segment, session sampled', 'cached 1 MiB segment, session sampled']) {
+        const xs = samples.get(`${scenario}|Lectern|${tool}`) ?? []
+        const ys = samples.get(`${scenario}|Lectern, no session|${tool}`) ?? []
+        const rs = xs.map((x, i) => (x.cpuUsPerReq ?? NaN) / (ys[i]?.cpuUsPerReq ?? NaN)).filter((r) => Number.isFinite(r))
+        if (rs.length === 0) continue
+        const mid = [...rs].sort((a, b) => a - b)[Math.floor(rs.length / 2)]!
+        lines.push(`${tool}: ${scenario}, server CPU per request with/without the session ${fmt(mid)}, rounds ${fmt(Math.min(...rs))}-${fmt(Math.max(...rs))} (target <= 1.05x: ${mid <= 1.05 ? 'met' : 'NOT met'})`)
+      }
+    }
     for (const [tool] of tools) {
       for (const goal of targets) {
         const r = ratio(goal.scenario, 'Lectern', goal.reference, tool, goal.metric)
