@@ -1,4 +1,8 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
+import { createRequire } from 'node:module'
+import { gzipSync } from 'node:zlib'
 import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
 import { NodeRequest } from 'srvx/node'
@@ -13,6 +17,16 @@ declare module 'fastify' {
     /** Resumable uploads (tus): the store, the finishing of uploads, the expiry sweep. */
     resumableUploads: ResumableUploads
   }
+}
+
+const require = createRequire(import.meta.url)
+/** The upload page's tus client, from its npm package (never a CDN), at a URL under the pages' CSP. */
+export const TUS_CLIENT_PATH = '/assets/vendor/tus.min.js'
+
+/** The script, its gzip and a validator, read once. */
+function tusClientScript (): { body: Buffer, gzip: Buffer, etag: string } {
+  const body = readFileSync(require.resolve('tus-js-client/dist/tus.min.js'))
+  return { body, gzip: gzipSync(body), etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` }
 }
 
 /** The sweep runs this often (and at start-up): a fraction of the expiry, at most every 10 minutes. */
@@ -100,5 +114,17 @@ export default fp(async function uploadsPlugin (app) {
     child.route({ method: 'OPTIONS', url: `${UPLOADS_PATH}/:id`, schema: hide, handler: handle })
     child.route({ method: 'POST', url: UPLOADS_PATH, schema: hide, preHandler: app.authenticate, handler: handle })
     child.route({ method: ['HEAD', 'PATCH', 'DELETE'], url: `${UPLOADS_PATH}/:id`, schema: hide, preHandler: app.authenticate, handler: handle })
+  })
+
+  const script = tusClientScript()
+  app.get(TUS_CLIENT_PATH, { schema: { hide: true } }, async (request, reply) => {
+    // Unversioned URL (the page names it), so browsers revalidate it rather than keep an old one.
+    reply.header('cache-control', 'no-cache').header('etag', script.etag).header('vary', 'accept-encoding')
+    if (request.headers['if-none-match'] === script.etag) return await reply.code(304).send()
+    reply.type('text/javascript; charset=utf-8')
+    if (/\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))) {
+      return await reply.header('content-encoding', 'gzip').send(script.gzip)
+    }
+    return await reply.send(script.body)
   })
 }, { fastify: '5.x', name: 'lectern-uploads', dependencies: ['lectern-auth', 'lectern-db', 'lectern-storage'] })
