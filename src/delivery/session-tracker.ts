@@ -149,7 +149,7 @@ export class SessionTracker {
     const acceptedBytes = Math.max(0, Math.min(bytes, bytes - queued))
     // A player that reports its own throughput (CMCD mtp) has been sampled at arrival (reported()).
     const measured = cmcd?.mtp === undefined && !this.#proxied(req)
-    res.once('finish', () => {
+    const finished = (): void => {
       const delivery: SegmentDelivery = { bytes, arrivalMs, finishMs: now(), acceptedBytes, segmentSeconds }
       const sample = !measured || bytes <= SMALL_BODY ? null : sampleFromDelivery(delivery)
       socket[kLast] = !measured ? undefined : sample === null ? (bytes <= SMALL_BODY ? { sid, smallFinishMs: delivery.finishMs } : { sid, delivery }) : undefined
@@ -157,7 +157,11 @@ export class SessionTracker {
         const buffered = { ...s, buffer: onSegment(s.buffer, arrivalMs, segmentSeconds, cmcd?.bl) }
         return sample === null ? buffered : this.#withSample(buffered, sample)
       })
-    })
+    }
+    // The kernel took the whole answer at once: it has been handed over already ('finish' would
+    // only say so later), and no 'finish' sample can come of it.
+    if (queued === 0) finished()
+    else res.once('finish', finished)
   }
 
   /**
