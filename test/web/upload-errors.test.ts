@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { chromium } from 'playwright-core'
@@ -13,7 +13,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const ci = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false'
 if (!existsSync(CHROMIUM) && ci) throw new Error(`no Chromium at ${CHROMIUM}, but CI must run the web UI tests (.ci/run installs it)`)
 
-t.test('upload errors: too large, not a video, network lost, signed out', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)` }, async (t) => {
+t.test('upload errors: too large, not a video, network lost (paused, then resumed), signed out', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)` }, async (t) => {
   const { app } = await buildTestApp(t, { UPLOAD_MAX_MB: '1' })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const origin = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
@@ -70,12 +70,28 @@ t.test('upload errors: too large, not a video, network lost, signed out', { skip
   await page.reload()
   await page.waitForSelector('#limit-hint:has-text("up to 1.0 MB")')
 
+  // Offline: the upload does not fail, it pauses (and says so), then goes on by itself once the
+  // network is back, and the original is the clip byte for byte.
   const cdp = await page.context().newCDPSession(page)
   await cdp.send('Network.enable')
   await cdp.send('Network.emulateNetworkConditions', { offline: true, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
-  t.match(await tryUpload(clip), /connection to Lectern was lost.*Check your network/, 'network lost')
+  await page.setInputFiles('#file', clip)
+  await page.fill('#title', 'A lecture')
+  await page.click('#upload-button')
+  await page.waitForSelector('#progress-panel[data-state="paused"]')
+  t.match(await page.textContent('#upload-status'), /Paused at 0%: .*It goes on by itself as soon as Lectern can be reached again/, 'network lost: paused, and says it will go on')
+  t.equal(await page.isVisible('#resume-button'), true, 'with a button to try now')
+  t.equal(await page.textContent('#upload-error'), '', 'and no error')
   await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
-  await again()
+  await page.waitForSelector('#progress-panel[data-state="sent"]')
+  t.match(await page.textContent('#send-text'), /^100%/, 'back online, it finished by itself')
+  const sent = await app.storage.list('originals/')
+  t.equal(sent.length, 1, 'one original')
+  const bytes: Buffer[] = []
+  for await (const chunk of await app.storage.get(sent[0]!.key)) bytes.push(chunk as Buffer)
+  t.ok(Buffer.concat(bytes).equals(await readFile(clip)), 'byte for byte the clip')
+  await page.reload()
+  await page.waitForSelector('#upload-form:not([hidden])')
 
   // A token the server no longer accepts (expired, or signed with another secret).
   await page.evaluate(`(() => { const s = JSON.parse(sessionStorage.getItem('lectern.session')); s.token = s.token.slice(0, -4) + 'AAAA'; sessionStorage.setItem('lectern.session', JSON.stringify(s)) })()`)
@@ -83,5 +99,5 @@ t.test('upload errors: too large, not a video, network lost, signed out', { skip
   t.match(await page.textContent('#account'), /Sign in/, 'and the header shows the tab as signed out')
   await page.click('#again-button')
   await page.waitForSelector('#signed-out:not([hidden])')
-  t.same(await app.storage.list('originals/'), [], 'nothing was stored')
+  t.same((await app.storage.list('originals/')).map((o) => o.key), sent.map((o) => o.key), 'nothing else was stored')
 })

@@ -1,6 +1,9 @@
-// Upload: send the file with XMLHttpRequest (for byte progress), then follow the transcode by
-// polling the video until it is ready. Errors are said in terms a teacher can act on.
-import { $ } from './dom.js'
+// Upload: send the file over tus (tus-js-client, served from its npm package), in chunks that
+// the server keeps, so a dropped connection, a sleeping laptop or a reload does not start it again
+// from zero; then follow the transcode by polling the video until it is ready. The browser keeps
+// the address of each unfinished upload (localStorage), so choosing the same file again goes on
+// from where it stopped. Errors are said in terms a teacher can act on.
+import { $, h } from './dom.js'
 import { api, accountForm, getSession, mountHeader, onSession, openSignIn, signOut } from './session.js'
 import { formatBytes, formatRate, spokenDuration } from './format.js'
 
@@ -22,6 +25,11 @@ const statusLine = $('#upload-status')
 const uploadError = $('#upload-error')
 const watchLink = $('#watch-link')
 const cancelButton = $('#cancel-button')
+const resumeButton = $('#resume-button')
+const unfinished = $('#unfinished')
+const unfinishedList = $('#unfinished-list')
+/** The classic script before this module defines it; without it (a blocked script) uploads cannot start. */
+const tus = window.tus
 const againButton = $('#again-button')
 
 let maxBytes = null
@@ -37,6 +45,7 @@ onSession((session) => {
   if (busy) return
   signedOut.hidden = session !== null
   form.hidden = session === null
+  showUnfinished()
 })
 
 function describeFile () {
@@ -48,6 +57,7 @@ function describeFile () {
   }
 }
 fileInput.addEventListener('change', describeFile)
+fileInput.addEventListener('change', () => { void offerResume() })
 
 for (const type of ['dragenter', 'dragover']) {
   drop.addEventListener(type, (event) => { event.preventDefault(); drop.classList.add('over') })
@@ -63,15 +73,79 @@ drop.addEventListener('drop', (event) => {
   }
 })
 
-let xhr = null
+/** Each PATCH carries at most this much (a multiple of the S3 part size, so no part is split). */
+const CHUNK_BYTES = 64 * 1024 * 1024
+/** About twenty minutes of retries; after that the upload waits for the network or the Resume button. */
+const RETRY_DELAYS = [0, 1000, 2000, 3000, 5000, 5000, 10000, 10000, 15000, 15000, ...new Array(36).fill(30000)]
+const ENDPOINT = '/api/uploads'
+
+let upload = null
+let paused = false
 let pollTimer = null
+
+/** The browser's memory of unfinished uploads, per user: one user's never resumes as another's. */
+const fingerprintOf = (file) => {
+  const user = getSession()?.user?.id ?? 'anonymous'
+  return Promise.resolve(['lectern', user, file.name, file.type, file.size, file.lastModified].join('/'))
+}
+const storagePrefix = () => `tus::lectern/${getSession()?.user?.id ?? 'anonymous'}/`
+
+async function storedUploads () {
+  if (tus?.defaultOptions?.urlStorage === undefined) return []
+  const all = await tus.defaultOptions.urlStorage.findAllUploads().catch(() => [])
+  return all.filter((u) => typeof u.urlStorageKey === 'string' && u.urlStorageKey.startsWith(storagePrefix()))
+}
+
+const tusHeaders = () => {
+  const session = getSession()
+  return session === null ? { 'Tus-Resumable': '1.0.0' } : { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${session.token}` }
+}
+
+/** Lists the unfinished uploads this browser remembers for the signed-in user. */
+async function showUnfinished () {
+  const session = getSession()
+  const stored = session === null || busy ? [] : await storedUploads()
+  unfinishedList.replaceChildren(...stored.map((u) => {
+    const title = u.metadata?.title ?? 'Untitled'
+    const name = u.metadata?.filename ?? 'a file'
+    const discard = h('button', { type: 'button', class: 'secondary' }, 'Discard')
+    discard.addEventListener('click', async () => {
+      discard.disabled = true
+      // Terminate it on the server (its part is removed), then forget it here.
+      if (typeof u.uploadUrl === 'string') await fetch(u.uploadUrl, { method: 'DELETE', headers: tusHeaders() }).catch(() => {})
+      await tus.defaultOptions.urlStorage.removeUpload(u.urlStorageKey).catch(() => {})
+      void showUnfinished()
+    })
+    return h('li', {}, h('span', {}, `“${title}” (${name}, ${formatBytes(u.size)}). Choose ${name} again to go on. `), discard)
+  }))
+  unfinished.hidden = stored.length === 0
+}
+
+/** When the chosen file was partly sent before, say so and bring back its title and details. */
+async function offerResume () {
+  const file = fileInput.files?.[0]
+  if (file === undefined || tus === undefined || getSession() === null) return
+  const previous = await new tus.Upload(file, { endpoint: ENDPOINT, fingerprint: fingerprintOf }).findPreviousUploads().catch(() => [])
+  const last = previous[previous.length - 1]
+  if (last === undefined) return
+  const m = last.metadata ?? {}
+  if (typeof m.title === 'string') titleInput.value = m.title
+  if (typeof m.description === 'string') $('#description').value = m.description
+  if (typeof m.tags === 'string') $('#tags').value = m.tags
+  const choice = form.querySelector(`input[name="visibility"][value="${m.visibility}"]`)
+  if (choice !== null) choice.checked = true
+  $('#file-info').textContent = `Selected: ${file.name} (${formatBytes(file.size)}). Part of this file was sent before: the upload goes on from where it stopped.`
+}
 
 function fail (message) {
   uploadError.textContent = message
   statusLine.textContent = ''
+  panel.dataset.state = 'failed'
   cancelButton.hidden = true
+  resumeButton.hidden = true
   againButton.hidden = false
   busy = false
+  upload = null
 }
 
 /** The upload's answer, in words: what went wrong and what to do about it. */
@@ -80,7 +154,7 @@ function explain (status, body) {
   switch (status) {
     case 401:
       signOut()
-      return 'You are signed out (your session may have expired). Sign in again, then upload the file again.'
+      return 'You are signed out (your session may have expired). Sign in again, then choose the same file: the upload goes on from where it stopped.'
     case 413: {
       // Lectern's answer names its limit; a proxy in front (nginx client_max_body_size) may not.
       const limit = /limit of (\d+) MB/.exec(message)?.[1]
@@ -90,12 +164,22 @@ function explain (status, body) {
       return 'This file is not a video Lectern can read. Choose a video file, for example MP4, MOV, MKV or WebM.'
     case 400:
       return `The upload was refused: ${message}`
+    case 404:
+    case 410:
+      return 'This upload was too old to go on (unfinished uploads are kept for a limited time) or was cancelled. Upload the file again.'
     default:
       return status >= 500
         ? `The server could not store the file (error ${status}). Try again in a few minutes; if it keeps failing, tell your administrator.`
         : `The upload was refused (error ${status}): ${message}`
   }
 }
+
+const statusOf = (err) => err?.originalResponse?.getStatus?.() ?? 0
+function bodyOf (err) {
+  try { return JSON.parse(err?.originalResponse?.getBody?.() ?? 'null') } catch { return null }
+}
+/** Worth trying again: no answer at all (network), the server busy or restarting, or another request in the way. */
+const retryable = (status) => status === 0 || status >= 500 || status === 409 || status === 423
 
 form.addEventListener('submit', (event) => {
   event.preventDefault()
@@ -110,85 +194,138 @@ form.addEventListener('submit', (event) => {
     fileInput.focus()
     return
   }
+  if (tus === undefined) { formError.textContent = 'The upload script did not load. Reload the page and try again.'; return }
   const session = getSession()
   if (session === null) { openSignIn(); return }
-  start(file, title, session)
+  void start(file, title)
 })
 
-function start (file, title, session) {
-  busy = true
-  const data = new FormData()
-  // Fields before the file, so the server checks them before receiving the bytes.
-  data.append('title', title)
-  data.append('description', $('#description').value)
-  data.append('tags', $('#tags').value)
-  data.append('visibility', form.querySelector('input[name="visibility"]:checked')?.value ?? 'public')
-  data.append('file', file, file.name)
+function showPaused (reason) {
+  paused = true
+  panel.dataset.state = 'paused'
+  const percent = sendBar.value
+  statusLine.textContent = `Paused at ${percent}%: ${reason} It goes on by itself as soon as Lectern can be reached again; keep this page open.`
+  resumeButton.hidden = false
+}
 
+async function start (file, title) {
+  busy = true
+  unfinished.hidden = true
   form.hidden = true
   panel.hidden = false
+  panel.dataset.state = 'sending'
   $('#progress-title').textContent = `Uploading “${title}”`
   sendBar.value = 0
   sendText.textContent = `0% of ${formatBytes(file.size)}`
   transcode.hidden = true
   watchLink.hidden = true
   againButton.hidden = true
+  resumeButton.hidden = true
   cancelButton.hidden = false
   uploadError.textContent = ''
   statusLine.textContent = 'Sending the file…'
+  paused = false
 
   const started = performance.now()
-  const samples = [] // [time, bytes] over the last few seconds, for a steady speed
-  const request = new XMLHttpRequest()
-  xhr = request
-  xhr.open('POST', '/api/videos')
-  xhr.setRequestHeader('authorization', `Bearer ${session.token}`)
-  xhr.setRequestHeader('accept', 'application/json')
-  xhr.responseType = 'json'
-  xhr.upload.addEventListener('progress', (e) => {
-    if (!e.lengthComputable) return
-    const now = performance.now()
-    samples.push([now, e.loaded])
-    while (samples.length > 2 && now - samples[0][0] > 3000) samples.shift()
-    const [t0, b0] = samples[0]
-    const elapsed = (now - (samples.length > 1 ? t0 : started)) / 1000
-    const speed = elapsed > 0 ? (e.loaded - (samples.length > 1 ? b0 : 0)) / elapsed : 0
-    const percent = Math.floor((e.loaded / e.total) * 100)
-    sendBar.value = percent
-    const left = speed > 0 ? (e.total - e.loaded) / speed : null
-    sendText.textContent = `${percent}% · ${formatBytes(e.loaded)} of ${formatBytes(e.total)}` +
-      (speed > 0 ? ` · ${formatRate(speed)}` : '') +
-      (left !== null && e.loaded < e.total ? ` · about ${spokenDuration(left)} left` : '')
-  })
-  xhr.upload.addEventListener('load', () => {
-    sendBar.value = 100
-    statusLine.textContent = 'File sent. Lectern is checking it…'
-  })
-  xhr.addEventListener('load', () => {
-    const body = request.response
-    xhr = null
-    if (request.status === 202 && typeof body?.id === 'string') {
+  let samples = [] // [time, bytes] over the last few seconds, for a steady speed
+  const current = new tus.Upload(file, {
+    endpoint: ENDPOINT,
+    chunkSize: CHUNK_BYTES,
+    retryDelays: RETRY_DELAYS,
+    removeFingerprintOnSuccess: true,
+    fingerprint: fingerprintOf,
+    metadata: {
+      title,
+      description: $('#description').value,
+      tags: $('#tags').value,
+      visibility: form.querySelector('input[name="visibility"]:checked')?.value ?? 'public',
+      filename: file.name,
+      filetype: file.type
+    },
+    // The token is read at each request: signing in again in another tab carries on here.
+    onBeforeRequest: (req) => {
+      const session = getSession()
+      if (session !== null) req.setHeader('Authorization', `Bearer ${session.token}`)
+    },
+    onProgress: (sent, total) => {
+      if (upload !== current) return
+      const now = performance.now()
+      if (paused) {
+        paused = false
+        samples = []
+        panel.dataset.state = 'sending'
+        resumeButton.hidden = true
+        statusLine.textContent = `Connected again: resumed at ${Math.floor((sent / total) * 100)}%.`
+      }
+      samples.push([now, sent])
+      while (samples.length > 2 && now - samples[0][0] > 3000) samples.shift()
+      const [t0, b0] = samples[0]
+      const elapsed = (now - t0) / 1000
+      const speed = elapsed > 0 ? (sent - b0) / elapsed : 0
+      const percent = Math.floor((sent / total) * 100)
+      sendBar.value = percent
+      const left = speed > 0 ? (total - sent) / speed : null
+      sendText.textContent = `${percent}% · ${formatBytes(sent)} of ${formatBytes(total)}` +
+        (speed > 0 ? ` · ${formatRate(speed)}` : '') +
+        (left !== null && sent < total ? ` · about ${spokenDuration(left)} left` : '')
+    },
+    onShouldRetry: (err) => {
+      const status = statusOf(err)
+      if (!retryable(status)) return false
+      if (upload === current) showPaused(status === 0 ? 'the connection to Lectern was lost.' : `Lectern did not answer properly (error ${status}).`)
+      return true
+    },
+    onError: (err) => {
+      if (upload !== current) return
+      const status = statusOf(err)
+      // Out of automatic retries while the network is away: wait for it, or for the Resume button.
+      if (retryable(status)) {
+        showPaused('the connection to Lectern was lost. Check your network.')
+        return
+      }
+      fail(explain(status, bodyOf(err)))
+    },
+    onSuccess: () => {
+      if (upload !== current) return
+      upload = null
       sendBar.value = 100
       sendText.textContent = `100% · ${formatBytes(file.size)} sent in ${spokenDuration((performance.now() - started) / 1000)}`
-      follow(body)
-    } else {
-      fail(explain(request.status, body))
+      statusLine.textContent = 'File sent. Lectern is checking it…'
+      // The upload's id is the id of the video it became.
+      const id = decodeURIComponent(new URL(current.url, location.href).pathname.split('/').pop())
+      const show = () => api(`/api/videos/${encodeURIComponent(id)}`).then(follow, (err) => {
+        if (err.status === 0) { setTimeout(show, 2000); return }
+        fail(err.status === 401 ? explain(401) : `The file was sent, but Lectern could not show the video: ${err.message}`)
+      })
+      void show()
     }
   })
-  xhr.addEventListener('error', () => {
-    xhr = null
-    fail('The connection to Lectern was lost while sending the file. Check your network, then try again.')
-  })
-  xhr.addEventListener('abort', () => {
-    xhr = null
-    fail('Upload cancelled. Nothing was saved.')
-  })
-  xhr.send(data)
+  upload = current
+  const previous = await current.findPreviousUploads().catch(() => [])
+  const last = previous[previous.length - 1]
+  if (last !== undefined) {
+    current.resumeFromPreviousUpload(last)
+    statusLine.textContent = 'Part of this file was sent before: going on from where it stopped…'
+  }
+  current.start()
 }
+
+/** Drops the request in flight (if any) and asks the server where the upload stands. */
+function resumeNow () {
+  const current = upload
+  if (current === null) return
+  statusLine.textContent = 'Trying to reach Lectern…'
+  void current.abort().then(() => { if (upload === current) current.start() })
+}
+resumeButton.addEventListener('click', resumeNow)
+window.addEventListener('online', () => { if (paused) resumeNow() })
+window.addEventListener('offline', () => { if (upload !== null && !paused) showPaused('this computer is offline.') })
 
 /** Follows the transcode until the video is ready (or failed). */
 function follow (video) {
   cancelButton.hidden = true
+  resumeButton.hidden = true
+  panel.dataset.state = 'sent'
   transcode.hidden = false
   const link = `/watch/${encodeURIComponent(video.id)}`
   let misses = 0
@@ -236,18 +373,31 @@ function follow (video) {
   pollTimer = setTimeout(poll, 1000)
 }
 
-cancelButton.addEventListener('click', () => { xhr?.abort() })
+cancelButton.addEventListener('click', async () => {
+  const current = upload
+  if (current === null) return
+  upload = null
+  cancelButton.disabled = true
+  // Terminates the upload on the server (DELETE): the part already sent is removed.
+  const removed = await current.abort(true).then(() => true, () => false)
+  cancelButton.disabled = false
+  fail(removed
+    ? 'Upload cancelled. Nothing was saved.'
+    : 'Upload cancelled. Lectern could not be reached to remove the part already sent; it removes it by itself later.')
+})
 againButton.addEventListener('click', () => {
   clearTimeout(pollTimer)
   busy = false
   panel.hidden = true
+  delete panel.dataset.state
   form.reset()
   $('#file-info').textContent = ''
   const session = getSession()
   signedOut.hidden = session !== null
   form.hidden = session === null
   fileInput.focus()
+  void showUnfinished()
 })
-// Leaving mid-upload loses it: say so.
-window.addEventListener('beforeunload', (event) => { if (xhr !== null) event.preventDefault() })
+// Leaving mid-upload pauses it (choosing the same file later goes on): still, say so.
+window.addEventListener('beforeunload', (event) => { if (upload !== null) event.preventDefault() })
 
