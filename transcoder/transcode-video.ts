@@ -220,7 +220,9 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
         posterKey: videoKeys.poster(videoId, version),
         progressiveKey: videoKeys.progressive(videoId, version),
         updatedAt: new Date()
-      }
+      },
+      // A new ladder revokes the playback tokens of the old one (a first transcode has issued none).
+      $inc: { accessEpoch: 1 }
     }, { returnDocument: 'before' })
     if (before === null) throw new TranscodeAbortedError('deleted')
     // A re-transcode replaces an earlier ladder; viewers now get the new one.

@@ -78,7 +78,15 @@ export interface Video {
   createdAt: Date
   updatedAt: Date
   views: number
+  /**
+   * Bumped whenever who may play the video changes (its visibility, a new transcode); playback
+   * tokens carry it, so earlier tokens stop working. Missing on documents from before it existed: 0.
+   */
+  accessEpoch?: number
 }
+
+/** The video's access epoch (0 for documents from before it existed). */
+export const accessEpochOf = (video: Pick<Video, 'accessEpoch'>): number => video.accessEpoch ?? 0
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
 

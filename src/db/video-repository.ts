@@ -55,7 +55,8 @@ export function newVideoDocument (input: NewVideo, now = new Date()): Video {
     progressiveKey: null,
     createdAt: now,
     updatedAt: now,
-    views: 0
+    views: 0,
+    accessEpoch: 0
   }
 }
 
@@ -106,11 +107,20 @@ export interface VideoMetadataPatch {
   visibility?: Visibility
 }
 
-/** Applies a metadata change and bumps updatedAt; null if the video is gone. */
+/**
+ * Applies a metadata change and bumps updatedAt; null if the video is gone. A change of visibility
+ * also bumps the access epoch in the same update, which revokes every playback token issued before.
+ */
 export async function updateVideoMetadata (db: Database, id: string, patch: VideoMetadataPatch): Promise<Video | null> {
   const $set: Record<string, unknown> = { updatedAt: new Date() }
   for (const [k, v] of Object.entries(patch)) if (v !== undefined) $set[k] = v
-  return await db.collection<Video>(VIDEOS).findOneAndUpdate({ _id: id }, { $set }, { returnDocument: 'after' })
+  const videos = db.collection<Video>(VIDEOS)
+  if (patch.visibility !== undefined) {
+    const changed = await videos.findOneAndUpdate({ _id: id, visibility: { $ne: patch.visibility } },
+      { $set, $inc: { accessEpoch: 1 } }, { returnDocument: 'after' })
+    if (changed !== null) return changed
+  }
+  return await videos.findOneAndUpdate({ _id: id }, { $set }, { returnDocument: 'after' })
 }
 
 /** Removes the record, leaving a tombstone first so pollers cannot miss the deletion. */

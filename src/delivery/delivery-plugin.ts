@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { ByteRange, ObjectStore } from '../storage/object-store.js'
 import type { Rendition, Video } from '../db/documents.js'
-import { SEGMENT_NAME, segmentName, videoKeys } from '../db/documents.js'
+import { SEGMENT_NAME, accessEpochOf, segmentName, videoKeys } from '../db/documents.js'
 import { ID_PATTERN } from '../db/new-id.js'
 import { VIDEOS, canEdit, canView, findVideo, type Viewer } from '../db/video-repository.js'
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js'
@@ -456,7 +456,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
       if (canEdit(video, user)) throw new ConflictError(`Video ${id} is ${video.status}; it plays once it is ready`)
       throw new NotFoundError(`No video ${id}`)
     }
-    const { token, expiresAt } = issuePlaybackToken(key, id, config.playbackTokenTtlSeconds)
+    const { token, expiresAt } = issuePlaybackToken(key, id, accessEpochOf(video), config.playbackTokenTtlSeconds)
     const { sid, estimateBps } = await tracker.open(undefined, request.ip)
     const withToken = video.visibility === 'public' ? '' : `token=${encodeURIComponent(token)}`
     const query = (extra: string): string => [withToken, extra].filter((p) => p !== '').map((p, i) => (i === 0 ? '?' : '&') + p).join('')

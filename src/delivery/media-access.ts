@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Database } from '../db/collection.js'
-import type { Video } from '../db/documents.js'
+import { accessEpochOf, type Video } from '../db/documents.js'
 import { ID_PATTERN } from '../db/new-id.js'
 import { canEdit, findVideo, type Viewer } from '../db/video-repository.js'
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors.js'
@@ -64,31 +64,50 @@ export class MediaAccess {
     return await this.#viewer(request, reply)
   }
 
-  /** The video a media request names, if it may be played by this request; throws the 4xx otherwise. */
+  /** A refused bearer token counts as none here: a 401 for a private video would tell that it exists. */
+  async #viewerOrNone (request: FastifyRequest, reply: FastifyReply): Promise<Viewer | undefined> {
+    try {
+      return await this.#viewer(request, reply)
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * The video a media request names, if it may be played by this request; throws the 4xx otherwise.
+   * Whoever may not see a video gets exactly the answer of a missing one (same status, same body but
+   * for the id): a private or unlisted video, a token for another video or from before a visibility
+   * change, a forged token. Only a token that this server signed for this video as it still is, but
+   * that has run out, is told so: its holder already knows the video.
+   */
   async check (request: FastifyRequest, reply: FastifyReply, id: string): Promise<Access> {
     if (!ID_PATTERN.test(id)) throw new NotFoundError(`No video "${id}": video ids are 20 hex characters`)
     const found = this.lookup(id)
     const video = found instanceof Promise ? await found : found
-    if (video === null) throw new NotFoundError(`No video ${id}`)
+    if (video === null) throw missing(id)
     if (video.status !== 'ready' || video.version === null) {
-      const user = await this.#viewer(request, reply)
+      const user = await this.#viewerOrNone(request, reply)
       if (canEdit(video, user)) {
         const detail = video.status === 'processing' ? ` (${Math.round(video.progress * 100)}% done)` : video.status === 'failed' ? `: ${video.failureReason ?? 'no reason recorded'}` : ''
         throw new ConflictError(`Video ${id} is ${video.status}${detail}; it plays once it is ready`)
       }
-      throw new NotFoundError(`No video ${id}`)
+      throw missing(id)
     }
     if (video.visibility === 'public') return { video, token: undefined, shared: true }
     const token = tokenOf(request)
     if (token !== undefined) {
-      const check = verifyPlaybackToken(this.#key, id, token)
+      const check = verifyPlaybackToken(this.#key, id, accessEpochOf(video), token)
       if (check === 'ok') return { video, token, shared: false }
       if (check === 'expired') throw new ForbiddenError(`The playback token for video ${id} has expired; get a fresh one from GET /api/videos/${id}/playback`)
-      throw new ForbiddenError(`The playback token is not valid for video ${id}; get one from GET /api/videos/${id}/playback`)
     }
-    // Without a token, an owner or admin may still fetch with their bearer token (tools, not players).
-    const user = await this.#viewer(request, reply)
+    // Without a (valid) token, an owner or admin may still fetch with their bearer token (tools, not players).
+    const user = await this.#viewerOrNone(request, reply)
     if (canEdit(video, user)) return { video, token: undefined, shared: false }
-    throw new ForbiddenError(`Video ${id} is ${video.visibility}: play it with ?token= from GET /api/videos/${id}/playback`)
+    throw missing(id)
   }
+}
+
+/** The one answer for a video that does not exist or that this request may not see. */
+function missing (id: string): Error {
+  return new NotFoundError(`No video ${id}`)
 }

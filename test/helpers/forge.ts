@@ -9,10 +9,13 @@ export function purposeKey (secret: string, purpose: 'jwt' | 'playback'): Buffer
   return createHmac('sha256', secret).update(`lectern:${purpose}`).digest()
 }
 
-/** `<expiry>.<mac>`: expiry in seconds since the epoch, mac the base64url HMAC-SHA256 of `<videoId>.<expiry>` under the playback key. */
-export function forgePlaybackToken (secret: string, videoId: string, expirySeconds: number): string {
-  const mac = createHmac('sha256', purposeKey(secret, 'playback')).update(`${videoId}.${expirySeconds}`).digest('base64url')
-  return `${expirySeconds}.${mac}`
+/**
+ * `<expiry>.<epoch>.<mac>`: expiry in seconds since the epoch, epoch the video's access epoch, mac
+ * the base64url HMAC-SHA256 of `<videoId>.<expiry>.<epoch>` under the playback key.
+ */
+export function forgePlaybackToken (secret: string, videoId: string, expirySeconds: number, epoch = 0): string {
+  const mac = createHmac('sha256', purposeKey(secret, 'playback')).update(`${videoId}.${expirySeconds}.${epoch}`).digest('base64url')
+  return `${expirySeconds}.${epoch}.${mac}`
 }
 
 /** An HS256 JWT over claims, signed with the jwt key. */
