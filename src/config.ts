@@ -89,7 +89,17 @@ const envSchema = z.object({
   MONGODB_URL: url(['mongodb:', 'mongodb+srv:']),
 
   JWT_SECRET: z.preprocess(emptyToUndefined, z.string().min(32, 'must be at least 32 characters').optional()),
-  JWT_EXPIRES_IN_S: positiveInt(3600, 30 * 24 * 3600),
+  JWT_EXPIRES_IN_S: positiveInt(900, 30 * 24 * 3600),
+  REFRESH_TOKEN_TTL_S: positiveInt(30 * 24 * 3600, 365 * 24 * 3600),
+  REGISTRATION: z.preprocess(emptyToUndefined, z.enum(['open', 'invite', 'closed'], { error: 'must be open, invite or closed' }).default('open')),
+  DEFAULT_ROLE: z.preprocess(emptyToUndefined, z.enum(['teacher', 'student'], { error: 'must be teacher or student' }).default('teacher')),
+  INVITATION_TTL_HOURS: positiveInt(7 * 24, 365 * 24),
+  QUOTA_STORAGE_MB: positiveInt(20 * 1024),
+  QUOTA_UPLOADS: positiveInt(2, 1000),
+  QUOTA_JOBS: positiveInt(3, 1000),
+  HTTP_IDLE_TIMEOUT_S: positiveInt(60, 3600),
+  HTTP_HEADERS_TIMEOUT_S: positiveInt(30, 3600),
+  HTTP_KEEP_ALIVE_TIMEOUT_S: positiveInt(72, 3600),
   PLAYBACK_TOKEN_TTL_S: positiveInt(6 * 3600, 7 * 24 * 3600),
 
   WORKER: z.preprocess(emptyToUndefined, z.enum(['inline', 'off']).default('inline')),
@@ -131,6 +141,18 @@ export interface Config {
   mongodbUrl: string | undefined
   jwtSecret: string | undefined
   jwtExpiresInSeconds: number
+  refreshTokenTtlSeconds: number
+  /** who may create an account: anyone, holders of an invitation, or nobody (admins create accounts) */
+  registration: 'open' | 'invite' | 'closed'
+  /** the role of an account that registers without an invitation */
+  defaultRole: 'teacher' | 'student'
+  invitationTtlSeconds: number
+  /** per account (admins have none): stored originals, uploads at once, videos waiting for or in a transcode */
+  quotas: { storageBytes: number, uploads: number, jobs: number }
+  /** a connection on which no byte moves for this long is closed (a stalled upload body included) */
+  idleTimeoutMs: number
+  headersTimeoutMs: number
+  keepAliveTimeoutMs: number
   playbackTokenTtlSeconds: number
   worker: 'inline' | 'off'
   ffmpegPath: string
@@ -201,6 +223,14 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     mongodbUrl: e.MONGODB_URL,
     jwtSecret: e.JWT_SECRET,
     jwtExpiresInSeconds: e.JWT_EXPIRES_IN_S,
+    refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_S,
+    registration: e.REGISTRATION,
+    defaultRole: e.DEFAULT_ROLE,
+    invitationTtlSeconds: e.INVITATION_TTL_HOURS * 3600,
+    quotas: { storageBytes: e.QUOTA_STORAGE_MB * 1024 * 1024, uploads: e.QUOTA_UPLOADS, jobs: e.QUOTA_JOBS },
+    idleTimeoutMs: e.HTTP_IDLE_TIMEOUT_S * 1000,
+    headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_S * 1000,
+    keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_S * 1000,
     playbackTokenTtlSeconds: e.PLAYBACK_TOKEN_TTL_S,
     worker: e.WORKER,
     ffmpegPath: e.FFMPEG_PATH,
