@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
 import net from 'node:net'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { setFlagsFromString } from 'node:v8'
@@ -6,6 +7,7 @@ import { runInNewContext } from 'node:vm'
 import { buildTestApp } from '../helpers/app.js'
 import { tempDir } from '../helpers/config.js'
 import { publishVideo, writeRandomFile } from './fixtures.js'
+import { childEnv } from '../helpers/child-env.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -21,6 +23,49 @@ function bufferMemory (): number {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The server's side of every connection it accepts. */
+function serverSockets (app: FastifyInstance): Set<net.Socket> {
+  const sockets = new Set<net.Socket>()
+  app.server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  return sockets
+}
+
+/**
+ * Waits for the state the memory bound is about: `count` connections open, every chunk fill
+ * finished, and nothing more written to any of them for 300 ms (the server has pushed all it
+ * will into stalled sockets). A slow machine takes longer to get there; it is never measured early.
+ */
+async function stalledState (app: FastifyInstance, sockets: Set<net.Socket>, count: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last = -1
+  let since = Date.now()
+  for (;;) {
+    let written = 0
+    for (const socket of sockets) written += socket.bytesWritten
+    const inFlight = (app.cache.stats() as { inFlight?: number }).inFlight
+    if (written !== last || sockets.size < count || inFlight !== 0) {
+      last = written
+      since = Date.now()
+    } else if (Date.now() - since >= 300) {
+      return
+    }
+    if (Date.now() > deadline) throw new Error(`the server did not settle within ${timeoutMs} ms (${sockets.size} of ${count} connections, ${inFlight} fills in flight)`)
+    await sleep(50)
+  }
+}
+
+/** Waits until every server-side connection has closed and no fill is in flight. */
+async function allClosed (app: FastifyInstance, sockets: Set<net.Socket>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (sockets.size > 0 || (app.cache.stats() as { inFlight?: number }).inFlight !== 0) {
+    if (Date.now() > deadline) throw new Error(`${sockets.size} connections still open after ${timeoutMs} ms`)
+    await sleep(20)
+  }
+}
 
 interface StalledClient {
   socket: net.Socket
@@ -52,6 +97,7 @@ async function stallTest (t: Test, env: Record<string, string>, clients: number,
   const dir = await tempDir(t)
   const file = await writeRandomFile(dir, 'big.bin', FILE_SIZE)
   const { video } = await publishVideo(app, new Map([['progressive.mp4', Buffer.alloc(0)]]), { progressive: { path: file } })
+  const sockets = serverSockets(app)
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as net.AddressInfo).port
 
@@ -59,8 +105,8 @@ async function stallTest (t: Test, env: Record<string, string>, clients: number,
   const stalled: StalledClient[] = []
   for (let i = 0; i < clients; i++) stalled.push(await stalledClient(port, `/stream/${video._id}`))
   t.teardown(() => { for (const c of stalled) c.socket.destroy() })
-  // Give the server every chance to push (and buffer) whatever it would.
-  await sleep(1500)
+  // Measured once the server has pushed (and buffered) whatever it would.
+  await stalledState(app, sockets, clients)
   const grown = bufferMemory() - before
   const originReads = app.cache.stats().originReads
   t.ok(grown < limit, `${clients} stalled clients of a ${FILE_SIZE / MiB} MiB file grew buffer memory by ${(grown / MiB).toFixed(1)} MiB (limit ${(limit / MiB).toFixed(0)} MiB)`)
@@ -68,8 +114,9 @@ async function stallTest (t: Test, env: Record<string, string>, clients: number,
 
   // A client that goes away stops its reads at once: no chunk is read for it afterwards.
   for (const c of stalled) c.socket.destroy()
-  await sleep(300)
+  await allClosed(app, sockets)
   const afterClose = app.cache.stats().originReads
+  // Nothing may happen from here on: a late read would show within this window.
   await sleep(700)
   t.equal(app.cache.stats().originReads, afterClose, 'no origin reads once the clients are gone')
   t.ok(afterClose - originReads <= clients, 'at most the chunk each was waiting on was finished')
@@ -111,8 +158,12 @@ async function stalledClientsElsewhere (t: Test, port: number, paths: string[], 
       }
       process.stdout.write('stalled\\n')
     })().catch((err) => { process.stderr.write(String(err)); process.exit(1) })
+    // Sockets that do not read keep no event loop alive: without this the process would exit
+    // (closing every client) as soon as they are stalled. It lives until the test's end of stdin.
+    process.stdin.on('end', () => process.exit(0))
+    process.stdin.resume()
   `
-  const child = spawn(process.execPath, ['-e', script, String(port), String(count), ...paths], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['-e', script, String(port), String(count), ...paths], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() })
   t.teardown(() => { child.kill('SIGKILL') })
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
@@ -135,13 +186,14 @@ t.test('1,000 stalled clients over several files: memory grows with neither the 
     const { video } = await publishVideo(app, new Map([['progressive.mp4', Buffer.alloc(0)]]), { progressive: { path: file } })
     ids.push(video._id)
   }
+  const sockets = serverSockets(app)
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as net.AddressInfo).port
 
   const before = bufferMemory()
   await stalledClientsElsewhere(t, port, ids.map((id) => `/stream/${id}`), CLIENTS)
-  // Give the server every chance to push (and buffer) whatever it would.
-  await sleep(2000)
+  // Measured once the server has pushed (and buffered) whatever it would.
+  await stalledState(app, sockets, CLIENTS)
   const grown = bufferMemory() - before
   const reads = app.cache.stats().originReads
   // The files are 128 MiB together, and 1,000 whole answers would be 32 GiB. What may grow is the
