@@ -53,6 +53,8 @@ const now = (): number => performance.timeOrigin + performance.now()
 /** Bodies at most this large say nothing about throughput, but their follow-up request bounds the RTT. */
 const SMALL_BODY = 16 * 1024
 const KBPS = 1000
+/** The most of an inter-request gap that is put down to the round trip. */
+const RTT_SHARE_MAX = 0.25
 const DONE = Promise.resolve()
 
 /**
@@ -121,7 +123,9 @@ export class SessionTracker {
     }
     const { sid, delivery } = last
     this.#update(sid, (s) => {
-      const sample = sampleFromGap(delivery, t, s.rttMs ?? 0)
+      // The round trip is known only from gaps after small answers, and one slow gap would make
+      // every later sample too fast: subtract at most a quarter of this gap (the safe side).
+      const sample = sampleFromGap(delivery, t, Math.min(s.rttMs ?? 0, RTT_SHARE_MAX * (t - delivery.arrivalMs)))
       return sample === null ? s : this.#withSample(s, sample)
     })
   }
@@ -227,6 +231,14 @@ export class SessionTracker {
   /** This node's copy of a session (tests and metrics). */
   peek (sid: string): AbrSession | undefined {
     return this.#sessions.peek('s:' + sid) as AbrSession | undefined
+  }
+
+  /**
+   * The sessions this node changed within the last `withinMs` (a segment or playlist answered, a
+   * sample taken) and their bandwidth estimates, bits/s (null while unknown). Read-only, for /metrics.
+   */
+  active (withinMs: number): Array<number | null> {
+    return this.#sessions.recent('s:', withinMs).map((s) => (s as AbrSession).estimate)
   }
 
   /** Resolves once every update queued so far has been written. */
