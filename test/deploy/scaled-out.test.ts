@@ -13,6 +13,8 @@ import { freePort, redisServerMissing, startRedisServer } from '../helpers/redis
 import { mongoServerMissing, startMongoServer } from '../helpers/ferretdb-server.js'
 import { s3ServerFor } from '../helpers/s3-server.js'
 import { multipartBody } from '../plugins/multipart-body.js'
+import { loadConfig } from '../../src/config.js'
+import { S3ObjectStore } from '../../src/storage/s3-object-store.js'
 
 // compose.yaml's topology with the containers replaced by processes on loopback: nginx (the
 // repository's nginx.conf) in front of two API nodes, one transcode worker, Redis, a
@@ -485,7 +487,32 @@ t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and
     t.not(res.headers.get('x-cache-status'), 'HIT', 'nginx keeps no copy of a per-viewer answer')
   }
 
-  // -- the session goes on on the other node: stop api1; api2 knows the session's estimate (Redis)
+  // -- a resumable (tus) upload whose first half goes to one node and second half to the other:
+  // the first half through nginx until it lands on api1 (nginx picks the node), the second half
+  // through nginx once api1 has stopped (below), so api2 goes on from the offset in S3.
+  const tus = { 'tus-resumable': '1.0.0', ...auth }
+  const half = Math.floor(clip.length / 2)
+  let uploadUrl = ''
+  for (let attempt = 1; uploadUrl === ''; attempt++) {
+    const created = await fetch(`${lb}/api/uploads`, {
+      method: 'POST',
+      headers: { ...tus, 'upload-length': String(clip.length), 'upload-metadata': `title ${Buffer.from('Resumed across nodes').toString('base64')},filename ${Buffer.from('lecture.mp4').toString('base64')}` }
+    })
+    t.equal(created.status, 201, `tus upload created through nginx (attempt ${attempt})`)
+    const location = created.headers.get('location') ?? ''
+    t.match(location, new RegExp(`^${lb}/api/uploads/[0-9a-f]{20}$`), 'its Location is on nginx\'s host and port (X-Forwarded-Host)')
+    const first = await fetch(location, { method: 'PATCH', headers: { ...tus, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' }, body: clip.subarray(0, half) })
+    t.equal(first.status, 204, 'the first half through nginx')
+    const patched = new RegExp(`"method":"PATCH","url":"/api/uploads/${location.split('/').pop()!}"`)
+    if (patched.test(api1.stdout())) {
+      uploadUrl = location
+    } else {
+      t.equal((await fetch(location, { method: 'DELETE', headers: tus })).status, 204, 'it went to api2: cancelled, and tried again')
+      if (attempt === 12) throw new Error('nginx never sent the first half to api1')
+    }
+  }
+  const uploadId = uploadUrl.split('/').pop()!
+
   // and follows its viewer down to 500 kbit/s (token requests pass nginx's cache, and are timed
   // from its log all the same)
   api1.signal('SIGTERM')
@@ -503,7 +530,20 @@ t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and
   }
   t.ok(Math.abs(slower - 500) / 500 <= 0.25, `and follows its viewer down to 500 kbit/s: ${slower} kbit/s`)
 
-  // -- stop: nginx first (it holds keep-alive connections to the nodes), then the Lectern processes
+  // -- the tus upload's second half, with api1 gone: api2 takes it from the offset in S3
+  const resumedHead = await fetch(uploadUrl, { method: 'HEAD', headers: tus })
+  t.equal(resumedHead.headers.get('upload-offset'), String(half), 'api2 knows the offset api1 left')
+  const secondHalf = await fetch(uploadUrl, { method: 'PATCH', headers: { ...tus, 'upload-offset': String(half), 'content-type': 'application/offset+octet-stream' }, body: clip.subarray(half) })
+  t.equal(secondHalf.status, 204, 'the second half through nginx')
+  t.match(api2.stdout(), new RegExp(`"method":"PATCH","url":"/api/uploads/${uploadId}"`), 'and api2 took it')
+  const resumedVideo = await getJson(`${lb}/api/videos/${uploadId}`, { headers: auth })
+  t.match(resumedVideo.body, { id: uploadId, originalSize: clip.length, originalName: 'lecture.mp4' }, 'the upload is a video')
+  const bucket = new S3ObjectStore({ config: loadConfig({ ...s3.env, S3_REGION: 'us-east-1' }).s3! })
+  const originalBytes: Buffer[] = []
+  for await (const chunk of await bucket.get(`originals/${uploadId}`)) originalBytes.push(chunk as Buffer)
+  await bucket.close()
+  t.ok(Buffer.concat(originalBytes).equals(clip), 'whose original is byte-identical')
+
   nginx.signal('SIGQUIT')
   t.equal(await Promise.race([nginx.exited, deadlineOf(STOP_WITHIN_MS)]), 0, 'nginx quit')
   for (const p of [api2, worker]) p.signal('SIGTERM')
