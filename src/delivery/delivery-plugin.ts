@@ -29,6 +29,7 @@ import { MediaAccess, type Access } from './media-access.js'
 import { fastPathParts, installFastPath } from './fast-path.js'
 import { SessionTracker, type Ladder, type SessionValue } from './session-tracker.js'
 import { listenForEdgeLog } from './edge-log-listener.js'
+import { deliveryCounters, type CacheOutcome, type DeliveryKind } from '../metrics/delivery-counters.js'
 
 export interface DeliveryOptions {
   /** How long a looked-up video document is reused; bounds how late a visibility change or deletion is seen. */
@@ -44,6 +45,7 @@ interface DeliveryContext extends DeliveryOptions {
 
 const MPEGURL = 'application/vnd.apple.mpegurl'
 const CONTENT_TYPES = { segment: 'video/mp2t', progressive: 'video/mp4', poster: 'image/jpeg', playlist: MPEGURL } as const
+const KIND_OF: Record<string, DeliveryKind> = { 'video/mp2t': 'segment', 'image/jpeg': 'poster', [MPEGURL]: 'playlist' }
 const DEFAULT_VIDEO_TTL_MS = 1000
 const PASS_THROUGH_RECHECK = 256
 /** Evicted chunk buffers kept for the next fills; more are left to the garbage collector. */
@@ -151,34 +153,45 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     return rendition
   }
 
-  async function readCached (objectKey: string, size: number): Promise<Buffer> {
-    return cache.peek(objectKey) ?? await cache.readThrough(objectKey, () => readWhole(storage, objectKey, size))
+  /** Which tier answered a read (for the delivery counters): L1 unless readCached says otherwise. */
+  interface Seen { outcome: CacheOutcome }
+
+  async function readCached (objectKey: string, size: number, seen?: Seen): Promise<Buffer> {
+    const hit = cache.peek(objectKey)
+    if (hit !== undefined) return hit
+    // A read that joins another's load in flight counts as L2 when there is one: it did not read storage itself.
+    if (seen !== undefined) seen.outcome = l2Enabled ? 'l2' : 'origin'
+    return await cache.readThrough(objectKey, () => {
+      if (seen !== undefined) seen.outcome = 'origin'
+      return readWhole(storage, objectKey, size)
+    })
   }
 
   /** Answers with an object cached whole (segment, poster, or playlist as stored); returns the body. */
   async function serveWhole (request: FastifyRequest, reply: FastifyReply, objectKey: string, contentType: string, cacheControl: string, extra?: string[]): Promise<Buffer> {
     const pending = servedFor(objectKey, contentType, cacheControl)
     const obj = pending instanceof Promise ? await pending : pending
-    const body = await readCached(objectKey, obj.size)
+    const seen: Seen = { outcome: 'l1' }
+    const body = await readCached(objectKey, obj.size, seen)
     if (body.byteLength !== obj.size) throw new Error(`cached ${objectKey} has ${body.byteLength} bytes, storage says ${obj.size}`)
     reply.hijack()
-    sendBuffer(request.raw, reply.raw, obj, body, extra)
+    deliveryCounters.add(KIND_OF[contentType] ?? 'segment', seen.outcome, sendBuffer(request.raw, reply.raw, obj, body, extra))
     return body
   }
 
   /** A playlist rewritten for one viewer (a token, a session id): its validator depends on the body. */
-  async function sendRewritten (request: FastifyRequest, reply: FastifyReply, objectKey: string, body: string, cacheControl: string, extra?: string[]): Promise<void> {
+  async function sendRewritten (request: FastifyRequest, reply: FastifyReply, objectKey: string, body: string, cacheControl: string, extra: string[] | undefined, seen: Seen): Promise<void> {
     const info = await infos.get(objectKey)
     const bytes = Buffer.from(body)
     const tag = createHash('sha256').update(bytes).digest('base64url').slice(0, 22)
     const obj = servedObject({ key: objectKey, size: bytes.byteLength, etag: `"${tag}"`, lastModified: info.lastModified }, MPEGURL, cacheControl)
     reply.hijack()
-    sendBuffer(request.raw, reply.raw, obj, bytes, extra)
+    deliveryCounters.add('playlist', seen.outcome, sendBuffer(request.raw, reply.raw, obj, bytes, extra))
   }
 
-  async function storedText (objectKey: string): Promise<string> {
+  async function storedText (objectKey: string, seen: Seen): Promise<string> {
     const info = await infos.get(objectKey)
-    return (await readCached(objectKey, info.size)).toString('utf8')
+    return (await readCached(objectKey, info.size, seen)).toString('utf8')
   }
 
   function cmsdHeaders (sid: string, staticValue: string, maxSuggestedBps?: number): string[] {
@@ -195,9 +208,10 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const params: Record<string, string> = {}
     if (a.token !== undefined) params.token = a.token
     if (sid !== undefined) params.sid = sid
-    const body = rewritePlaylist(await storedText(objectKey), params)
+    const seen: Seen = { outcome: 'l1' }
+    const body = rewritePlaylist(await storedText(objectKey, seen), params)
     if (sid !== undefined) tracker.answeredSmall(reply.raw, sid)
-    await sendRewritten(request, reply, objectKey, body, sid !== undefined ? SESSION : PLAYLIST_PRIVATE, sid === undefined ? undefined : cmsdHeaders(sid, CMSD_STATIC_PLAYLIST))
+    await sendRewritten(request, reply, objectKey, body, sid !== undefined ? SESSION : PLAYLIST_PRIVATE, sid === undefined ? undefined : cmsdHeaders(sid, CMSD_STATIC_PLAYLIST), seen)
   }
 
   /**
@@ -210,7 +224,12 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const pooled = pool !== undefined && length === chunkSize ? pool.take() : undefined
     const fill = new ChunkFill(length, pooled)
     fills.set(ck, fill)
-    cache.readThrough(ck, async () => await fill.read(await storage.get(objectKey, { range: bounds })))
+    const from: Seen = { outcome: l2Enabled ? 'l2' : 'origin' }
+    fillOutcomes.set(fill, from)
+    cache.readThrough(ck, async () => {
+      from.outcome = 'origin'
+      return await fill.read(await storage.get(objectKey, { range: bounds }))
+    })
       .then((chunk) => {
         fill.settle(chunk)
         const kept = cache.peek(ck)
@@ -231,6 +250,8 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
    * delete) does not switch chunk caching off for good.
    */
   let fillsKept = true
+  /** Which tier each chunk fill reads from (its pieces are counted as they are sent). */
+  const fillOutcomes = new WeakMap<ChunkFill, Seen>()
   let missesSinceCheck = 0
   function noteFillKept (kept: boolean, size: number): void {
     if (size === chunkSize) fillsKept = kept || l2Enabled
@@ -252,14 +273,19 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     // closed (written out or torn down): only then can no socket write still read its bytes.
     const holds = pool === undefined ? undefined : new ResponseHolds(pool)
     if (holds !== undefined) reply.raw.once('close', () => holds.releaseAll())
+    // Chunks this response reads from a fill; any other piece came from L1.
+    let filled: Map<number, Seen> | undefined
+    const counted = deliveryCounters.bytes.progressive
     const source = (n: number): Buffer | ChunkFill => {
       const ck = chunkKey(objectKey, n)
       const hit = cache.peek(ck)
       if (hit !== undefined) {
         holds?.hold(hit)
+        filled?.delete(n)
         return hit
       }
       const fill = fills.get(ck) ?? startFill(ck, objectKey, chunkBounds(n, obj.size, chunkSize))
+      ;(filled ??= new Map()).set(n, fillOutcomes.get(fill) ?? { outcome: 'origin' })
       holds?.hold(fill.result ?? fill.buffer)
       return fill
     }
@@ -273,6 +299,8 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
       },
       chunkSize,
       passThrough: passThrough() ? async (range) => await storage.get(objectKey, { range }) : undefined,
+      onPiece: (n, bytes) => { counted[filled?.get(n)?.outcome ?? 'l1'] += bytes },
+      onPassThrough: (bytes) => { counted.origin += bytes },
       onError: (err) => request.log.warn({ err, key: objectKey }, 'progressive stream failed mid-body')
     })
   }
@@ -296,11 +324,13 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     if (rendition === undefined) return false
     let objectKey: string
     let cacheControl: string
+    let counted = deliveryCounters.bytes.segment
     if (parts.name === 'index.m3u8') {
       // A session's media playlist is rewritten to carry its id: the router does that.
       if (parts.sid !== undefined) return false
       objectKey = videoKeys.mediaPlaylist(parts.id, video.version, rendition.name)
       cacheControl = PLAYLIST
+      counted = deliveryCounters.bytes.playlist
     } else {
       const m = SEGMENT_NAME.exec(parts.name)
       if (m === null || Number(m[1]) >= rendition.segmentCount) return false
@@ -312,10 +342,12 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const body = cache.peek(objectKey)
     if (body === undefined || body.byteLength !== obj.size) return false
     if (parts.sid === undefined) {
-      sendBuffer(req, res, obj, body)
+      counted.l1 += sendBuffer(req, res, obj, body)
+      deliveryCounters.fastPathAnswers[(res.statusCode / 100) | 0]!++
       return true
     }
-    sendBuffer(req, res, obj, body, cmsdHeaders(parts.sid, CMSD_STATIC_SEGMENT, rendition.bandwidth))
+    counted.l1 += sendBuffer(req, res, obj, body, cmsdHeaders(parts.sid, CMSD_STATIC_SEGMENT, rendition.bandwidth))
+    deliveryCounters.fastPathAnswers[(res.statusCode / 100) | 0]!++
     if (req.method === 'GET') tracker.delivered(req, res, parts.sid, Number(res.getHeader('content-length') ?? body.byteLength), segmentSecondsOf(video), undefined)
     return true
   }
@@ -360,10 +392,11 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const { renditions, ladder } = ladderOf(a.video)
     const first = renditions[tracker.firstVariant(ladder, estimateBps)]!
     const objectKey = videoKeys.master(id, a.video.version!)
-    const ordered = putVariantFirst(await storedText(objectKey), `${first.name}/index.m3u8`)
+    const seen: Seen = { outcome: 'l1' }
+    const ordered = putVariantFirst(await storedText(objectKey, seen), `${first.name}/index.m3u8`)
     const body = rewritePlaylist(ordered, a.token === undefined ? { sid } : { token: a.token, sid })
     tracker.answeredSmall(reply.raw, sid)
-    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST, estimateBps === null ? undefined : first.bandwidth))
+    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST, estimateBps === null ? undefined : first.bandwidth), seen)
   })
 
   app.get('/hls/:id/:rendition/index.m3u8', async (request, reply) => {
@@ -406,10 +439,11 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const { sid } = await tracker.open(given, request.ip)
     const { renditions, segments } = ladderOf(a.video)
     const objectKey = videoKeys.mediaPlaylist(id, a.video.version!, renditions[0]!.name)
-    const media = adaptivePlaylist(await storedText(objectKey), segments, (i) => `/adaptive_stream/${id}/${segmentName(i)}`)
+    const seen: Seen = { outcome: 'l1' }
+    const media = adaptivePlaylist(await storedText(objectKey, seen), segments, (i) => `/adaptive_stream/${id}/${segmentName(i)}`)
     const body = rewritePlaylist(media, a.token === undefined ? { sid } : { token: a.token, sid })
     tracker.answeredSmall(reply.raw, sid)
-    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST))
+    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST), seen)
   })
 
   app.get('/adaptive_stream/:id/:segment', async (request, reply) => {

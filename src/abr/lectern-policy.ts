@@ -1,0 +1,99 @@
+import type { AbrPolicy, Download, PolicyFactory } from './abr-policy.js'
+import { addSample, estimateBps, newEstimator } from './bandwidth-estimator.js'
+import { bufferSeconds, newBufferModel, onSegment } from './buffer-model.js'
+import { chooseRendition, safeStartIndex } from './choose-rendition.js'
+import { sampleFromDelivery, sampleFromGap, type SegmentDelivery } from './sample-from-delivery.js'
+
+export interface ServerObservation {
+  /** The sender's socket buffer, bytes: 'finish' fires when all but this much was delivered. */
+  sendBufferBytes: number
+  /** Whether the player sends CMCD `mtp` (its own measure of the previous download, to 100 kbit/s). */
+  mtp: boolean
+  /** The RTT the server believes in; defaults to the simulated request latency. */
+  rttMs?: number
+}
+
+function choose (ladderBps: number[], estimate: number | null, buffer: number | null, current: number | null, segmentSeconds: number): number {
+  if (current === null && estimate === null) return safeStartIndex(ladderBps, null)
+  return chooseRendition({ ladderBps, estimateBps: estimate, bufferSeconds: buffer, current, segmentSeconds })
+}
+
+/**
+ * Lectern's estimator and rule fed only what the server observes, through the same functions the
+ * server uses: each request's arrival (half the latency after the player sent it), 'finish' when
+ * all but the send buffer's worth was delivered (plus the half latency for the acknowledgements to
+ * come back), how much the kernel accepted before pushing back, the player's `mtp` if it sends one,
+ * and the buffer inferred from request timing. Events are replayed in the server's time order.
+ */
+export function lecternServerObserved (observe: ServerObservation): PolicyFactory {
+  const sb = observe.sendBufferBytes
+  const name = `Lectern, server-observed, ${sb >= 1 << 20 ? `${sb / (1 << 20)} MiB` : `${sb / 1024} KiB`}${observe.mtp ? ', mtp' : ''}`
+  return {
+    name,
+    create: (): AbrPolicy => {
+      let estimator = newEstimator(null)
+      let buffer = newBufferModel()
+      let current: number | null = null
+      let seen = 0
+      let pending: SegmentDelivery | null = null
+      let pendingHasSample = false
+      const arrivals: number[] = []
+      return {
+        choose: (view) => {
+          const half = (view.latencyS / 2) * 1000
+          const rtt = observe.rttMs ?? view.latencyS * 1000
+          const ladderBps = view.video.ladderKbps.map((k) => k * 1000)
+          const L = view.video.segmentSeconds
+          // 'finish' of every download so far (each precedes the next request's arrival)
+          for (; seen < view.downloads.length; seen++) {
+            const d: Download = view.downloads[seen]!
+            const arrivalMs = arrivals[seen]!
+            const pushedBack = d.bytes > sb
+            const finishMs = pushedBack ? d.receivedBy(d.bytes - sb) * 1000 + half : arrivalMs + 1
+            const before = seen > 0 ? view.downloads[seen - 1] : undefined
+            const mtpKbps = observe.mtp && before !== undefined
+              ? Math.max(100, Math.round((before.bytes * 8) / (before.endS - before.requestS) / 1e5) * 100)
+              : undefined
+            const delivery: SegmentDelivery = { bytes: d.bytes, arrivalMs, finishMs, acceptedBytes: Math.min(d.bytes, sb), mtpKbps, segmentSeconds: L }
+            const sample = sampleFromDelivery(delivery)
+            if (sample !== null) estimator = addSample(estimator, sample)
+            pending = delivery
+            pendingHasSample = sample !== null
+          }
+          // this request's arrival: the gap sample the previous answer waited for, and its segment counted as arrived
+          const arrivalMs = view.nowS * 1000 + half
+          arrivals.push(arrivalMs)
+          if (pending !== null && !pendingHasSample) {
+            const gap = sampleFromGap(pending, arrivalMs, rtt)
+            if (gap !== null) estimator = addSample(estimator, gap)
+          }
+          pending = null
+          buffer = onSegment(buffer, arrivalMs, L)
+          current = choose(ladderBps, estimateBps(estimator), bufferSeconds(buffer, arrivalMs), current, L)
+          return current
+        }
+      }
+    }
+  }
+}
+
+/** The same estimator and rule fed exact samples (each download's bytes over its transfer time) and the player's true buffer. */
+export const lecternExact: PolicyFactory = {
+  name: 'Lectern, exact samples',
+  create: (): AbrPolicy => {
+    let estimator = newEstimator(null)
+    let current: number | null = null
+    let seen = 0
+    return {
+      choose: (view) => {
+        for (; seen < view.downloads.length; seen++) {
+          const d = view.downloads[seen]!
+          estimator = addSample(estimator, { bytes: d.bytes, durationMs: (d.endS - d.startS) * 1000, atMs: d.endS * 1000, source: 'gap' })
+        }
+        const ladderBps = view.video.ladderKbps.map((k) => k * 1000)
+        current = choose(ladderBps, estimateBps(estimator), view.index === 0 ? null : view.bufferS, current, view.video.segmentSeconds)
+        return current
+      }
+    }
+  }
+}
