@@ -107,6 +107,17 @@ export class SessionStore<T> {
     return this.#local.size
   }
 
+  /** This process's values under a key prefix that were written within the last `withinMs` (read-only, for metrics). */
+  recent (prefix: string, withinMs: number, now = Date.now()): T[] {
+    // until = last write + TTL
+    const since = now - withinMs + this.#ttlMs
+    const found: T[] = []
+    for (const [key, entry] of this.#local) {
+      if (entry.until > since && key.startsWith(prefix)) found.push(entry.value)
+    }
+    return found
+  }
+
   async probe (): Promise<TierStatus> {
     return this.#redis === undefined ? 'disabled' : await this.#redis.probe()
   }

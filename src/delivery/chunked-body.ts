@@ -27,6 +27,8 @@ export interface ChunkedBodyOptions {
   multipart?: { parts: BytePart[], tail: string } | undefined
   source: ChunkSource
   chunkSize?: number
+  /** Told of each piece pushed: the chunk it came from and its length (the delivery counters). */
+  onPiece?: ((index: number, bytes: number) => void) | undefined
 }
 
 /**
@@ -42,6 +44,7 @@ export class ChunkedBody extends Readable {
   readonly #tail: string | undefined
   readonly #source: ChunkSource
   readonly #chunkSize: number
+  readonly #onPiece: ((index: number, bytes: number) => void) | undefined
   #index = 0
   /** next byte to send in the current range; -1 before its part header has been pushed */
   #pos = -1
@@ -55,6 +58,7 @@ export class ChunkedBody extends Readable {
     this.#tail = options.multipart?.tail
     this.#source = options.source
     this.#chunkSize = options.chunkSize ?? CHUNK_SIZE
+    this.#onPiece = options.onPiece
   }
 
   override _read (): void {
@@ -133,6 +137,7 @@ export class ChunkedBody extends Readable {
     const end = Math.min(range.end, arrivedEnd)
     const piece = fill.buffer.subarray(this.#pos - bounds.start, end - bounds.start + 1)
     this.#pos = end + 1
+    this.#onPiece?.(n, piece.byteLength)
     return this.push(piece)
   }
 
@@ -147,6 +152,7 @@ export class ChunkedBody extends Readable {
     const end = Math.min(range.end, bounds.end)
     const piece = chunk.subarray(this.#pos - bounds.start, end - bounds.start + 1)
     this.#pos = end + 1
+    this.#onPiece?.(n, piece.byteLength)
     return this.push(piece)
   }
 }

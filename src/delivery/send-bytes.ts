@@ -33,29 +33,36 @@ export function resolveFor (req: IncomingMessage, obj: ServedObject): ResolvedRa
 /**
  * Answers with an object held whole in memory. The plain 200 (the common case for segments) is
  * one writeHead with the precomputed header array and one end with the cached Buffer.
+ * Returns the body bytes handed to the socket (for the delivery counters).
  */
-export function sendBuffer (req: IncomingMessage, res: ServerResponse, obj: ServedObject, body: Buffer, extra?: string[]): void {
+export function sendBuffer (req: IncomingMessage, res: ServerResponse, obj: ServedObject, body: Buffer, extra?: string[]): number {
   if (isPlainRequest(req)) {
     res.writeHead(200, extra === undefined ? obj.full : obj.full.concat(extra))
-    if (req.method === 'HEAD') res.end()
-    else res.end(body)
-    return
+    if (req.method === 'HEAD') {
+      res.end()
+      return 0
+    }
+    res.end(body)
+    return body.byteLength
   }
   const resolved = resolveFor(req, obj)
   if (!writeHead(res, obj, resolved, extra) || req.method === 'HEAD') {
     res.end()
-    return
+    return 0
   }
   if (resolved.multipart === undefined) {
     const r = resolved.ranges[0]
     res.end(r === undefined ? undefined : body.subarray(r.start, r.end + 1))
-    return
+    return r === undefined ? 0 : r.end - r.start + 1
   }
+  let sent = 0
   for (const part of resolved.multipart.parts) {
     res.write(part.head)
     res.write(body.subarray(part.range.start, part.range.end + 1))
+    sent += part.range.end - part.range.start + 1
   }
   res.end(resolved.multipart.tail)
+  return sent
 }
 
 export interface ChunkedOptions {
@@ -69,6 +76,10 @@ export interface ChunkedOptions {
    */
   passThrough?: ((range: ByteRange) => Promise<Readable>) | undefined
   onError: (err: Error) => void
+  /** Told of the body bytes taken from chunk `index` (held or being filled), as they are pushed. */
+  onPiece?: ((index: number, bytes: number) => void) | undefined
+  /** Told of the bytes of a range piped straight from storage, once the response has finished. */
+  onPassThrough?: ((bytes: number) => void) | undefined
 }
 
 /**
@@ -104,10 +115,13 @@ export function sendChunked (req: IncomingMessage, res: ServerResponse, obj: Ser
     if (chunk !== undefined) {
       const offset = n * chunkSize
       res.end(chunk.subarray(single.start - offset, single.end - offset + 1))
+      options.onPiece?.(n, single.end - single.start + 1)
       return
     }
   }
   if (single !== undefined && options.passThrough !== undefined) {
+    const counted = options.onPassThrough
+    if (counted !== undefined) res.once('finish', () => counted(single.end - single.start + 1))
     options.passThrough(single).then((stream) => {
       // pipeline destroys the storage stream as soon as the client goes away.
       pipeline(stream, res, (err) => {
@@ -120,7 +134,7 @@ export function sendChunked (req: IncomingMessage, res: ServerResponse, obj: Ser
     })
     return
   }
-  const body = new ChunkedBody({ size: obj.size, ranges, multipart: resolved?.multipart, source, chunkSize })
+  const body = new ChunkedBody({ size: obj.size, ranges, multipart: resolved?.multipart, source, chunkSize, onPiece: options.onPiece })
   pipeline(body, res, (err) => {
     if (err !== undefined && err !== null && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') onError(err)
   })
