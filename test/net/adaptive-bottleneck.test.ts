@@ -79,7 +79,13 @@ if (requireNamespaces(t)) {
     t.same(played.slice(-3).map((p) => p.rendition), ['low', 'low', 'low'], 'settles on the rung 1 Mbit/s carries')
   })
 
-  t.teardown(() => { server.stdin?.write('SIGTERM\n') })
+  // Lectern must be gone before its data directory and the namespaces are (teardowns run last first).
+  t.teardown(async () => {
+    if (server.exitCode !== null || server.signalCode !== null) return
+    const exited = new Promise((resolve) => server.once('exit', resolve))
+    server.stdin?.write('SIGTERM\n')
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))])
+  })
 }
 
 async function waitForReady (server: ChildProcess): Promise<string> {
