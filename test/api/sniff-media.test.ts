@@ -1,9 +1,11 @@
 import t from 'tap'
 import { sniffMedia } from '../../src/api/sniff-media.js'
 import { makeClip } from '../helpers/media.js'
+import { requireTools } from '../helpers/requirements.js'
 import { readFile } from 'node:fs/promises'
 
 t.test('real media containers pass', async (t) => {
+  if (!requireTools(t, 'ffmpeg')) return
   for (const format of ['mp4', 'mkv', 'ts', 'mov'] as const) {
     const head = (await readFile(await makeClip({ seconds: 1, width: 64, height: 64, format }, t))).subarray(0, 512)
     t.same(sniffMedia(head), { ok: true }, format)

@@ -10,6 +10,7 @@ import { videoKeys, SEGMENT_NAME } from '../../src/db/documents.js'
 import { newId } from '../../src/db/new-id.js'
 import { VIDEOS } from '../../src/db/video-repository.js'
 import { mediaDir, runFfmpeg } from '../helpers/media.js'
+import { requireToolsForFile } from '../helpers/requirements.js'
 
 export interface FixtureVideo {
   video: Video
@@ -30,6 +31,8 @@ const RUNGS: Rung[] = [
  * Made once per test file and reused for several video documents.
  */
 export async function makeLadder (t: Test, seconds = 4): Promise<Map<string, Buffer>> {
+  // Called at the top of a file (the ladder is its set-up), so a missing ffmpeg skips the file.
+  requireToolsForFile(t, 'ffmpeg', 'ffprobe')
   const dir = await mediaDir(t)
   const files = new Map<string, Buffer>()
   const src = ['-f', 'lavfi', '-i', `testsrc2=size=640x360:rate=25:duration=${seconds}`, '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`]

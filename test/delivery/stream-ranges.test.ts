@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { buildTestApp } from '../helpers/app.js'
+import { requireTools } from '../helpers/requirements.js'
 import { publishVideo } from './fixtures.js'
 import { parseMultipart, request } from './http.js'
 
@@ -156,6 +157,7 @@ t.test('keep-alive: several ranged requests on one connection', async (t) => {
 })
 
 t.test('curl -r gets the exact bytes', async (t) => {
+  if (!requireTools(t, 'curl')) return
   for (const [range, start, end] of [['0-99', 0, 99], [`${MiB - 50}-${MiB + 49}`, MiB - 50, MiB + 49], ['-64', SIZE - 64, SIZE - 1]] as const) {
     // Asynchronously: the server answering curl runs on this very event loop.
     const { stdout } = await execFileAsync('curl', ['-s', '-f', '--max-time', '20', '-r', range, base + path], { encoding: 'buffer', maxBuffer: 8 * MiB })

@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import { parse } from 'yaml'
 import { loadConfig } from '../../src/config.js'
 import { tempDir } from '../helpers/config.js'
+import { requireTools, toolPath } from '../helpers/requirements.js'
 
 const root = new URL('../../', import.meta.url).pathname
 const run = promisify(execFile)
@@ -33,12 +34,9 @@ t.test('compose.yaml describes the scaled-out topology with settings Lectern acc
   t.equal(services.api1?.environment?.WORKER, 'off', 'API nodes only serve; the worker transcodes')
 })
 
-const nginx = await run('sh', ['-c', 'command -v nginx || ls /usr/sbin/nginx']).then((r) => r.stdout.trim(), () => '')
-if (nginx === '' && process.env.CI !== undefined) throw new Error('nginx is not installed, but CI must run the nginx test (.ci/run installs it)')
-
-t.test('nginx.conf is valid for nginx -t once the upstream names resolve', {
-  skip: nginx === '' ? 'nginx is not installed (apt-get install nginx)' : false
-}, async (t) => {
+t.test('nginx.conf is valid for nginx -t once the upstream names resolve', async (t) => {
+  if (!requireTools(t, 'nginx')) return
+  const nginx = toolPath('nginx')
   const dir = await tempDir(t)
   await mkdir(join(dir, 'logs'))
   const conf = (await readFile(join(root, 'nginx/nginx.conf'), 'utf8'))

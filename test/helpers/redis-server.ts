@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { freePort } from './free-port.js'
+import { underCi } from './requirements.js'
 
 const REDIS_BIN = process.env.REDIS_SERVER_PATH ?? 'redis-server'
 // redis-server runs under a watchdog that kills it when this process's end closes its stdin,
@@ -38,7 +39,7 @@ export function redisServerMissing (): string | undefined {
 export function requireRedisServer (t: Test): boolean {
   const missing = redisServerMissing()
   if (missing === undefined) return true
-  if (process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') {
+  if (underCi()) {
     t.fail(`redis-server is required in CI: ${missing}`)
   } else {
     t.comment(`skipping: ${missing}`)

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { buildTestApp } from '../helpers/app.js'
+import { requireTools } from '../helpers/requirements.js'
 import { makeClip } from '../helpers/media.js'
 import type { Job, Video } from '../../src/db/documents.js'
 import { registerAccount, type Account } from './accounts.js'
@@ -28,6 +29,7 @@ async function uploaded (app: FastifyInstance, account: Account, fields: Record<
 }
 
 t.test('an upload streams into storage, answers 202 with the video and queues a transcode', async (t) => {
+  if (!requireTools(t, 'ffmpeg')) return
   const { app } = await buildTestApp(t)
   const owner = await registerAccount(app)
   const clip = await readFile(await makeClip({ seconds: 1, width: 160, height: 90 }, t))

@@ -4,6 +4,9 @@ import { buildTestApp } from '../helpers/app.js'
 import { makeClip } from '../helpers/media.js'
 import { multipartBody } from '../plugins/multipart-body.js'
 import { registerAccount } from '../plugins/accounts.js'
+import { requireToolsForFile } from '../helpers/requirements.js'
+
+requireToolsForFile(t, 'ffmpeg', 'ffprobe')
 
 // Upload through the API, transcode with the inline worker, watch through the delivery routes:
 // the transcoder's outputs as the rest of Lectern serves them.

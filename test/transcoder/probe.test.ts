@@ -5,6 +5,9 @@ import t, { type Test } from 'tap'
 import { probe } from '../../transcoder/probe.js'
 import { TranscodeError } from '../../transcoder/transcode-error.js'
 import { makeClip, makeAudioOnly, mediaDir, runFfmpeg } from '../helpers/media.js'
+import { requireToolsForFile } from '../helpers/requirements.js'
+
+requireToolsForFile(t, 'ffmpeg', 'ffprobe')
 
 /** A loopback TCP server that counts connections: an input must never make ffmpeg reach out. */
 async function connectionCounter (t: Test) {

@@ -9,6 +9,9 @@ import { segmentName, videoKeys } from '../../src/db/documents.js'
 import { makeClip, mediaDir } from '../helpers/media.js'
 import { transcodeVideo } from '../../transcoder/transcode-video.js'
 import { transcoderFixture, uploadVideo, getVideo, filesUnder, ffprobeJson } from './fixtures.js'
+import { requireToolsForFile } from '../helpers/requirements.js'
+
+requireToolsForFile(t, 'ffmpeg', 'ffprobe')
 
 const SECONDS = 9
 

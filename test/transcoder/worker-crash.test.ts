@@ -10,6 +10,9 @@ import { Worker, type JobSettled } from '../../transcoder/worker.js'
 import { makeClip } from '../helpers/media.js'
 import { testConfig, tempDir } from '../helpers/config.js'
 import { uploadVideo, getVideo, getJob, silentLog } from './fixtures.js'
+import { requireToolsForFile } from '../helpers/requirements.js'
+
+requireToolsForFile(t, 'ffmpeg', 'ffprobe')
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const LEASE_MS = 1500

@@ -11,6 +11,9 @@ import { makeClip } from '../helpers/media.js'
 import { testConfig, tempDir } from '../helpers/config.js'
 import { requireMongoServer, startMongoServer } from '../helpers/ferretdb-server.js'
 import { uploadVideo, getVideo, getJob, silentLog } from './fixtures.js'
+import { requireToolsForFile } from '../helpers/requirements.js'
+
+requireToolsForFile(t, 'ffmpeg', 'ffprobe')
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 

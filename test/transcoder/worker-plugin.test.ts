@@ -4,6 +4,9 @@ import { testConfig } from '../helpers/config.js'
 import { makeClip } from '../helpers/media.js'
 import { openDatabase } from '../../src/db/open-database.js'
 import { uploadVideo, getVideo, getJob, silentLog } from './fixtures.js'
+import { requireToolsForFile } from '../helpers/requirements.js'
+
+requireToolsForFile(t, 'ffmpeg', 'ffprobe')
 
 async function waitFor (check: () => Promise<boolean>): Promise<void> {
   while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 100))

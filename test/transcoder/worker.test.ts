@@ -7,6 +7,9 @@ import { Worker, type JobSettled, type WorkerOptions } from '../../transcoder/wo
 import { cancelTranscode, claimJob, renewLease, releaseJob, backoffMs, JOB_CLAIMS, type JobClaim } from '../../transcoder/job-queue.js'
 import { makeClip, makeAudioOnly, mediaDir } from '../helpers/media.js'
 import { transcoderFixture, uploadVideo, getVideo, getJob, filesUnder, type TranscoderFixture } from './fixtures.js'
+import { requireToolsForFile } from '../helpers/requirements.js'
+
+requireToolsForFile(t, 'ffmpeg', 'ffprobe')
 
 /** Runs a worker until `count` jobs settled; stops it after the test. */
 function startWorker (t: Test, fx: TranscoderFixture, options: Partial<WorkerOptions> = {}) {
