@@ -5,15 +5,20 @@ import { Redis } from 'ioredis'
 import { z } from 'zod'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import type { Role } from '../src/db/documents.js'
+import { ROLES, type Role, type User } from '../src/db/documents.js'
 import { deriveKey } from '../src/secrets.js'
 import { ForbiddenError, TooManyRequestsError, UnauthorizedError } from '../src/errors.js'
 import { hashPassword, verifyAgainstDummy, verifyPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../src/auth/password.js'
 import { isPlausibleEmail, normalizeEmail } from '../src/auth/normalize-email.js'
-import { createUser, findUserByEmail, findUserById, toPublicUser } from '../src/db/user-repository.js'
+import { AccountStatus } from '../src/auth/account-status.js'
+import { UploadQuota } from '../src/api/upload-quota.js'
+import { refreshCookie, clearedRefreshCookie, readCookie, REFRESH_COOKIE } from '../src/auth/refresh-cookie.js'
+import { createUser, findUserByEmail, findUserById, noUsersYet, roleOf, toPublicUser } from '../src/db/user-repository.js'
+import { findRefreshToken, issueRefreshToken, pruneRefreshTokens, revokeRefreshFamily, useRefreshToken } from '../src/db/refresh-token-repository.js'
+import { markInvitationUsed, returnInvitation, takeInvitation, type Invitation } from '../src/db/invitation-repository.js'
 import { errorSchema } from '../src/api/error-schema.js'
 
-/** The claims of a Lectern access token, and what request.user holds once verified. */
+/** The caller of a request once its access token is verified: the account and its role now (not the one in the token). */
 export interface AuthUser {
   sub: string
   role: Role
@@ -21,7 +26,7 @@ export interface AuthUser {
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: AuthUser
+    payload: { sub: string, role: Role }
     user: AuthUser
   }
 }
@@ -30,12 +35,20 @@ type PreHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<void
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** preHandler: 401 unless a valid Bearer token is sent; sets request.user. */
+    /** preHandler: 401 unless a valid Bearer token of an existing account is sent; sets request.user. */
     authenticate: PreHandler
     /** preHandler: sets request.user when a valid Bearer token is sent; 401 for an invalid one; nothing when absent. */
     authenticateOptional: PreHandler
-    /** preHandler (after authenticate): 403 unless request.user has the role. */
-    requireRole: (role: Role) => PreHandler
+    /** preHandler (after authenticate): 403 unless request.user has one of the roles. */
+    requireRole: (...roles: Role[]) => PreHandler
+    /** preHandler: authenticate, then 403 unless the account may upload (admin, teacher). */
+    authenticateUploader: PreHandler
+    /** Current state of accounts (exists, role), checked per request; tell it of every change. */
+    accounts: AccountStatus
+    /** Per-account upload limits (QUOTA_*), for every upload route. */
+    uploadQuota: UploadQuota
+    /** preHandler (after authenticateUploader) for creating a resumable upload: its Upload-Length against the quotas. */
+    checkUploadQuota: PreHandler
   }
 }
 
@@ -50,11 +63,12 @@ export interface AuthPluginOptions {
 }
 
 export const DEFAULT_AUTH_RATE_LIMIT = { max: 20, timeWindowMs: 60_000 }
-
-const ROLES = ['admin', 'user'] as const
+export const UPLOADER_ROLES: Role[] = ['admin', 'teacher']
+/** Two tabs may refresh with the same token at once; a reuse later than this is a copied token. */
+const REUSE_GRACE_MS = 10_000
 
 const FAST_JWT_MESSAGES: Record<string, string> = {
-  FAST_JWT_EXPIRED: 'the access token has expired; sign in again',
+  FAST_JWT_EXPIRED: 'the access token has expired; get a new one from POST /api/auth/refresh, or sign in again',
   FAST_JWT_INACTIVE: 'the access token is not valid yet',
   FAST_JWT_INVALID_SIGNATURE: 'the access token signature is not valid; it was not issued by this server',
   FAST_JWT_INVALID_ALGORITHM: 'the access token is not signed with HS256; it was not issued by this server',
@@ -63,20 +77,23 @@ const FAST_JWT_MESSAGES: Record<string, string> = {
   FAST_JWT_INVALID_TYPE: 'the access token is malformed'
 }
 
-const emailSchema = z.string()
+export const emailSchema = z.string()
   .max(254, 'must be at most 254 characters')
   .transform(normalizeEmail)
   .refine(isPlausibleEmail, 'must be an email address such as ann@example.org')
 
-const passwordSchema = z.string()
+export const passwordSchema = z.string()
   .min(MIN_PASSWORD_LENGTH, `must be at least ${MIN_PASSWORD_LENGTH} characters`)
   .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`)
+
+export const nameSchema = z.string().transform((s) => s.replace(/\s+/g, ' ').trim())
+  .pipe(z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters'))
 
 const registerBody = z.object({
   email: emailSchema,
   password: passwordSchema,
-  name: z.string().transform((s) => s.replace(/\s+/g, ' ').trim())
-    .pipe(z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters'))
+  name: nameSchema,
+  invite: z.string().max(100, 'is not an invitation code').optional().describe('the code of an invitation (required when REGISTRATION=invite)')
 })
 
 // No minimum length on login: a password set under an older rule must still work, and the
@@ -85,6 +102,10 @@ const loginBody = z.object({
   email: z.string().max(254, 'must be at most 254 characters').transform(normalizeEmail),
   password: z.string().max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`)
 })
+
+const refreshBody = z.object({
+  refreshToken: z.string().max(200).optional().describe('the refresh token; browsers send it as the HttpOnly cookie instead')
+}).nullish()
 
 export const publicUserSchema = z.object({
   id: z.string(),
@@ -97,14 +118,18 @@ export const publicUserSchema = z.object({
 const sessionSchema = z.object({
   user: publicUserSchema,
   token: z.string().describe('HS256 JWT; send as Authorization: Bearer <token>'),
-  expiresIn: z.number().int().describe('seconds until the token expires')
+  expiresIn: z.number().int().describe('seconds until the access token expires'),
+  refreshToken: z.string().describe('single use: POST it to /api/auth/refresh for a new access token (also set as an HttpOnly cookie)'),
+  refreshExpiresAt: z.string().describe('ISO 8601 time after which the refresh token is refused')
 })
 
 const BAD_LOGIN = 'email or password is wrong'
+const BAD_REFRESH = 'the refresh token is not valid (signed out, expired or already used); sign in again'
 
 export default fp<AuthPluginOptions>(async function authPlugin (fastify, options) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
-  const expiresIn = app.config.jwtExpiresInSeconds
+  const { config } = app
+  const expiresIn = config.jwtExpiresInSeconds
 
   await app.register(jwt, {
     secret: deriveKey(app.secret, 'jwt'),
@@ -115,8 +140,40 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
   // failed login is not the one that pays for making it (which would time differently).
   await verifyAgainstDummy('')
 
-  /** Verifies the Bearer token of a request; undefined when there is none. */
-  function verifyRequest (request: FastifyRequest): AuthUser | undefined {
+  // With Redis configured (several API nodes), sign-in attempts are counted across all nodes (or an
+  // attacker could multiply the budget by the number of nodes) and account states are shared.
+  let redis: Redis | undefined
+  if (config.redisUrl !== undefined) {
+    redis = new Redis(config.redisUrl, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 500,
+      connectTimeout: 1000,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), 2000),
+      connectionName: 'lectern-auth'
+    })
+    let lastWarning = 0
+    redis.on('error', (err: Error) => {
+      if (Date.now() - lastWarning < 10_000) return
+      lastWarning = Date.now()
+      app.log.warn({ err: err.message }, 'auth store (redis) unavailable; sign-ins are not rate limited and account checks read the database meanwhile')
+    })
+    const client = redis
+    app.addHook('onClose', async () => { await client.quit().catch(() => client.disconnect()) })
+  }
+  const accounts = new AccountStatus(app.db, { redis })
+  app.decorate('accounts', accounts)
+  const uploadQuota = new UploadQuota(app.db, config.quotas)
+  app.decorate('uploadQuota', uploadQuota)
+  app.decorate('checkUploadQuota', async function checkUploadQuota (request: FastifyRequest) {
+    const length = Number(request.headers['upload-length'])
+    // Only checked here, not held: the bytes of a resumable upload come in many requests.
+    const admitted = await uploadQuota.admit(request.user, Number.isFinite(length) && length > 0 ? length : undefined)
+    admitted.release()
+  })
+
+  /** Verifies the Bearer token of a request and that its account still exists; undefined when there is none. */
+  async function verifyRequest (request: FastifyRequest): Promise<AuthUser | undefined> {
     const header = request.headers.authorization
     if (header === undefined || header === '') return undefined
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
@@ -128,57 +185,52 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
       const code = (err as { code?: string }).code ?? ''
       throw new UnauthorizedError(FAST_JWT_MESSAGES[code] ?? 'the access token is not valid')
     }
-    const parsed = z.object({ sub: z.string().min(1), role: z.enum(ROLES) }).safeParse(claims)
-    if (!parsed.success) throw new UnauthorizedError('the access token does not name a user and role')
-    return { sub: parsed.data.sub, role: parsed.data.role }
+    const parsed = z.object({ sub: z.string().min(1).max(64) }).safeParse(claims)
+    if (!parsed.success) throw new UnauthorizedError('the access token does not name a user')
+    // The role in the token is what it was at sign-in; what counts is the account's role now.
+    const state = await accounts.get(parsed.data.sub)
+    if (state === null) throw new UnauthorizedError('the account of this access token no longer exists')
+    return { sub: parsed.data.sub, role: state.role }
   }
 
   app.decorate('authenticate', async function authenticate (request: FastifyRequest) {
-    const user = verifyRequest(request)
+    const user = await verifyRequest(request)
     if (user === undefined) throw new UnauthorizedError('sign in first: send Authorization: Bearer <token> (from POST /api/auth/login)')
     request.user = user
   })
 
   app.decorate('authenticateOptional', async function authenticateOptional (request: FastifyRequest) {
-    const user = verifyRequest(request)
+    const user = await verifyRequest(request)
     // @fastify/jwt starts request.user as null; undefined is what "no caller" means here.
     request.user = user as AuthUser
   })
 
-  app.decorate('requireRole', function requireRole (role: Role): PreHandler {
+  function requireRole (...roles: Role[]): PreHandler {
     return async function checkRole (request: FastifyRequest) {
       const user = currentUser(request)
       if (user === undefined) throw new UnauthorizedError('sign in first: send Authorization: Bearer <token>')
-      if (user.role !== role) throw new ForbiddenError(`this needs the ${role} role`)
+      if (!roles.includes(user.role)) {
+        throw new ForbiddenError(`this needs the ${roles.join(' or ')} role; your account is a ${user.role} (an admin can change that)`)
+      }
     }
+  }
+  app.decorate('requireRole', requireRole)
+  const uploader = requireRole(...UPLOADER_ROLES)
+  app.decorate('authenticateUploader', async function authenticateUploader (request: FastifyRequest, reply: FastifyReply) {
+    await app.authenticate(request, reply)
+    await uploader(request, reply)
   })
+
+  // Expired refresh tokens are dropped now and then (they are refused anyway).
+  const prune = setInterval(() => { pruneRefreshTokens(app.db).catch(() => {}) }, 3600_000)
+  prune.unref()
+  app.addHook('onClose', async () => { clearInterval(prune) })
 
   const limit = options.rateLimit ?? DEFAULT_AUTH_RATE_LIMIT
 
   // Routes (and the rate limiter) live in a child context so that their hooks stay theirs.
   await app.register(async function authRoutes (child) {
     const routes = child.withTypeProvider<ZodTypeProvider>()
-    // With Redis configured (several API nodes), attempts are counted across all nodes; otherwise
-    // an attacker could multiply the budget by the number of nodes.
-    let redis: Redis | undefined
-    if (app.config.redisUrl !== undefined) {
-      redis = new Redis(app.config.redisUrl, {
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 1,
-        commandTimeout: 500,
-        connectTimeout: 1000,
-        retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), 2000),
-        connectionName: 'lectern-auth-rate-limit'
-      })
-      let lastWarning = 0
-      redis.on('error', (err: Error) => {
-        if (Date.now() - lastWarning < 10_000) return
-        lastWarning = Date.now()
-        app.log.warn({ err: err.message }, 'rate-limit store (redis) unavailable; login and register are not rate limited meanwhile')
-      })
-      const client = redis
-      child.addHook('onClose', async () => { await client.quit().catch(() => client.disconnect()) })
-    }
     await routes.register(rateLimit, {
       global: false,
       ...(redis !== undefined ? { redis, nameSpace: 'lectern:auth-rate:' } : {}),
@@ -189,34 +241,64 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
     })
     const rateLimitConfig = { rateLimit: { max: limit.max, timeWindow: limit.timeWindowMs } }
 
-    const sessionFor = (user: Parameters<typeof toPublicUser>[0]) => ({
-      user: toPublicUser(user),
-      token: app.jwt.sign({ sub: user._id, role: user.role }),
-      expiresIn
-    })
+    /** An access token, and a refresh token (in the body and as an HttpOnly cookie for the web UI). */
+    async function sessionFor (request: FastifyRequest, reply: FastifyReply, user: User, family?: string) {
+      const refresh = await issueRefreshToken(app.db, user._id, config.refreshTokenTtlSeconds, family)
+      reply.header('cache-control', 'no-store')
+        .header('set-cookie', refreshCookie(refresh.token, config.refreshTokenTtlSeconds, request.protocol === 'https'))
+      return {
+        user: toPublicUser(user),
+        token: app.jwt.sign({ sub: user._id, role: roleOf(user) }),
+        expiresIn,
+        refreshToken: refresh.token,
+        refreshExpiresAt: refresh.expiresAt.toISOString()
+      }
+    }
 
     routes.post('/api/auth/register', {
       config: rateLimitConfig,
       schema: {
         tags: ['auth'],
-        summary: 'Create an account; the first account of a new installation is the admin',
+        summary: 'Create an account (REGISTRATION: open, invite or closed); the first account of a new installation is the admin',
         body: registerBody,
-        response: { 201: sessionSchema, 400: errorSchema, 409: errorSchema, 429: errorSchema }
+        response: { 201: sessionSchema, 400: errorSchema, 403: errorSchema, 409: errorSchema, 429: errorSchema }
       }
     }, async (request, reply) => {
-      const { email, password, name } = request.body
+      const { email, password, name, invite } = request.body
+      const mode = config.registration
+      // The first account of an empty store may always register (it becomes the admin): that is
+      // how an installation gets its admin, whatever the mode.
+      const first = mode !== 'open' && await noUsersYet(app.db)
+      if (mode === 'closed' && !first) {
+        throw new ForbiddenError('registration is closed on this server; ask an admin to create your account')
+      }
+      if (mode === 'invite' && invite === undefined && !first) {
+        throw new ForbiddenError('registration needs an invitation on this server: open the invitation link an admin sent you')
+      }
+      let invitation: Invitation | null = null
+      if (invite !== undefined) {
+        invitation = await takeInvitation(app.db, invite)
+        if (invitation === null) throw new ForbiddenError('invite: this invitation is unknown, already used or expired; ask an admin for a new one')
+      }
       const { hash, salt } = await hashPassword(password)
-      const user = await createUser(app.db, { email, name, passwordHash: hash, passwordSalt: salt })
-      request.log.info({ userId: user._id, role: user.role }, 'account created')
-      reply.code(201).header('cache-control', 'no-store')
-      return sessionFor(user)
+      let user: User
+      try {
+        user = await createUser(app.db, { email, name, passwordHash: hash, passwordSalt: salt, role: invitation?.role ?? config.defaultRole })
+      } catch (err) {
+        if (invitation !== null) await returnInvitation(app.db, invitation._id).catch(() => {})
+        throw err
+      }
+      if (invitation !== null) await markInvitationUsed(app.db, invitation._id, user._id).catch(() => {})
+      request.log.info({ userId: user._id, role: user.role, invited: invitation !== null }, 'account created')
+      reply.code(201)
+      return await sessionFor(request, reply, user)
     })
 
     routes.post('/api/auth/login', {
       config: rateLimitConfig,
       schema: {
         tags: ['auth'],
-        summary: 'Sign in with email and password; answers an access token',
+        summary: 'Sign in with email and password; answers an access token and a refresh token',
         body: loginBody,
         response: { 200: sessionSchema, 400: errorSchema, 401: errorSchema, 429: errorSchema }
       }
@@ -228,8 +310,53 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
         ? await verifyAgainstDummy(password)
         : await verifyPassword(password, { hash: user.passwordHash, salt: user.passwordSalt })
       if (user === null || !ok) throw new UnauthorizedError(BAD_LOGIN)
-      reply.header('cache-control', 'no-store')
-      return sessionFor(user)
+      return await sessionFor(request, reply, user)
+    })
+
+    routes.post('/api/auth/refresh', {
+      config: rateLimitConfig,
+      schema: {
+        tags: ['auth'],
+        summary: 'A new access token for a refresh token (the cookie, or refreshToken in the body); the refresh token is used up and a new one given',
+        body: refreshBody,
+        response: { 200: sessionSchema, 401: errorSchema, 429: errorSchema }
+      }
+    }, async (request, reply) => {
+      const given = request.body?.refreshToken ?? readCookie(request.headers.cookie, REFRESH_COOKIE)
+      const refuse = (): never => {
+        reply.header('set-cookie', clearedRefreshCookie(request.protocol === 'https'))
+        throw new UnauthorizedError(BAD_REFRESH)
+      }
+      if (given === undefined) refuse()
+      const record = await findRefreshToken(app.db, given!)
+      if (record === null || record.expiresAt.getTime() <= Date.now()) return refuse()
+      if (!await useRefreshToken(app.db, record._id)) {
+        const used = await findRefreshToken(app.db, given!)
+        if (used === null || used.usedAt === null || Date.now() - used.usedAt.getTime() > REUSE_GRACE_MS) {
+          // Used before, outside the grace: someone else has a copy. End every token of this sign-in.
+          const revoked = await revokeRefreshFamily(app.db, record.family)
+          request.log.warn({ userId: record.userId, revoked }, 'a used refresh token was presented again; its sign-in is revoked')
+          return refuse()
+        }
+      }
+      const user = await findUserById(app.db, record.userId)
+      if (user === null) return refuse()
+      return await sessionFor(request, reply, user, record.family)
+    })
+
+    routes.post('/api/auth/logout', {
+      schema: {
+        tags: ['auth'],
+        summary: 'Sign out: the refresh token (cookie or body) and every token of its sign-in stop working',
+        body: refreshBody,
+        response: { 204: z.null().describe('signed out') }
+      }
+    }, async (request, reply) => {
+      const given = request.body?.refreshToken ?? readCookie(request.headers.cookie, REFRESH_COOKIE)
+      const record = given === undefined ? null : await findRefreshToken(app.db, given)
+      if (record !== null) await revokeRefreshFamily(app.db, record.family)
+      reply.code(204).header('cache-control', 'no-store').header('set-cookie', clearedRefreshCookie(request.protocol === 'https'))
+      return null
     })
 
     routes.get('/api/auth/me', {
@@ -242,7 +369,7 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
       }
     }, async (request, reply) => {
       const user = await findUserById(app.db, request.user.sub)
-      if (user === null) throw new UnauthorizedError('the account of this token no longer exists')
+      if (user === null) throw new UnauthorizedError('the account of this access token no longer exists')
       reply.header('cache-control', 'no-store')
       return { user: toPublicUser(user) }
     })

@@ -15,6 +15,7 @@ import { toVideoView, videoViewSchema } from '../src/api/video-view.js'
 import { errorSchema } from '../src/api/error-schema.js'
 import { decodeCursor, encodeCursor } from '../src/api/opaque-cursor.js'
 import { storeUpload } from '../src/api/store-upload.js'
+import { storageQuotaError } from '../src/api/upload-quota.js'
 import {
   describeIssue, splitTagFields, uploadMetadataSchema, videoPatchSchema, DESCRIPTION_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX, type UploadMetadata
 } from '../src/api/video-metadata-schema.js'
@@ -108,7 +109,8 @@ export default fp(async function metadataPlugin (fastify) {
     })
 
     routes.post('/api/videos', {
-      preHandler: app.authenticate,
+      // Teachers and admins upload; students watch.
+      preHandler: app.authenticateUploader,
       config: {
         multipartBody: {
           type: 'object',
@@ -130,7 +132,7 @@ export default fp(async function metadataPlugin (fastify) {
           'description up to 5000; visibility public (default), unlisted or private.',
         consumes: ['multipart/form-data'],
         security: [{ bearerAuth: [] }],
-        response: { 202: videoViewSchema, 400: errorSchema, 401: errorSchema, 413: errorSchema, 415: errorSchema }
+        response: { 202: videoViewSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema, 413: errorSchema, 415: errorSchema, 429: errorSchema }
       }
     }, async (request, reply) => {
       if (!request.isMultipart()) {
@@ -144,6 +146,14 @@ export default fp(async function metadataPlugin (fastify) {
         throw new PayloadTooLargeError(`file: is larger than the upload limit of ${Math.round(maxBytes / 1024 / 1024)} MB (UPLOAD_MAX_MB); the request declares ${Math.round(declared / 1024 / 1024)} MB`)
       }
       const user = request.user
+      // The account's quotas (storage, uploads at once, transcodes waiting) before a byte is read.
+      let admitted
+      try {
+        admitted = await app.uploadQuota.admit(user, Number.isFinite(declared) ? declared : undefined)
+      } catch (err) {
+        reply.header('connection', 'close')
+        throw err
+      }
       const id = newId()
       const key = videoKeys.original(id)
       const fields = new Map<FieldName, string[]>()
@@ -161,7 +171,7 @@ export default fp(async function metadataPlugin (fastify) {
             putStarted = true
             const started = Date.now()
             const { size } = await storeUpload(app.storage, key, part.file, {
-              maxBytes,
+              maxBytes: Math.min(maxBytes, admitted.remainingBytes),
               contentType: part.mimetype.startsWith('video/') ? part.mimetype : 'application/octet-stream',
               progressEveryBytes: 256 * 1024 * 1024,
               onProgress: (bytes) => request.log.info({ videoId: id, bytes }, 'upload in progress')
@@ -197,7 +207,12 @@ export default fp(async function metadataPlugin (fastify) {
         }
         // The client may still be sending a large body we will not read: close the connection after answering.
         reply.header('connection', 'close')
+        if (err instanceof PayloadTooLargeError && admitted.remainingBytes < maxBytes) {
+          throw storageQuotaError(app.uploadQuota.limits.storageBytes - admitted.remainingBytes, app.uploadQuota.limits.storageBytes)
+        }
         throw translateMultipartError(err, maxBytes)
+      } finally {
+        admitted.release()
       }
     })
 

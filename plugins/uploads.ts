@@ -112,7 +112,7 @@ export default fp(async function uploadsPlugin (app) {
     const hide = { hide: true }
     child.route({ method: 'OPTIONS', url: UPLOADS_PATH, schema: hide, handler: handle })
     child.route({ method: 'OPTIONS', url: `${UPLOADS_PATH}/:id`, schema: hide, handler: handle })
-    child.route({ method: 'POST', url: UPLOADS_PATH, schema: hide, preHandler: app.authenticate, handler: handle })
+    child.route({ method: 'POST', url: UPLOADS_PATH, schema: hide, preHandler: [app.authenticateUploader, app.checkUploadQuota], handler: handle })
     child.route({ method: ['HEAD', 'PATCH', 'DELETE'], url: `${UPLOADS_PATH}/:id`, schema: hide, preHandler: app.authenticate, handler: handle })
   })
 

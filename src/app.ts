@@ -11,13 +11,13 @@ import dbPlugin from './db/db-plugin.js'
 import healthPlugin from '../plugins/health.js'
 import docsPlugin from '../plugins/docs.js'
 import authPlugin, { type AuthPluginOptions } from '../plugins/auth.js'
+import accountsPlugin from '../plugins/accounts.js'
 import searchPlugin from '../plugins/search.js'
 import metadataPlugin from '../plugins/metadata.js'
 import uploadsPlugin from '../plugins/uploads.js'
 import deliveryPlugin from './delivery/delivery-plugin.js'
 import transcoderPlugin from '../transcoder/worker-plugin.js'
 import webPlugin from '../plugins/web.js'
-import metricsPlugin from '../plugins/metrics.js'
 import { loadSecret } from './secrets.js'
 
 export interface BuildOptions {
@@ -39,8 +39,15 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // Large uploads stream through multipart; JSON bodies stay small.
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // A streaming server: no bound on a whole request (a 4 GB upload on a slow line takes hours),
+    // but a connection on which nothing moves for HTTP_IDLE_TIMEOUT_S is closed, a stalled upload
+    // body included; headers must arrive within HTTP_HEADERS_TIMEOUT_S.
+    requestTimeout: 0,
+    connectionTimeout: config.idleTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs
   }).withTypeProvider<ZodTypeProvider>()
+  app.server.headersTimeout = config.headersTimeoutMs
 
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
@@ -53,13 +60,12 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(storagePlugin, { config, store: options.storage })
   await app.register(cachePlugin, { config, cache: options.cache })
   await app.register(dbPlugin, { config, db: options.db })
-  // Before every route, so that its request hooks count them all.
-  await app.register(metricsPlugin)
   // Before every route: @fastify/swagger collects routes as they are added.
   await app.register(docsPlugin)
   await app.register(healthPlugin)
   // -- feature plugins: each registers itself below, one line each --
   await app.register(authPlugin, { rateLimit: options.authRateLimit })
+  await app.register(accountsPlugin)
   await app.register(searchPlugin)
   await app.register(metadataPlugin)
   await app.register(uploadsPlugin)

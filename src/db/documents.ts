@@ -1,13 +1,16 @@
 // The documents Lectern keeps in its metadata store. Shared by the API plugins, the transcoder
 // and delivery; every id is a string made by newId().
 
-export type Role = 'admin' | 'user'
+/** admin: everything; teacher: uploads and manages their videos; student: watches, searches, keeps their place. */
+export type Role = 'admin' | 'teacher' | 'student'
+export const ROLES = ['admin', 'teacher', 'student'] as const
 
 export interface User {
   _id: string
   email: string
   name: string
-  role: Role
+  /** 'user' on accounts from before roles existed: read through roleOf(), which makes it 'teacher' */
+  role: Role | 'user'
   /** scrypt hash, hex */
   passwordHash: string
   /** per-user salt, hex */

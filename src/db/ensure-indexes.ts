@@ -1,5 +1,7 @@
 import type { Database } from './collection.js'
 import { USERS } from './user-repository.js'
+import { REFRESH_TOKENS } from './refresh-token-repository.js'
+import { INVITATIONS } from './invitation-repository.js'
 import { VIDEOS, VIDEO_TOMBSTONES } from './video-repository.js'
 
 /**
@@ -8,6 +10,11 @@ import { VIDEOS, VIDEO_TOMBSTONES } from './video-repository.js'
  */
 export async function ensureIndexes (db: Database): Promise<void> {
   await db.collection(USERS).createIndex({ email: 1 }, { unique: true })
+  // sign-out and reuse detection end a whole sign-in; deleting an account ends all of its
+  await db.collection(REFRESH_TOKENS).createIndex({ family: 1 })
+  await db.collection(REFRESH_TOKENS).createIndex({ userId: 1 })
+  await db.collection(REFRESH_TOKENS).createIndex({ expiresAt: 1 })
+  await db.collection(INVITATIONS).createIndex({ createdAt: -1 })
 
   const videos = db.collection(VIDEOS)
   // "my videos, newest first"

@@ -8,6 +8,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { mediaDir } from '../helpers/media.js'
 import { makeLadder, publishVideo } from './fixtures.js'
 import { request } from './http.js'
+import { insertAccount } from '../plugins/accounts.js'
 import { segmentName } from '../../src/db/documents.js'
 
 const execFileAsync = promisify(execFile)
@@ -122,11 +123,12 @@ t.test('without CMCD, back-to-back segment fetches on one connection give sample
 t.test('a session id never grants access: private videos play adaptively only with their token', async (t) => {
   const priv = await publishVideo(app, ladder, { visibility: 'private' })
   const pid = priv.video._id
+  await insertAccount(app, priv.video.owner)
   const open = sidOf((await request(base, `/adaptive_stream/${id}`)).body.toString())
   for (const path of [`/adaptive_stream/${pid}?sid=${open}`, `/adaptive_stream/${pid}/${segmentName(0)}?sid=${open}`, `/hls/${pid}/master.m3u8?sid=${open}`, `/hls/${pid}/360p/${segmentName(0)}?sid=${open}`]) {
     t.equal((await request(base, path)).status, 404, `${path} without a token: answered as a missing video`)
   }
-  const playback = JSON.parse((await app.inject({ url: `/api/videos/${pid}/playback`, headers: { authorization: `Bearer ${app.jwt.sign({ sub: priv.video.owner, role: 'user' })}` } })).body) as { adaptiveUrl: string, sid: string, token: string }
+  const playback = JSON.parse((await app.inject({ url: `/api/videos/${pid}/playback`, headers: { authorization: `Bearer ${app.jwt.sign({ sub: priv.video.owner, role: 'teacher' })}` } })).body) as { adaptiveUrl: string, sid: string, token: string }
   const playlist = await request(base, playback.adaptiveUrl)
   t.equal(playlist.status, 200, 'the adaptive playlist with the token')
   const first = playlist.body.toString().split('\n').find((l) => l.startsWith('/adaptive_stream/'))!

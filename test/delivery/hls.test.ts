@@ -7,6 +7,7 @@ import { mediaDir } from '../helpers/media.js'
 import { makeLadder, publishVideo } from './fixtures.js'
 import { request } from './http.js'
 import { forgeAccessToken, forgePlaybackToken } from '../helpers/forge.js'
+import { insertAccount } from '../plugins/accounts.js'
 import { VIDEOS } from '../../src/db/video-repository.js'
 import type { Video } from '../../src/db/documents.js'
 import { segmentName } from '../../src/db/documents.js'
@@ -213,6 +214,8 @@ t.test('unlisted and private videos play with a playback token', async (t) => {
 
 t.test('private videos: a token only for the owner; not-ready videos: 409 for the owner, 404 for others', async (t) => {
   const owner = '0123456789abcdef0123'
+  await insertAccount(app, owner)
+  await insertAccount(app, 'fedcba9876543210fedc')
   const ownerToken = forgeAccessToken(SECRET, owner)
   const strangerToken = forgeAccessToken(SECRET, 'fedcba9876543210fedc')
   const priv = await publishVideo(app, ladder, { visibility: 'private', owner })

@@ -25,8 +25,11 @@ export function forgeJwt (secret: string, claims: Record<string, unknown>): stri
   return `${signed}.${createHmac('sha256', purposeKey(secret, 'jwt')).update(signed).digest('base64url')}`
 }
 
-/** A user's access token as Lectern issues it: sub, role, iat and exp (one hour by default). */
-export function forgeAccessToken (secret: string, sub: string, role: 'user' | 'admin' = 'user', ttlSeconds = 3600): string {
+/**
+ * A user's access token as Lectern issues it: sub, role, iat and exp (one hour here). Lectern
+ * accepts it only while the account exists, and goes by the account's role, not the token's.
+ */
+export function forgeAccessToken (secret: string, sub: string, role: 'admin' | 'teacher' | 'student' = 'teacher', ttlSeconds = 3600): string {
   const iat = Math.floor(Date.now() / 1000)
   return forgeJwt(secret, { sub, role, iat, exp: iat + ttlSeconds })
 }

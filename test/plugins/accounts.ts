@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify'
+import type { Role, User } from '../../src/db/documents.js'
+import { USERS } from '../../src/db/user-repository.js'
 
 export interface Account {
   id: string
   email: string
-  role: 'admin' | 'user'
+  role: Role
   token: string
   auth: { authorization: string }
 }
@@ -23,4 +25,14 @@ export async function registerAccount (app: FastifyInstance, name = 'user'): Pro
   if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`)
   const body = res.json()
   return { id: body.user.id, email, role: body.user.role, token: body.token, auth: { authorization: `Bearer ${body.token}` } }
+}
+
+/**
+ * Puts an account straight into the store (no password that signs in), for tests that forge its
+ * access tokens: Lectern refuses a token whose account does not exist.
+ */
+export async function insertAccount (app: FastifyInstance, id: string, role: Role = 'teacher'): Promise<void> {
+  await app.db.collection<User>(USERS).insertOne({
+    _id: id, email: `${id}@example.org`, name: id, role, passwordHash: '', passwordSalt: '', createdAt: new Date()
+  })
 }

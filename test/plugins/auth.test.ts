@@ -9,7 +9,7 @@ import type { User } from '../../src/db/documents.js'
 import { errorHandler } from '../../src/error-handler.js'
 import dbPlugin from '../../src/db/db-plugin.js'
 import authPlugin, { currentUser } from '../../plugins/auth.js'
-import { registerAccount } from './accounts.js'
+import { insertAccount, registerAccount } from './accounts.js'
 import { requireRedisServer, startRedisServer } from '../helpers/redis-server.js'
 
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url')
@@ -36,14 +36,14 @@ t.test('register, login and me', async (t) => {
   t.equal(body.user.role, 'admin', 'the first account is the admin')
   t.notOk('passwordHash' in body.user)
   t.notOk('passwordSalt' in body.user)
-  t.equal(body.expiresIn, 3600)
+  t.equal(body.expiresIn, 900, 'access tokens are short-lived (JWT_EXPIRES_IN_S, 15 minutes)')
 
   // The token is an HS256 JWT with the id, the role and an expiry.
   const [header, payload] = body.token.split('.').slice(0, 2).map((p: string) => JSON.parse(Buffer.from(p, 'base64url').toString()))
   t.equal(header.alg, 'HS256')
   t.equal(payload.sub, body.user.id)
   t.equal(payload.role, 'admin')
-  t.equal(payload.exp - payload.iat, 3600)
+  t.equal(payload.exp - payload.iat, 900)
   const [h64, p64, sig] = body.token.split('.') as [string, string, string]
   t.equal(sig, createHmac('sha256', purposeKey(SECRET, 'jwt')).update(`${h64}.${p64}`).digest('base64url'), 'signed with HMAC-SHA256 under the key derived from JWT_SECRET for "jwt"')
   const stored = await app.db.collection<User>('users').findOne({ _id: body.user.id })
@@ -51,7 +51,7 @@ t.test('register, login and me', async (t) => {
     'the stored password is scrypt (N=2^15, r=8, p=1) over its per-user salt')
 
   const second = await app.inject({ method: 'POST', url: '/api/auth/register', payload: { email: 'bo@example.org', password: 'another good one', name: 'Bo' } })
-  t.equal(second.json().user.role, 'user', 'later accounts are users')
+  t.equal(second.json().user.role, 'teacher', 'later accounts get DEFAULT_ROLE (teacher unless set)')
 
   const login = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: 'ANN.LEE@example.org', password: 'correct horse battery' } })
   t.equal(login.statusCode, 200)
@@ -119,9 +119,9 @@ t.test('tokens: missing, malformed, expired, forged', async (t) => {
   const { app } = await buildTestApp(t)
   await registerAccount(app, 'admin')
   const account = await registerAccount(app)
-  t.equal(account.role, 'user')
+  t.equal(account.role, 'teacher')
   const key = purposeKey(app.secret, 'jwt')
-  const claims = { sub: account.id, role: 'user', iat: now(), exp: now() + 600 }
+  const claims = { sub: account.id, role: 'teacher', iat: now(), exp: now() + 600 }
   t.equal((await app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${craftToken({ alg: 'HS256', typ: 'JWT' }, claims, key)}` } })).statusCode, 200,
     'a well-made token with the right key is accepted (so the refusals below are about what they change)')
 
@@ -136,7 +136,7 @@ t.test('tokens: missing, malformed, expired, forged', async (t) => {
     ['alg none', { authorization: `Bearer ${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.` }, /not issued by this server|not valid/],
     ['HS512 with the right key', { authorization: `Bearer ${craftToken({ alg: 'HS512', typ: 'JWT' }, claims, key, 'sha512')}` }, /not signed with HS256/],
     ['tampered payload', { authorization: `Bearer ${tampered}` }, /signature is not valid/],
-    ['no role', { authorization: `Bearer ${craftToken({ alg: 'HS256', typ: 'JWT' }, { sub: account.id, iat: now(), exp: now() + 60 }, key)}` }, /does not name a user and role/]
+    ['no subject', { authorization: `Bearer ${craftToken({ alg: 'HS256', typ: 'JWT' }, { role: 'admin', iat: now(), exp: now() + 60 }, key)}` }, /does not name a user/]
   ]
   for (const [name, headers, message] of cases) {
     const res = await app.inject({ url: '/api/auth/me', headers })
@@ -184,19 +184,23 @@ t.test('authenticateOptional and requireRole', async (t) => {
   app.get('/optional', { preHandler: (r, s) => app.authenticateOptional(r, s) }, async (request) => ({ user: currentUser(request) ?? null }))
   app.get('/admin', { preHandler: [(r, s) => app.authenticate(r, s), (r, s) => app.requireRole('admin')(r, s)] }, async () => ({ ok: true }))
   await app.ready()
+  await insertAccount(app, 'aaaaaaaaaaaaaaaaaaaa', 'teacher')
 
   const key = purposeKey(app.secret, 'jwt')
   const token = (role: string) => craftToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'aaaaaaaaaaaaaaaaaaaa', role, iat: now(), exp: now() + 60 }, key)
 
   t.same((await app.inject({ url: '/optional' })).json(), { user: null }, 'absent: no user, no error')
-  t.same((await app.inject({ url: '/optional', headers: { authorization: `Bearer ${token('user')}` } })).json(), { user: { sub: 'aaaaaaaaaaaaaaaaaaaa', role: 'user' } })
+  t.same((await app.inject({ url: '/optional', headers: { authorization: `Bearer ${token('teacher')}` } })).json(), { user: { sub: 'aaaaaaaaaaaaaaaaaaaa', role: 'teacher' } })
   t.equal((await app.inject({ url: '/optional', headers: { authorization: 'Bearer x.y.z' } })).statusCode, 401, 'present but invalid: 401')
 
   t.equal((await app.inject({ url: '/admin' })).statusCode, 401)
-  const asUser = await app.inject({ url: '/admin', headers: { authorization: `Bearer ${token('user')}` } })
+  const asUser = await app.inject({ url: '/admin', headers: { authorization: `Bearer ${token('teacher')}` } })
   t.equal(asUser.statusCode, 403)
   t.equal(asUser.json().code, 'LECTERN_ERR_FORBIDDEN')
-  t.equal((await app.inject({ url: '/admin', headers: { authorization: `Bearer ${token('admin')}` } })).statusCode, 200)
+  t.equal((await app.inject({ url: '/admin', headers: { authorization: `Bearer ${token('admin')}` } })).statusCode, 403,
+    'the role claimed in a token does not count: the account\'s role does')
+  await insertAccount(app, 'bbbbbbbbbbbbbbbbbbbb', 'admin')
+  t.equal((await app.inject({ url: '/admin', headers: { authorization: `Bearer ${craftToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'bbbbbbbbbbbbbbbbbbbb', iat: now(), exp: now() + 60 }, key)}` } })).statusCode, 200)
 })
 
 t.test('with Redis, the login budget of an address is shared by every API node', async (t) => {

@@ -5,28 +5,62 @@ import { h, $, uid } from './dom.js'
 const KEY = 'lectern.session'
 const listeners = new Set()
 
-/** { token, user, expiresAt } or null; an expired token counts as signed out. */
-export function getSession () {
+function stored () {
   try {
     const session = JSON.parse(sessionStorage.getItem(KEY) ?? 'null')
-    if (session === null || typeof session.token !== 'string') return null
-    if (typeof session.expiresAt === 'number' && session.expiresAt <= Date.now()) {
-      sessionStorage.removeItem(KEY)
-      return null
-    }
-    return session
+    return session === null || typeof session.token !== 'string' ? null : session
   } catch {
     return null
   }
 }
 
+/** { token, user, expiresAt } or null; an expired access token counts as signed out (until it is refreshed). */
+export function getSession () {
+  const session = stored()
+  if (session === null || (typeof session.expiresAt === 'number' && session.expiresAt <= Date.now())) return null
+  return session
+}
+
+// Access tokens are short-lived; the refresh token is an HttpOnly cookie the browser sends to
+// /api/auth only. A timer renews the access token a minute before it expires, so long uploads
+// and open pages keep a valid one.
+let timer
+let refreshing
+function schedule (session) {
+  clearTimeout(timer)
+  if (session === null || typeof session.expiresAt !== 'number') return
+  timer = setTimeout(() => { void refresh() }, Math.max(5_000, session.expiresAt - Date.now() - 60_000))
+}
+
+/** Gets a new access token with the refresh cookie; true when signed in again. */
+export function refresh () {
+  refreshing ??= fetch('/api/auth/refresh', { method: 'POST', headers: { accept: 'application/json' } })
+    .then(async (res) => {
+      if (!res.ok) { setSession(null); return false }
+      const answer = await res.json()
+      setSession({ token: answer.token, user: answer.user, expiresAt: Date.now() + answer.expiresIn * 1000 })
+      return true
+    }, () => false)
+    .finally(() => { refreshing = undefined })
+  return refreshing
+}
+
 function setSession (session) {
   if (session === null) sessionStorage.removeItem(KEY)
   else sessionStorage.setItem(KEY, JSON.stringify(session))
+  schedule(session)
   for (const listener of listeners) listener(session)
 }
 
-export const signOut = () => setSession(null)
+export const signOut = () => {
+  // The server forgets the refresh token (and clears its cookie).
+  fetch('/api/auth/logout', { method: 'POST' }).catch(() => {})
+  setSession(null)
+}
+
+// A tab whose access token ran out while it was closed or asleep signs in again if it can.
+if (stored() !== null && getSession() === null) void refresh()
+else schedule(getSession())
 
 /** Calls back now and whenever the tab signs in or out. */
 export function onSession (listener) {
@@ -43,7 +77,7 @@ export class ApiError extends Error {
 }
 
 /** fetch for the JSON API: sends the token, parses the answer, throws ApiError with the server's message. */
-export async function api (path, { method = 'GET', body, signal } = {}) {
+export async function api (path, { method = 'GET', body, signal } = {}, retried = false) {
   const headers = { accept: 'application/json' }
   const session = getSession()
   if (session !== null) headers.authorization = `Bearer ${session.token}`
@@ -58,8 +92,12 @@ export async function api (path, { method = 'GET', body, signal } = {}) {
   if (res.status === 204) return null
   const data = await res.json().catch(() => null)
   if (!res.ok) {
-    // A token the server refuses (expired, or from before a restart with a new secret) ends the session.
-    if (res.status === 401 && session !== null) setSession(null)
+    // A token the server refuses (expired, or from before a restart with a new secret): one refresh
+    // and one more try; if that fails too, the session ends.
+    if (res.status === 401 && session !== null) {
+      if (!retried && await refresh()) return await api(path, { method, body, signal }, true)
+      setSession(null)
+    }
     throw new ApiError(res.status, data?.code ?? 'HTTP', data?.message ?? `The server answered ${res.status}.`)
   }
   return data
@@ -87,7 +125,9 @@ export function accountForm ({ onDone, headingLevel = 'h2', startWith = 'signin'
     h('div', { class: 'actions' }, submit),
     h('p', {}, switchText, ' ', switchButton))
 
-  let mode = startWith
+  // An invitation link (/?invite=<code>) opens on the registration form and sends its code.
+  const invite = new URLSearchParams(location.search).get('invite')
+  let mode = invite !== null ? 'register' : startWith
   function render () {
     const registering = mode === 'register'
     heading.textContent = registering ? 'Create an account' : 'Sign in'
@@ -117,7 +157,7 @@ export function accountForm ({ onDone, headingLevel = 'h2', startWith = 'signin'
     }
     submit.disabled = true
     try {
-      const body = registering ? { name, email: email.value, password: password.value } : { email: email.value, password: password.value }
+      const body = registering ? { name, email: email.value, password: password.value, ...(invite !== null ? { invite } : {}) } : { email: email.value, password: password.value }
       const answer = await api(registering ? '/api/auth/register' : '/api/auth/login', { method: 'POST', body })
       const session = { token: answer.token, user: answer.user, expiresAt: Date.now() + answer.expiresIn * 1000 }
       setSession(session)
@@ -130,7 +170,9 @@ export function accountForm ({ onDone, headingLevel = 'h2', startWith = 'signin'
           ? 'An account with this email already exists. Sign in instead.'
           : err.status === 429
             ? 'Too many attempts from this network. Wait a minute, then try again.'
-            : err.message
+            : err.status === 403 && registering
+              ? err.message.replace(/^\w+: /, '').replace(/^./, (c) => c.toUpperCase()) + '.'
+              : err.message
     } finally {
       submit.disabled = false
     }
@@ -156,6 +198,8 @@ export function mountHeader () {
   const area = $('#account')
   if (area === null) return
   onSession((session) => {
+    // Students watch; uploading is for teachers and admins.
+    for (const link of document.querySelectorAll('a[href="/upload"]')) link.hidden = session?.user?.role === 'student'
     area.replaceChildren()
     if (session === null) {
       area.append(h('button', { type: 'button', class: 'secondary', onclick: openSignIn, text: 'Sign in' }))
