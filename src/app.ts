@@ -18,6 +18,7 @@ import uploadsPlugin from '../plugins/uploads.js'
 import deliveryPlugin from './delivery/delivery-plugin.js'
 import transcoderPlugin from '../transcoder/worker-plugin.js'
 import webPlugin from '../plugins/web.js'
+import metricsPlugin from '../plugins/metrics.js'
 import { loadSecret } from './secrets.js'
 
 export interface BuildOptions {
@@ -60,6 +61,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(storagePlugin, { config, store: options.storage })
   await app.register(cachePlugin, { config, cache: options.cache })
   await app.register(dbPlugin, { config, db: options.db })
+  // Before every route, so that its request hooks count them all.
+  await app.register(metricsPlugin)
   // Before every route: @fastify/swagger collects routes as they are added.
   await app.register(docsPlugin)
   await app.register(healthPlugin)

@@ -11,7 +11,8 @@ let n = 0
 async function register (app: FastifyInstance, extra: Record<string, string> = {}) {
   const email = `person-${++n}@example.org`
   const res = await app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: `10.7.0.${n}`, payload: { email, password: PASSWORD, name: `P${n}`, ...extra } })
-  return { res, email, auth: res.statusCode === 201 ? { authorization: `Bearer ${res.json().token as string}` } : {} }
+  const auth: Record<string, string> = res.statusCode === 201 ? { authorization: `Bearer ${res.json().token as string}` } : {}
+  return { res, email, auth }
 }
 
 async function upload (app: FastifyInstance, auth: Record<string, string>) {
