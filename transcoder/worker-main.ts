@@ -4,6 +4,8 @@ import { loadConfig, ConfigError } from '../src/config.js'
 import { openDatabase } from '../src/db/open-database.js'
 import { createObjectStore } from '../src/storage/create-object-store.js'
 import { Worker } from './worker.js'
+import { lecternRegistry } from '../src/metrics/lectern-registry.js'
+import { listenForScrapes, portOf } from '../src/metrics/metrics-server.js'
 
 // A transcode worker on its own (`npm run worker`), for the scaled-out topology: it shares the
 // metadata store and object storage with the API nodes and needs nothing else.
@@ -40,6 +42,11 @@ async function main (): Promise<void> {
   const storage = await createObjectStore(config, log)
   const db = await openDatabase(config, log)
   const worker = new Worker({ db, storage, config, log, leaseMs, pollIntervalMs, backoffBaseMs })
+  // The worker has no API port: its metrics (Node's, storage calls, jobs) are on METRICS_PORT when set.
+  const metrics = config.metricsPort > 0
+    ? await listenForScrapes(lecternRegistry({ db, transcoding: () => worker.currentJob !== null }).registry, config.metricsPort, config.host)
+    : undefined
+  if (metrics !== undefined) log.info({ port: portOf(metrics) }, 'metrics: GET /metrics')
 
   let stopping = false
   const shutdown = (signal: string) => {
@@ -47,6 +54,7 @@ async function main (): Promise<void> {
     stopping = true
     log.info({ signal }, 'worker stopping')
     // Stop ffmpeg, give the job back, then close clients; a second signal is not needed.
+    metrics?.close()
     worker.stop()
       .then(async () => { await db.close(); await storage.close() })
       .then(() => { log.info('worker stopped'); process.exit(0) })

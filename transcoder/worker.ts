@@ -11,6 +11,7 @@ import type { TranscodeLog } from './run-process.js'
 import { TranscodeAbortedError, TranscodeError } from './transcode-error.js'
 import { VIDEOS } from '../src/db/video-repository.js'
 import { transcodeVideo, type TranscodeContext } from './transcode-video.js'
+import { transcodeDurationSeconds, transcodeJobsSettled, transcodeSpeedRatio } from '../src/metrics/process-metrics.js'
 
 export type JobOutcome = 'done' | 'retry' | 'failed' | 'cancelled' | 'lease-lost' | 'released'
 
@@ -149,8 +150,9 @@ export class Worker {
     }, this.renewIntervalMs)
     renewTimer.unref()
 
+    const startedAt = performance.now()
     try {
-      await transcodeVideo({
+      const result = await transcodeVideo({
         db,
         storage: this.options.storage,
         config: this.options.config,
@@ -163,6 +165,11 @@ export class Worker {
       }, job.videoId)
       clearInterval(renewTimer)
       const completed = await completeJob(db, job._id, this.id)
+      if (completed) {
+        const wallSeconds = (performance.now() - startedAt) / 1000
+        transcodeDurationSeconds.observe(wallSeconds)
+        if (wallSeconds > 0 && result.source.duration > 0) transcodeSpeedRatio.observe(result.source.duration / wallSeconds)
+      }
       this.settled(job, completed ? 'done' : 'lease-lost')
     } catch (err) {
       clearInterval(renewTimer)
@@ -202,6 +209,7 @@ export class Worker {
 
   private settled (job: Job, outcome: JobOutcome, reason?: string): void {
     this.options.log.info({ workerId: this.id, jobId: job._id, videoId: job.videoId, outcome, reason }, 'transcode job settled')
+    transcodeJobsSettled.inc({ outcome })
     this.options.onJobSettled?.({ jobId: job._id, videoId: job.videoId, outcome, reason })
   }
 }
