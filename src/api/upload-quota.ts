@@ -9,7 +9,10 @@ export interface Quotas {
   jobs: number
 }
 
-const mb = (bytes: number): string => `${Math.ceil(bytes / 1024 / 1024)} MB`
+const mb = (bytes: number): string => {
+  const m = bytes / 1024 / 1024
+  return m < 10 ? `${m.toFixed(1)} MB` : `${Math.round(m)} MB`
+}
 
 /** The storage quota refusal, naming the limit and what is left. */
 export function storageQuotaError (usedBytes: number, limitBytes: number, wantBytes?: number): Error {
