@@ -10,12 +10,16 @@ import { MongoClient } from 'mongodb'
 import type { Test } from 'tap'
 import { freePort } from './free-port.js'
 import { underCi } from './requirements.js'
+import { childEnv } from './child-env.js'
 
 // A MongoDB wire-protocol server for tests: MONGODB_URL when given (a real MongoDB, say), else a
 // FerretDB 1.x process on SQLite in a temp dir (scripts/install-ferretdb.sh builds one into .tools/bin).
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const START_TIMEOUT_MS = 20_000
+// FerretDB runs under the watchdog the Redis helper uses: when the test process goes away, even
+// by SIGKILL (tap's timeout), the watchdog's stdin closes and it kills FerretDB.
+const WATCHDOG = fileURLToPath(new URL('./child-watchdog.mjs', import.meta.url))
 
 export interface MongoTestServer {
   /** A mongodb:// URL whose path names a database no other test uses. */
@@ -102,7 +106,8 @@ async function dropDatabases (url: string, names: string[]): Promise<void> {
 
 async function waitForExit (child: ChildProcess, timeoutMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  // Through the watchdog when there is one, so FerretDB itself is killed, not just the watchdog.
+  const timer = setTimeout(() => { if (child.stdin?.writable === true) child.stdin.write('SIGKILL\n'); else child.kill('SIGKILL') }, timeoutMs)
   try {
     await once(child, 'exit')
   } finally {
@@ -140,7 +145,7 @@ async function startFerretDb (): Promise<MongoTestServer> {
   if (binary === undefined) throw new Error('no ferretdb binary; call requireMongoServer first')
   const dir = await mkdtemp(join(tmpdir(), 'lectern-ferretdb-'))
   const port = await freePort()
-  const child = spawn(binary, [
+  const child = spawn(process.execPath, [WATCHDOG, binary,
     '--handler=sqlite',
     `--sqlite-url=file:${dir}/`,
     `--listen-addr=127.0.0.1:${port}`,
@@ -149,12 +154,13 @@ async function startFerretDb (): Promise<MongoTestServer> {
     '--debug-addr=-',
     '--telemetry=disable',
     '--log-level=error'
-  ], { stdio: ['ignore', 'ignore', 'pipe'] })
+  ], { stdio: ['pipe', 'ignore', 'pipe'], env: childEnv() })
+  child.stdin!.on('error', () => {})
   let stderr = ''
   child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000) })
   const stop = async () => {
-    child.kill('SIGTERM')
+    if (child.exitCode === null && child.signalCode === null) child.stdin!.write('SIGTERM\n')
     await waitForExit(child, 5000)
     await rm(dir, { recursive: true, force: true })
   }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { freePort } from './free-port.js'
 import { underCi } from './requirements.js'
+import { childEnv } from './child-env.js'
 
 const REDIS_BIN = process.env.REDIS_SERVER_PATH ?? 'redis-server'
 // redis-server runs under a watchdog that kills it when this process's end closes its stdin,
@@ -90,7 +91,7 @@ export async function launchRedisServer (): Promise<RedisServer> {
   async function start (): Promise<void> {
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--daemonize', 'no', '--protected-mode', 'yes', '--loglevel', 'warning']
-    const proc = spawn(process.execPath, [WATCHDOG, REDIS_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, [WATCHDOG, REDIS_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() })
     child = proc
     // Writing a signal to a watchdog that has just exited must not throw.
     proc.stdin!.on('error', () => {})

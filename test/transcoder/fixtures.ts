@@ -15,6 +15,7 @@ import { createObjectStore } from '../../src/storage/create-object-store.js'
 import type { ObjectStore } from '../../src/storage/object-store.js'
 import { enqueueTranscode, JOBS } from '../../transcoder/job-queue.js'
 import { testConfig, tempDir } from '../helpers/config.js'
+import { childEnv } from '../helpers/child-env.js'
 
 export interface TranscoderFixture {
   config: Config
@@ -71,4 +72,18 @@ export function ffprobeJson (path: string, args: string[]): any {
   const r = spawnSync(process.env.FFPROBE_PATH ?? 'ffprobe', ['-v', 'error', '-print_format', 'json', ...args, path], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
   if (r.status !== 0) throw new Error(`ffprobe ${path}: ${r.stderr}`)
   return JSON.parse(r.stdout)
+}
+
+/**
+ * The environment of a worker process a test starts: exactly what it names (DATA_DIR, MONGODB_URL,
+ * ...) plus PATH and the tool paths, never the developer's own store settings (a MONGODB_URL,
+ * S3_BUCKET or REDIS_URL of theirs would send the worker to another store and the test would hang).
+ */
+export function workerEnv (settings: Record<string, string>): NodeJS.ProcessEnv {
+  const tools: Record<string, string> = {}
+  for (const name of ['FFMPEG_PATH', 'FFPROBE_PATH']) {
+    const value = process.env[name]
+    if (value !== undefined && value !== '') tools[name] = value
+  }
+  return childEnv({ ...tools, ...settings })
 }

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { readdir } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -9,7 +8,8 @@ import { videoKeys } from '../../src/db/documents.js'
 import { Worker, type JobSettled } from '../../transcoder/worker.js'
 import { makeClip } from '../helpers/media.js'
 import { testConfig, tempDir } from '../helpers/config.js'
-import { uploadVideo, getVideo, getJob, silentLog } from './fixtures.js'
+import { uploadVideo, getVideo, getJob, silentLog, workerEnv } from './fixtures.js'
+import { spawnWatched } from '../helpers/watched-process.js'
 import { requireToolsForFile } from '../helpers/requirements.js'
 
 requireToolsForFile(t, 'ffmpeg', 'ffprobe')
@@ -27,21 +27,18 @@ t.test('a worker killed mid-job: another worker takes the job over when the leas
   await db.close()
 
   const childTmp = await tempDir(t, 'lectern-worker-tmp-')
-  const child = spawn(process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts', '--lease-ms', String(LEASE_MS), '--poll-ms', '100'], {
+  // Its own process group, so the kill takes its ffmpeg down with it, as a machine dying would.
+  const dying = spawnWatched(t, process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts', '--lease-ms', String(LEASE_MS), '--poll-ms', '100'], {
     cwd: root,
-    env: { ...process.env, DATA_DIR: config.dataDir, LOG_LEVEL: 'debug', TMPDIR: childTmp },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group, so the kill takes its ffmpeg down with it, as a machine dying would.
-    detached: true
+    env: workerEnv({ DATA_DIR: config.dataDir, LOG_LEVEL: 'debug', TMPDIR: childTmp })
   })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL') })
+  const child = dying.child
   let stderr = ''
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
 
   let workerId: string | undefined
   const encoding = await new Promise<boolean>((resolve) => {
-    const lines = createInterface({ input: child.stdout })
+    const lines = createInterface({ input: child.stdout! })
     lines.on('line', (line) => {
       let entry: { msg?: string, workerId?: string, progress?: number }
       try { entry = JSON.parse(line) } catch { return }
@@ -51,9 +48,8 @@ t.test('a worker killed mid-job: another worker takes the job over when the leas
     child.once('exit', () => resolve(false))
   })
   t.ok(encoding, `the worker process claimed the job and ffmpeg is encoding ${encoding ? '' : stderr}`)
-  process.kill(-child.pid!, 'SIGKILL')
-  await exited
-  t.equal(child.signalCode, 'SIGKILL')
+  dying.killGroup()
+  t.equal(await dying.exited, 128 + 9, 'the worker process died of SIGKILL')
 
   db = await openDatabase(config, silentLog)
   t.teardown(() => db.close())
@@ -90,23 +86,20 @@ t.test('SIGTERM: the worker process stops ffmpeg, gives the job back and exits 0
   await db.close()
 
   const childTmp = await tempDir(t, 'lectern-worker-tmp-')
-  const child = spawn(process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts', '--poll-ms', '100'], {
+  const worker = spawnWatched(t, process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts', '--poll-ms', '100'], {
     cwd: root,
-    env: { ...process.env, DATA_DIR: config.dataDir, LOG_LEVEL: 'debug', TMPDIR: childTmp },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true
+    env: workerEnv({ DATA_DIR: config.dataDir, LOG_LEVEL: 'debug', TMPDIR: childTmp })
   })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL') })
+  const child = worker.child
   const encoding = await new Promise<boolean>((resolve) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.includes('"transcode progress"') && !line.includes('"progress":0,')) resolve(true)
     })
     child.once('exit', () => resolve(false))
   })
   t.ok(encoding, 'encoding')
-  child.kill('SIGTERM')
-  t.equal(await exited, 0, 'clean exit')
+  worker.signal('SIGTERM')
+  t.equal(await worker.exited, 0, 'clean exit')
 
   db = await openDatabase(config, silentLog)
   t.teardown(() => db.close())

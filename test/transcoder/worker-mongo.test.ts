@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -10,7 +9,8 @@ import { Worker, type JobSettled } from '../../transcoder/worker.js'
 import { makeClip } from '../helpers/media.js'
 import { testConfig, tempDir } from '../helpers/config.js'
 import { requireMongoServer, startMongoServer } from '../helpers/ferretdb-server.js'
-import { uploadVideo, getVideo, getJob, silentLog } from './fixtures.js'
+import { uploadVideo, getVideo, getJob, silentLog, workerEnv } from './fixtures.js'
+import { spawnWatched } from '../helpers/watched-process.js'
 import { requireToolsForFile } from '../helpers/requirements.js'
 
 requireToolsForFile(t, 'ffmpeg', 'ffprobe')
@@ -48,16 +48,13 @@ t.test('on MongoDB: a worker process killed mid-job, a live worker takes it over
   t.teardown(async () => { await db.close(); await storage.close() })
   const { id, job } = await uploadVideo({ storage, db }, await makeClip({ seconds: 20, width: 640, height: 360 }, t))
 
-  const child = spawn(process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts', '--lease-ms', '1500', '--poll-ms', '100'], {
+  const dying = spawnWatched(t, process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts', '--lease-ms', '1500', '--poll-ms', '100'], {
     cwd: root,
-    env: { ...process.env, DATA_DIR: config.dataDir, MONGODB_URL: server.url, LOG_LEVEL: 'debug', TMPDIR: await tempDir(t) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true
+    env: workerEnv({ DATA_DIR: config.dataDir, MONGODB_URL: server.url, LOG_LEVEL: 'debug', TMPDIR: await tempDir(t) })
   })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL') })
+  const child = dying.child
   const encoding = await new Promise<boolean>((resolve) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.includes('"transcode progress"') && !line.includes('"progress":0,')) resolve(true)
     })
     child.once('exit', () => resolve(false))
@@ -73,8 +70,8 @@ t.test('on MongoDB: a worker process killed mid-job, a live worker takes it over
   t.equal(worker.currentJob, null, 'a held lease keeps the live worker away')
   t.equal((await getJob(db, job._id)).attempts, 1)
 
-  process.kill(-child.pid!, 'SIGKILL')
-  await exited
+  dying.killGroup()
+  await dying.exited
   const keepAlive = setInterval(() => {}, 1000)
   while (settled.length === 0) await new Promise((resolve) => setTimeout(resolve, 100))
   clearInterval(keepAlive)
