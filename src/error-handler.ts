@@ -17,6 +17,13 @@ const HIDDEN_5XX_MESSAGE = 'Something went wrong on our side; it has been logged
  * Lectern keep their message, since it tells the user which dependency is unavailable).
  */
 export function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  // A client that went away mid-request (a dropped upload, a closed tab, a stalled body cut by the
+  // idle timeout) is an expected event: one info line, no stack, nothing to answer.
+  if (request.raw.destroyed && (err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE' || err.message === 'aborted')) {
+    request.log.info({ code: err.code, method: request.method, url: request.url.split('?')[0] }, 'client went away mid-request')
+    reply.raw.destroy()
+    return
+  }
   let statusCode = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
   let code = typeof err.code === 'string' && err.code !== '' ? err.code : 'LECTERN_ERR_INTERNAL'
   let message = err.message
