@@ -15,7 +15,17 @@ try {
   throw err
 }
 
-const app = await buildApp(config)
+let app: Awaited<ReturnType<typeof buildApp>>
+try {
+  app = await buildApp(config)
+} catch (err) {
+  // Another process on the same DATA_DIR is an operator's mistake, not a crash: one line, exit 1.
+  if ((err as { code?: string }).code === 'LECTERN_ERR_DATA_DIR_IN_USE') {
+    process.stderr.write(`lectern: cannot start: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
+  throw err
+}
 const CLOSE_GRACE_MS = 15_000
 
 let closing = false

@@ -39,6 +39,12 @@ function parseOwner (text: string): LockOwner | undefined {
   return undefined
 }
 
+/** Another live process holds the directory: start-up says so in one line (src/server.ts). */
+export class DirectoryInUseError extends Error {
+  override name = 'DirectoryInUseError'
+  readonly code = 'LECTERN_ERR_DATA_DIR_IN_USE'
+}
+
 export class DirectoryLock {
   readonly file: string
   private readonly timer: NodeJS.Timeout
@@ -77,7 +83,7 @@ export class DirectoryLock {
       const goneHere = owner !== undefined && owner.host === me.host && (owner.pid === me.pid || !isAlive(owner.pid))
       if (!goneHere && owner !== undefined && ageMs <= 3 * refreshMs) {
         const where = owner.host === me.host ? `process ${owner.pid}` : `process ${owner.pid} on ${owner.host}`
-        throw new Error(`${dir} is in use by ${where} (since ${owner.since}).${options.hint !== undefined ? ' ' + options.hint : ''}`)
+        throw new DirectoryInUseError(`${dir} is in use by ${where} (since ${owner.since}).${options.hint !== undefined ? ' ' + options.hint : ''}`)
       }
       if (owner === undefined && ageMs <= 3 * refreshMs) {
         // Being written by an opener right now, or unreadable: not ours to take yet.
