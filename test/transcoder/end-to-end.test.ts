@@ -4,6 +4,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { makeClip } from '../helpers/media.js'
 import { multipartBody } from '../plugins/multipart-body.js'
 import { registerAccount } from '../plugins/accounts.js'
+import { until, untilMidEncode } from './fixtures.js'
 import { requireToolsForFile } from '../helpers/requirements.js'
 
 requireToolsForFile(t, 'ffmpeg', 'ffprobe')
@@ -68,13 +69,11 @@ t.test('deleting a video while it transcodes stops the job and leaves nothing be
   const res = await app.inject({ method: 'POST', url: '/api/videos', payload, headers: { ...headers, ...owner.auth } })
   t.equal(res.statusCode, 202, res.body)
   const id = res.json().id as string
-  await waitForStatus(app, id, (v) => v.status === 'processing' && v.progress > 0)
+  await untilMidEncode(async () => (await app.inject({ url: `/api/videos/${id}` })).json() as { status: string, progress: number })
   const del = await app.inject({ method: 'DELETE', url: `/api/videos/${id}`, headers: owner.auth })
   t.equal(del.statusCode, 204, del.body)
   // The worker sees the cancel at its next renewal (within 5 s) and removes what it wrote.
-  const keepAlive = setInterval(() => {}, 1000)
-  while (app.transcodeWorker?.currentJob !== null) await new Promise((resolve) => setTimeout(resolve, 100))
-  clearInterval(keepAlive)
+  await until('the worker to let go of the cancelled job', () => app.transcodeWorker?.currentJob === null, 30_000)
   t.same(await app.storage.list(`videos/${id}/`), [], 'no objects left')
   t.equal((await app.inject({ url: `/api/videos/${id}` })).statusCode, 404)
   t.equal((await app.db.collection('jobs').findOne({ videoId: id }) as any)?.state, 'cancelled')

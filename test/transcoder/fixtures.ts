@@ -87,3 +87,41 @@ export function workerEnv (settings: Record<string, string>): NodeJS.ProcessEnv 
   }
   return childEnv({ ...tools, ...settings })
 }
+
+/**
+ * Waits until a video is mid-encode (processing, with progress above 0), which tests of cancel
+ * and shutdown need. Fails with a message, instead of spinning until tap's timeout, when the
+ * encode finished or failed between two looks, or nothing happened within timeoutMs.
+ */
+export async function untilMidEncode (read: () => Promise<{ status: string, progress: number }>, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  // The worker's timers are unref'd; hold the test open while waiting.
+  const keepAlive = setInterval(() => {}, 1000)
+  try {
+    for (;;) {
+      const v = await read()
+      if (v.status === 'processing' && v.progress > 0) return
+      if (v.status === 'ready' || v.status === 'failed') {
+        throw new Error(`the encode was ${v.status} before any progress was seen mid-encode: the clip is too short for this machine`)
+      }
+      if (Date.now() > deadline) throw new Error(`no encoding progress within ${timeoutMs} ms (status ${v.status}, progress ${v.progress})`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  } finally {
+    clearInterval(keepAlive)
+  }
+}
+
+/** Polls check every 100 ms until it holds; fails with what it waited for after timeoutMs. */
+export async function until (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  const keepAlive = setInterval(() => {}, 1000)
+  try {
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for: ${what}`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  } finally {
+    clearInterval(keepAlive)
+  }
+}

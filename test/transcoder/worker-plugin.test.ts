@@ -3,14 +3,11 @@ import { buildApp } from '../../src/app.js'
 import { testConfig } from '../helpers/config.js'
 import { makeClip } from '../helpers/media.js'
 import { openDatabase } from '../../src/db/open-database.js'
-import { uploadVideo, getVideo, getJob, silentLog } from './fixtures.js'
+import { uploadVideo, getVideo, getJob, silentLog, until, untilMidEncode } from './fixtures.js'
 import { requireToolsForFile } from '../helpers/requirements.js'
 
 requireToolsForFile(t, 'ffmpeg', 'ffprobe')
 
-async function waitFor (check: () => Promise<boolean>): Promise<void> {
-  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 100))
-}
 
 t.test('WORKER=inline: the API process transcodes uploads, and gives a running job back on close', async (t) => {
   const config = await testConfig(t, { WORKER: 'inline' })
@@ -20,13 +17,13 @@ t.test('WORKER=inline: the API process transcodes uploads, and gives a running j
   t.ok(app.transcodeWorker?.running, 'the worker runs inside the app')
 
   const short = await uploadVideo({ storage: app.storage, db: app.db }, await makeClip({ seconds: 2, width: 320, height: 180 }, t))
-  await waitFor(async () => ['ready', 'failed'].includes((await getVideo(app.db, short.id)).status))
+  await until('the short clip to be transcoded', async () => ['ready', 'failed'].includes((await getVideo(app.db, short.id)).status))
   const video = await getVideo(app.db, short.id)
   t.equal(video.status, 'ready', video.failureReason ?? '')
   t.equal((await getJob(app.db, short.job._id)).state, 'done')
 
   const long = await uploadVideo({ storage: app.storage, db: app.db }, await makeClip({ seconds: 20, width: 640, height: 360 }, t))
-  await waitFor(async () => (await getVideo(app.db, long.id)).progress > 0)
+  await untilMidEncode(() => getVideo(app.db, long.id))
   await app.close()
   closed = true
   const db = await openDatabase(config, silentLog)

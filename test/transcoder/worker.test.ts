@@ -6,7 +6,7 @@ import { videoKeys } from '../../src/db/documents.js'
 import { Worker, type JobSettled, type WorkerOptions } from '../../transcoder/worker.js'
 import { cancelTranscode, claimJob, renewLease, releaseJob, backoffMs, JOB_CLAIMS, type JobClaim } from '../../transcoder/job-queue.js'
 import { makeClip, makeAudioOnly, mediaDir } from '../helpers/media.js'
-import { transcoderFixture, uploadVideo, getVideo, getJob, filesUnder, type TranscoderFixture } from './fixtures.js'
+import { transcoderFixture, uploadVideo, getVideo, getJob, filesUnder, untilMidEncode, type TranscoderFixture } from './fixtures.js'
 import { requireToolsForFile } from '../helpers/requirements.js'
 
 requireToolsForFile(t, 'ffmpeg', 'ffprobe')
@@ -167,11 +167,7 @@ t.test('cancelling a job mid-encode stops ffmpeg and leaves nothing', async (t) 
   const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 20, width: 640, height: 360 }, t))
   const { until } = startWorker(t, fx, { leaseMs: 600 })
   // Wait until ffmpeg reports progress, then cancel as deleting the video does.
-  for (;;) {
-    const v = await getVideo(fx.db, id)
-    if (v.status === 'processing' && v.progress > 0) break
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await untilMidEncode(() => getVideo(fx.db, id))
   await cancelTranscode(fx.db, id)
   const [settled] = await until(1)
   t.equal(settled!.outcome, 'cancelled')
@@ -216,11 +212,7 @@ t.test('stop() kills ffmpeg and gives the job back without using up an attempt',
   const fx = await transcoderFixture(t)
   const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 20, width: 640, height: 360 }, t))
   const { worker, until } = startWorker(t, fx)
-  for (;;) {
-    const v = await getVideo(fx.db, id)
-    if (v.status === 'processing' && v.progress > 0) break
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await untilMidEncode(() => getVideo(fx.db, id))
   await worker.stop()
   t.equal((await until(1))[0]!.outcome, 'released')
   t.match(await getJob(fx.db, job._id), { state: 'queued', attempts: 0, leaseOwner: null })
