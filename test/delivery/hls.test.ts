@@ -24,6 +24,29 @@ const version = pub.video.version!
 const stored = (name: string) => pub.objects.get(`videos/${id}/${version}/${name}`)!
 const segmentsOf = (rendition: string) => [...ladder.keys()].filter((k) => k.startsWith(rendition + '/segment-')).sort()
 
+// The view count is a write delivery does not wait for; the test does, through the videos
+// collection's updateOne, watched.
+const viewWrites: Array<Promise<unknown>> = []
+const collectionOf = app.db.collection.bind(app.db)
+app.db.collection = ((name: string) => {
+  const collection = collectionOf(name)
+  if (name !== VIDEOS) return collection
+  return new Proxy(collection, {
+    get (target, property) {
+      const value = Reflect.get(target, property, target) as unknown
+      if (property === 'updateOne') {
+        return (...args: Parameters<typeof target.updateOne>) => {
+          const write = target.updateOne(...args)
+          viewWrites.push(write)
+          return write
+        }
+      }
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    }
+  })
+}) as typeof app.db.collection
+const settledViews = async () => { await Promise.all(viewWrites.splice(0)) }
+
 async function views (videoId: string): Promise<number> {
   return (await app.db.collection<Video>(VIDEOS).findOne({ _id: videoId }))!.views
 }
@@ -142,10 +165,10 @@ t.test('a view counts once per viewing session, not per request', async (t) => {
     await request(base, `/stream/${vid}`, { headers: { ...headers, range: 'bytes=0-99' } })
   }
   await request(base, `/hls/${vid}/master.m3u8`, { method: 'HEAD', headers: { 'user-agent': 'a-prober' } })
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await settledViews()
   t.equal(await views(vid), 1, 'one session, one view')
   await request(base, `/hls/${vid}/master.m3u8`, { headers: { 'user-agent': 'player-B' } })
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await settledViews()
   t.equal(await views(vid), 2, 'another session is another view')
 })
 

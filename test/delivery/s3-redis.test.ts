@@ -41,8 +41,14 @@ t.test('ranges from S3 through Redis: byte-exact on one node, and a second node 
   t.ok(seg.body.equals(segment), 'the segment, exact')
   t.equal(a.app.cache.stats().originReads, 4, 'one origin read per chunk (3) and one for the segment')
 
-  // Give the write-behind to Redis a moment, then ask a node that has never read anything.
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  // Wait for the write-behind to Redis (every fill finished, every L2 write settled), then ask a
+  // node that has never read anything.
+  const cache = a.app.cache as unknown as { stats (): { inFlight: number }, flush (): Promise<void> }
+  for (const deadline = Date.now() + 10_000; cache.stats().inFlight !== 0;) {
+    if (Date.now() > deadline) throw new Error('chunk fills still in flight after 10 s')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  await cache.flush()
   const b = await buildTestApp(t, env)
   await b.app.db.collection<Video>(VIDEOS).insertOne(video)
   const baseB = await b.app.listen({ port: 0, host: '127.0.0.1' })
