@@ -10,15 +10,17 @@ export interface EstimatorState {
   initialBps: number | null
 }
 
-// Why this method: a segment's rate is what matters for its download time, so samples are weighted
-// by their duration (equivalently: bytes over time, a byte-weighted harmonic mean, which a single
-// fast sample cannot inflate much and a long slow one dominates). Two exponential averages over
-// transfer time, as hls.js does, and the lower one is used: the short half-life follows a drop
-// within one slow segment, the long one keeps a brief burst from lifting the estimate. An isolated
-// high sample (several times both neighbours: a 'finish' overstated by a large send buffer, a burst
-// into a proxy) is clamped until a next sample confirms the new level; low samples are never clamped,
-// they are the safe side and a drop must show at once.
+// Why this method: two figures from the same recent samples. The estimate is the harmonic mean of
+// the last 5 samples, the predictor robustMPC and FESTIVE use: a single fast sample cannot inflate it
+// much, and it tracks the rate a session sustains over a few segments, which is what a rung must
+// fit. The low estimate is the lower of two exponential averages over transfer time (3 s and 9 s
+// half-lives, as hls.js), weighted by each sample's duration: one long slow download dominates it at
+// once, so it shows a drop in the first slow segment, and the rule uses it to avoid stalls. An
+// isolated high sample (several times both neighbours: a 'finish' overstated by a large send buffer,
+// a burst into a proxy) is clamped until a next sample confirms the new level; low samples are never
+// clamped, they are the safe side.
 const WINDOW = 10
+const MEAN_OF = 5
 const FAST_HALF_LIFE_S = 3
 const SLOW_HALF_LIFE_S = 9
 const SPIKE_FACTOR = 3
@@ -50,26 +52,38 @@ function ewma (rates: number[], seconds: number[], halfLife: number): number {
   return value / weight
 }
 
-/**
- * The estimate in bits/s, or null when nothing is known. The prior (another session's figure) is
- * the estimate only until the session's own first sample; it then only bounds how high that first
- * sample may count before a second confirms it.
- */
-export function estimateBps (state: EstimatorState): number | null {
+/** Sample rates with isolated spikes clamped, and their durations. */
+function recent (state: EstimatorState): { rates: number[], seconds: number[] } {
   const n = state.samples.length
-  if (n === 0) return state.initialBps
   const rates: number[] = []
   const seconds: number[] = []
   for (let i = 0; i < n; i++) {
     const [bps, s] = state.samples[i]!
-    const before = i > 0 ? state.samples[i - 1]![0] : null
-    const after = i + 1 < n ? state.samples[i + 1]![0] : null
-    const neighbour = Math.max(before ?? 0, after ?? 0, state.initialBps !== null && i === 0 ? state.initialBps : 0)
+    const before = i > 0 ? state.samples[i - 1]![0] : 0
+    const after = i + 1 < n ? state.samples[i + 1]![0] : 0
+    const prior = i === 0 && state.initialBps !== null ? state.initialBps : 0
+    const neighbour = Math.max(before, after, prior)
     rates.push(neighbour > 0 ? Math.min(bps, SPIKE_FACTOR * neighbour) : bps)
     seconds.push(s)
   }
-  return Math.min(
-    ewma(rates, seconds, FAST_HALF_LIFE_S),
-    ewma(rates, seconds, SLOW_HALF_LIFE_S)
-  )
+  return { rates, seconds }
+}
+
+/**
+ * The estimate in bits/s: the harmonic mean of the last 5 samples; null when nothing is known. The
+ * prior (another session's figure from the same network) is the estimate only until the session's
+ * own first sample; it then only bounds how high that first sample may count until a second
+ * confirms it.
+ */
+export function estimateBps (state: EstimatorState): number | null {
+  if (state.samples.length === 0) return state.initialBps
+  const rates = recent(state).rates.slice(-MEAN_OF)
+  return rates.length / rates.reduce((sum, r) => sum + 1 / r, 0)
+}
+
+/** The pessimistic figure, bits/s: the lower of the 3 s and 9 s duration-weighted averages; null when nothing is known. */
+export function lowEstimateBps (state: EstimatorState): number | null {
+  if (state.samples.length === 0) return state.initialBps
+  const { rates, seconds } = recent(state)
+  return Math.min(ewma(rates, seconds, FAST_HALF_LIFE_S), ewma(rates, seconds, SLOW_HALF_LIFE_S))
 }

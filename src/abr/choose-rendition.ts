@@ -11,25 +11,33 @@ export interface ChoiceInput {
   /** Index of the rung served last; null before the first segment. */
   current: number | null
   segmentSeconds: number
+  /** The estimator's pessimistic figure (lowEstimateBps), bits/s: guards against stalls and shows a drop at once. Defaults to estimateBps. */
+  lowEstimateBps?: number | null | undefined
+  /** Media seconds from this segment to the end of the video, when known (VOD): a buffer is not needed past the end. */
+  remainingSeconds?: number | null | undefined
+  /** Segments served in a row at `current`, when tracked: a step up waits until it has been held for 3. */
+  heldSegments?: number | null | undefined
 }
 
-// With nothing known, start below what a 3G phone sustains (1.5 Mbit/s), not at the top rung.
+// With nothing known, a master playlist lists first a rung under what a 3G phone sustains.
 const SAFE_START_BPS = 1_500_000
-// Safety margin: a rung is chosen for what 90% of the estimate carries.
-const MARGIN = 0.9
-// Hysteresis: the rung being served is kept while the whole estimate still carries it (between 90%
-// and 100% of the estimate nothing moves), so noise around a rung's rate does not flap it.
-const KEEP = 1
-// Below this many seconds of buffer after the next download, the rule steps down rather than keep.
-const LOW_BUFFER_S = 4
-// A step up is one rung at a time and only with a buffer that can absorb a wrong guess (cautious).
-const UP_BUFFER_S = 8
-
-/** With no estimate: the highest rung under ~1.5 Mbit/s (the lowest if none is); else the highest that 90% of the estimate carries. */
-export function safeStartIndex (ladderBps: number[], estimateBps: number | null): number {
-  const limit = estimateBps !== null && estimateBps > 0 ? estimateBps * MARGIN : SAFE_START_BPS
-  return highestUnder(ladderBps, limit)
-}
+const START_MARGIN = 0.9
+// The rule: a rung is chosen for what `factor` x the estimate carries, the factor rising with the
+// buffer: 0.5 when empty (the safety margin, which also makes a step up cautious), 1 at the 20 s
+// target, up to 1.5 above it, where the buffer pays for running a rung above the rate for a while
+// (between two rungs the rate falls in, that time-shares them: QoE counts it above the lower one).
+const TARGET_BUFFER_S = 20
+const FACTOR_PER_S = 1 / 40
+const MIN_FACTOR = 0.5
+const MAX_FACTOR = 1.5
+// Near the end of a video the target shrinks: buffer past the end is never played.
+const END_MARGIN_S = 16
+// Hysteresis: the rung being served is kept while 1.2 x the chosen figure still carries it and its
+// download, at the low estimate, fits in the buffer; a step up waits until the rung was held 3 segments.
+const KEEP = 1.2
+const HOLD_BEFORE_UP = 3
+// A low estimate under half the estimate is a drop in progress: the rung follows it at once.
+const DROP = 0.5
 
 function highestUnder (rates: number[], limit: number): number {
   let index = 0
@@ -37,26 +45,35 @@ function highestUnder (rates: number[], limit: number): number {
   return index
 }
 
-/** The rung for the session's next segment (an index into ladderBps). */
+/** For a master playlist: with no estimate, the highest rung under ~1.5 Mbit/s (the lowest if none is); else the highest 90% of the estimate carries. */
+export function safeStartIndex (ladderBps: number[], estimateBps: number | null): number {
+  return highestUnder(ladderBps, estimateBps !== null && estimateBps > 0 ? estimateBps * START_MARGIN : SAFE_START_BPS)
+}
+
+/**
+ * The rung for a session's next segment (an index into ladderBps). With nothing known: the
+ * current rung, or the lowest to start (the first segment's wait is the viewer's startup delay).
+ */
 export function chooseRendition (input: ChoiceInput): number {
-  const { ladderBps, estimateBps, segmentSeconds } = input
+  const { ladderBps, segmentSeconds } = input
   const n = ladderBps.length
   if (n <= 1) return 0
   const current = input.current !== null && input.current >= 0 && input.current < n ? input.current : null
-  if (estimateBps === null || !(estimateBps > 0)) return current ?? safeStartIndex(ladderBps, null)
+  const estimate = input.estimateBps
+  if (estimate === null || !(estimate > 0)) return current ?? 0
+  const low = input.lowEstimateBps != null && input.lowEstimateBps > 0 ? input.lowEstimateBps : estimate
   const rates = input.averageBps?.length === n ? input.averageBps : ladderBps
-  const sustainable = highestUnder(rates, estimateBps * MARGIN)
-  if (current === null) return sustainable
-  const buffer = input.bufferSeconds ?? segmentSeconds
-  const download = (rung: number) => (rates[rung]! * segmentSeconds) / estimateBps
-  if (sustainable > current) {
-    return buffer >= UP_BUFFER_S ? current + 1 : current
-  }
-  if (sustainable === current) return current
-  // The estimate no longer carries the current rung with the margin: keep it only inside the band
-  // and while the buffer stays comfortable; otherwise step down at once, as far as needed.
-  if (rates[current]! <= estimateBps * KEEP && buffer - download(current) >= LOW_BUFFER_S) return current
-  let rung = sustainable
-  while (rung > 0 && buffer - download(rung) < 0) rung--
+  const figure = low < DROP * estimate ? low : estimate
+  const buffer = input.bufferSeconds ?? (current === null ? 0 : segmentSeconds)
+  const target = input.remainingSeconds != null ? Math.min(TARGET_BUFFER_S, Math.max(0, input.remainingSeconds - END_MARGIN_S)) : TARGET_BUFFER_S
+  const factor = Math.min(MAX_FACTOR, Math.max(MIN_FACTOR, 1 + (buffer - target) * FACTOR_PER_S))
+  let rung = highestUnder(rates, figure * factor)
+  if (current === null) return rung
+  // no rung whose download at the low estimate would outlast the buffer
+  const fits = (r: number) => (rates[r]! * segmentSeconds) / low <= buffer
+  while (rung > 0 && !fits(rung)) rung--
+  if (rung > current) return input.heldSegments != null && input.heldSegments < HOLD_BEFORE_UP ? current : rung
+  if (rung === current) return current
+  if (rates[current]! <= figure * factor * KEEP && fits(current)) return current
   return rung
 }

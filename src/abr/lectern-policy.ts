@@ -1,7 +1,7 @@
 import type { AbrPolicy, Download, PolicyFactory } from './abr-policy.js'
-import { addSample, estimateBps, newEstimator } from './bandwidth-estimator.js'
+import { addSample, estimateBps, lowEstimateBps, newEstimator, type EstimatorState } from './bandwidth-estimator.js'
 import { bufferSeconds, newBufferModel, onSegment } from './buffer-model.js'
-import { chooseRendition, safeStartIndex } from './choose-rendition.js'
+import { chooseRendition } from './choose-rendition.js'
 import { sampleFromDelivery, sampleFromGap, type SegmentDelivery } from './sample-from-delivery.js'
 
 export interface ServerObservation {
@@ -13,9 +13,23 @@ export interface ServerObservation {
   rttMs?: number
 }
 
-function choose (ladderBps: number[], estimate: number | null, buffer: number | null, current: number | null, segmentSeconds: number): number {
-  if (current === null && estimate === null) return safeStartIndex(ladderBps, null)
-  return chooseRendition({ ladderBps, estimateBps: estimate, bufferSeconds: buffer, current, segmentSeconds })
+/** What the server keeps per session for the choice, beside the estimator and the buffer model. */
+interface Held { current: number | null, held: number }
+
+function choose (state: Held, ladderBps: number[], estimator: EstimatorState, buffer: number | null, segmentSeconds: number, remainingSeconds: number): number {
+  const rung = chooseRendition({
+    ladderBps,
+    estimateBps: estimateBps(estimator),
+    lowEstimateBps: lowEstimateBps(estimator),
+    bufferSeconds: buffer,
+    current: state.current,
+    segmentSeconds,
+    remainingSeconds,
+    heldSegments: state.current === null ? null : state.held
+  })
+  state.held = rung === state.current ? state.held + 1 : 1
+  state.current = rung
+  return rung
 }
 
 /**
@@ -33,7 +47,7 @@ export function lecternServerObserved (observe: ServerObservation): PolicyFactor
     create: (): AbrPolicy => {
       let estimator = newEstimator(null)
       let buffer = newBufferModel()
-      let current: number | null = null
+      const held: Held = { current: null, held: 0 }
       let seen = 0
       let pending: SegmentDelivery | null = null
       let pendingHasSample = false
@@ -69,8 +83,7 @@ export function lecternServerObserved (observe: ServerObservation): PolicyFactor
           }
           pending = null
           buffer = onSegment(buffer, arrivalMs, L)
-          current = choose(ladderBps, estimateBps(estimator), bufferSeconds(buffer, arrivalMs), current, L)
-          return current
+          return choose(held, ladderBps, estimator, bufferSeconds(buffer, arrivalMs), L, (view.segmentCount - view.index) * L)
         }
       }
     }
@@ -82,7 +95,7 @@ export const lecternExact: PolicyFactory = {
   name: 'Lectern, exact samples',
   create: (): AbrPolicy => {
     let estimator = newEstimator(null)
-    let current: number | null = null
+    const held: Held = { current: null, held: 0 }
     let seen = 0
     return {
       choose: (view) => {
@@ -91,8 +104,8 @@ export const lecternExact: PolicyFactory = {
           estimator = addSample(estimator, { bytes: d.bytes, durationMs: (d.endS - d.startS) * 1000, atMs: d.endS * 1000, source: 'gap' })
         }
         const ladderBps = view.video.ladderKbps.map((k) => k * 1000)
-        current = choose(ladderBps, estimateBps(estimator), view.index === 0 ? null : view.bufferS, current, view.video.segmentSeconds)
-        return current
+        const L = view.video.segmentSeconds
+        return choose(held, ladderBps, estimator, view.index === 0 ? null : view.bufferS, L, (view.segmentCount - view.index) * L)
       }
     }
   }

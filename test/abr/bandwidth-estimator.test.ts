@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addSample, estimateBps, newEstimator, type EstimatorState } from '../../src/abr/bandwidth-estimator.js'
+import { addSample, estimateBps, lowEstimateBps, newEstimator, type EstimatorState } from '../../src/abr/bandwidth-estimator.js'
 import type { ThroughputSample } from '../../src/abr/throughput-sample.js'
 
 /** A sample of `bytes` received at `bps`. */
@@ -11,12 +11,15 @@ t.test('nothing known: null; a prior is the estimate until samples come', async 
   t.equal(estimateBps(newEstimator(null)), null)
   t.equal(estimateBps(newEstimator(2_000_000)), 2_000_000)
   t.equal(estimateBps(newEstimator(Number.NaN)), null)
+  t.equal(lowEstimateBps(newEstimator(2_000_000)), 2_000_000)
+  t.equal(lowEstimateBps(newEstimator()), null)
 })
 
 t.test('a constant rate is estimated within 1% after a few samples', async (t) => {
   for (const bps of [300_000, 1_000_000, 4_000_000, 16_000_000]) {
     const s = feed(newEstimator(), [bps, bps, bps])
     t.ok(Math.abs(estimateBps(s)! / bps - 1) < 0.01, `${bps}: ${estimateBps(s)}`)
+    t.ok(Math.abs(lowEstimateBps(s)! / bps - 1) < 0.01, `${bps}: ${lowEstimateBps(s)}`)
   }
 })
 
@@ -29,15 +32,31 @@ t.test('a wrong prior gives way to the first real samples', async (t) => {
 t.test('an isolated high sample barely moves the estimate; a confirmed rise is followed', async (t) => {
   const steady = feed(newEstimator(), [4e6, 4e6, 4e6, 4e6, 4e6, 4e6])
   const spiked = addSample(steady, at(400e6)) // a 'finish' overstated by a large send buffer
-  t.ok(estimateBps(spiked)! < 4e6 * 1.1, String(estimateBps(spiked)))
+  // clamped to 3x its neighbour it lifts the harmonic mean of 5 by 15% (unclamped: 24%)
+  t.ok(estimateBps(spiked)! < 4e6 * 1.2, String(estimateBps(spiked)))
+  t.ok(lowEstimateBps(spiked)! < 4e6 * 1.1, String(lowEstimateBps(spiked)))
   const risen = feed(spiked, [16e6, 16e6, 16e6, 16e6, 16e6, 16e6, 16e6, 16e6], 2_000_000)
-  t.ok(estimateBps(risen)! > 12e6, String(estimateBps(risen)))
+  t.ok(estimateBps(risen)! > 15e6, String(estimateBps(risen)))
+  t.ok(lowEstimateBps(risen)! > 12e6, String(lowEstimateBps(risen)))
 })
 
-t.test('a drop shows in the first slow sample', async (t) => {
+t.test('the estimate is the harmonic mean of the last five samples', async (t) => {
+  const s = feed(newEstimator(), [9e6, 9e6, 1e6, 2e6, 4e6, 4e6, 8e6])
+  t.ok(Math.abs(estimateBps(s)! - 5 / (1 / 1e6 + 1 / 2e6 + 1 / 4e6 + 1 / 4e6 + 1 / 8e6)) < 1)
+})
+
+t.test('a drop shows in the low estimate with the first slow sample', async (t) => {
   const fast = feed(newEstimator(), Array(8).fill(16e6), 2_150_000)
+  t.ok(Math.abs(lowEstimateBps(fast)! / 16e6 - 1) < 0.01)
   const dropped = addSample(fast, at(1e6, 2_150_000))
-  t.ok(estimateBps(dropped)! < 2e6, String(estimateBps(dropped)))
+  t.ok(lowEstimateBps(dropped)! < 1.5e6, String(lowEstimateBps(dropped)))
+  t.ok(estimateBps(dropped)! > 3e6, 'the mean moves by one fifth of the harmonic weight')
+})
+
+t.test('the low estimate weights samples by their duration', async (t) => {
+  // 1 s at 8 Mbit/s then 4 s at 2 Mbit/s: the long one dominates
+  const s = addSample(addSample(newEstimator(), at(8e6, 1_000_000)), at(2e6, 1_000_000))
+  t.ok(lowEstimateBps(s)! < 3e6, String(lowEstimateBps(s)))
 })
 
 t.test('addSample returns a new state, leaves its input alone, and ignores unusable samples', async (t) => {

@@ -1,0 +1,43 @@
+import t from 'tap'
+import type { PolicyFactory } from '../../src/abr/abr-policy.js'
+import { bola } from '../../src/abr/baselines/bola.js'
+import { bufferBased } from '../../src/abr/baselines/buffer-based.js'
+import { hlsjsEwma } from '../../src/abr/baselines/hlsjs-ewma.js'
+import { rateBased } from '../../src/abr/baselines/rate-based.js'
+import { robustMpc } from '../../src/abr/baselines/robust-mpc.js'
+import { lecternExact, lecternServerObserved } from '../../src/abr/lectern-policy.js'
+import { parseTrace } from '../../src/abr/network-trace.js'
+import { simulateSession } from '../../src/abr/simulate-session.js'
+import { videoSegments } from '../../src/abr/video-segments.js'
+
+const video = videoSegments(48)
+const observed: PolicyFactory[] = []
+for (const mtp of [false, true]) for (const kib of [64, 256, 1024, 4096]) observed.push(lecternServerObserved({ sendBufferBytes: kib * 1024, mtp }))
+
+t.test('on a constant link every observation model settles around the rate and never stalls after startup', async (t) => {
+  for (const [mbit, rungs] of [[1, [1, 2]], [4, [4, 5]], [16, [5]]] as const) {
+    const trace = parseTrace(`0 ${mbit}\n1 ${mbit}`)
+    for (const p of [lecternExact, ...observed]) {
+      const r = simulateSession(trace, video, p.create())
+      const tail = r.rungs.slice(20)
+      t.ok(tail.every((x) => (rungs as readonly number[]).includes(x)), `${mbit} Mbit/s, ${p.name}: ${r.rungs.join('')}`)
+      t.equal(r.rebufferCount, 0, `${mbit} Mbit/s, ${p.name}: no stall`)
+    }
+  }
+})
+
+t.test('no policy sees the future: two traces equal up to 60 s give the same choices up to then', async (t) => {
+  const early = '0 2\n7 0.8\n19 3\n33 1.2\n45 2.5\n'
+  const a = parseTrace(early + '60 0.3\n120 0.3')
+  const b = parseTrace(early + '60 20\n120 20')
+  for (const p of [lecternExact, ...observed, bola, robustMpc, rateBased, hlsjsEwma, bufferBased()]) {
+    const times: number[] = []
+    const policy = p.create()
+    const ra = simulateSession(a, video, { choose: (v) => { times.push(v.nowS); return policy.choose(v) } })
+    const rb = simulateSession(b, video, p.create())
+    const before = times.filter((time) => time < 60).length
+    t.ok(before >= 5)
+    t.same(rb.rungs.slice(0, before), ra.rungs.slice(0, before), p.name)
+    t.not(rb.rungs.join(''), ra.rungs.join(''), `${p.name}: and differ after`)
+  }
+})
