@@ -220,3 +220,38 @@ t.test('with Redis, the login budget of an address is shared by every API node',
   const res = await login(nodeA)
   t.equal(res.statusCode, 401, 'answered normally while Redis is down')
 })
+
+t.test('by default login and register each allow 20 attempts a minute per address', async (t) => {
+  const { app } = await buildTestApp(t)
+  // Every attempt counts, a malformed one too (and those cost no scrypt, which keeps this quick).
+  const attempt = (url: string, ip: string) => app.inject({ method: 'POST', url, remoteAddress: ip, payload: { email: 'nobody@example.org' } })
+  for (const url of ['/api/auth/login', '/api/auth/register']) {
+    const statuses = []
+    for (let i = 0; i < 21; i++) statuses.push((await attempt(url, '10.3.3.3')).statusCode)
+    t.same(statuses, [...Array(20).fill(400), 429], `${url}: the 21st attempt within the minute is refused`)
+    const limited = await attempt(url, '10.3.3.3')
+    const retry = Number(limited.headers['retry-after'])
+    t.ok(retry > 0 && retry <= 60, `${url}: retry after ${retry} s, within the minute`)
+  }
+  t.equal((await app.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: '10.3.3.4', payload: { email: 'nobody@example.org', password: 'whatever it is' } })).statusCode, 401, 'another address is not limited')
+})
+
+t.test('TRUST_PROXY: behind a proxy the client address comes from X-Forwarded-For; otherwise the header is ignored', async (t) => {
+  const attempts = async (app: Awaited<ReturnType<typeof buildTestApp>>['app'], forwardedFor: string, n: number) => {
+    const statuses = []
+    for (let i = 0; i < n; i++) {
+      statuses.push((await app.inject({
+        method: 'POST', url: '/api/auth/login', remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': forwardedFor }, payload: { email: 'nobody@example.org', password: 'whatever it is' }
+      })).statusCode)
+    }
+    return statuses
+  }
+  const limit = { authRateLimit: { max: 2, timeWindowMs: 60_000 } }
+  const { app: proxied } = await buildTestApp(t, { TRUST_PROXY: 'true' }, limit)
+  t.same(await attempts(proxied, '203.0.113.7', 3), [401, 401, 429], 'one client behind the proxy reaches its limit')
+  t.same(await attempts(proxied, '203.0.113.8', 1), [401], 'another client behind the same proxy has its own budget')
+
+  const { app: direct } = await buildTestApp(t, {}, limit)
+  t.same(await attempts(direct, '203.0.113.7', 2), [401, 401])
+  t.same(await attempts(direct, '203.0.113.8', 1), [429], 'without TRUST_PROXY, X-Forwarded-For is ignored: every request is the proxy\'s own address')
+})
