@@ -43,6 +43,8 @@ export async function storeUpload (storage: ObjectStore, key: string, file: Uplo
   const gate = new Transform({
     transform (chunk: Buffer, _encoding, callback) {
       size += chunk.length
+      // The parser's own limit is the upload limit; a lower one (what is left of a quota) is kept here.
+      if (size > options.maxBytes) return callback(tooLarge())
       if (size >= nextProgress) {
         options.onProgress?.(size)
         nextProgress += options.progressEveryBytes ?? 64 * 1024 * 1024

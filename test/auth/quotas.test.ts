@@ -1,5 +1,6 @@
 import t from 'tap'
 import http from 'node:http'
+import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { buildTestApp } from '../helpers/app.js'
 import { registerAccount, type Account } from '../plugins/accounts.js'
@@ -31,6 +32,13 @@ t.test('storage: an upload that would pass QUOTA_STORAGE_MB is refused with 413 
   t.equal(await originals(app), 1, 'nothing of it was stored')
   t.equal((await upload(app, teacher, 300 * KB)).statusCode, 202, 'what still fits is accepted')
   t.equal((await upload(app, admin, 2000 * KB)).statusCode, 202, 'admins have no quota')
+
+  // A body without a declared length is cut where the quota ends, and nothing of it stays.
+  const { payload, headers } = multipartBody([{ name: 'title', value: 'Chunked' }, { name: 'file', filename: 'a.mp4', content: fakeVideo(300 * KB) }])
+  const chunked = await app.inject({ method: 'POST', url: '/api/videos', headers: { ...headers, ...teacher.auth }, payload: Readable.from([payload]) })
+  t.equal(chunked.statusCode, 413, chunked.body)
+  t.match(chunked.json().message, /^storage quota: your videos use 0\.9 MB of your 1\.0 MB \(QUOTA_STORAGE_MB\)/)
+  t.equal(await originals(app), 3, 'nothing of it was stored')
 
   // A resumable upload is checked when it is created, by its Upload-Length.
   const tus = await app.inject({ method: 'POST', url: '/api/uploads', headers: { ...teacher.auth, 'tus-resumable': '1.0.0', 'upload-length': String(600 * KB) } })
