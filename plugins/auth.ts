@@ -313,8 +313,9 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
       return await sessionFor(request, reply, user)
     })
 
+    // Not rate limited: a refresh token is 256 random bits (nothing to guess), and a school behind
+    // one address renews hundreds of sessions an hour.
     routes.post('/api/auth/refresh', {
-      config: rateLimitConfig,
       schema: {
         tags: ['auth'],
         summary: 'A new access token for a refresh token (the cookie, or refreshToken in the body); the refresh token is used up and a new one given',
