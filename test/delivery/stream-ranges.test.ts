@@ -193,3 +193,40 @@ t.test('OPTIONS preflight', async (t) => {
   t.match(r.headers['access-control-allow-headers'], /Range/)
   t.match(r.headers['access-control-allow-methods'], /GET/)
 })
+
+t.test('OPTIONS preflight for a player that revalidates: every conditional header is allowed', async (t) => {
+  const conditional = ['range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since']
+  for (const target of [path, `/hls/${video._id}/master.m3u8`]) {
+    const r = await request(base, target, { method: 'OPTIONS', headers: { origin: 'https://player.example', 'access-control-request-method': 'GET', 'access-control-request-headers': conditional.join(',') } })
+    t.equal(r.status, 204, target)
+    t.equal(r.headers['access-control-allow-origin'], '*')
+    const allowed = (r.headers['access-control-allow-headers'] ?? '').toLowerCase().split(',').map((h) => h.trim())
+    t.same(conditional.filter((h) => !allowed.includes(h)), [], `${target}: ${conditional.join(', ')} all allowed`)
+    t.match(r.headers['access-control-allow-methods'], /GET/)
+    t.match(r.headers['access-control-allow-methods'], /HEAD/)
+  }
+  // And what the answer exposes lets the player read its validators and ranges.
+  const got = await request(base, path, { headers: { origin: 'https://player.example', range: 'bytes=0-9' } })
+  const exposed = (got.headers['access-control-expose-headers'] ?? '').toLowerCase()
+  for (const header of ['content-range', 'content-length', 'accept-ranges', 'etag']) t.ok(exposed.includes(header), `${header} exposed`)
+})
+
+t.test('up to 32 ranges (after merging) get a multipart answer, 33 get the whole file', async (t) => {
+  // Ranges 90 KB apart never merge, and all 33 lie inside the file.
+  const ranges = (n: number) => Array.from({ length: n }, (_, i) => [i * 90_000, i * 90_000 + 9] as [number, number])
+  const header = (n: number) => 'bytes=' + ranges(n).map(([a, b]) => `${a}-${b}`).join(',')
+  const at32 = await request(base, path, { headers: { range: header(32) } })
+  t.equal(at32.status, 206, '32 ranges: 206')
+  const boundary = /boundary=(\S+)$/.exec(at32.headers['content-type'] ?? '')?.[1]
+  t.ok(boundary, 'multipart/byteranges')
+  const parts = parseMultipart(at32.body, boundary!)
+  t.equal(parts.length, 32, '32 parts')
+  t.ok(parts.every((p, i) => p.body.equals(bytes.subarray(ranges(32)[i]![0], ranges(32)[i]![1] + 1))), 'each part exact')
+  const at33 = await request(base, path, { headers: { range: header(33) } })
+  t.equal(at33.status, 200, '33 ranges: the full 200')
+  t.ok(at33.body.equals(bytes), 'the whole file')
+  // 33 ranges that merge into fewer than 33 are not too many.
+  const adjacent = 'bytes=' + Array.from({ length: 40 }, (_, i) => `${i * 10}-${i * 10 + 9}`).join(',') + ',1000000-1000009'
+  const merged = await request(base, path, { headers: { range: adjacent } })
+  t.equal(merged.status, 206, '40 adjacent ranges merge first: a 206')
+})
