@@ -1,7 +1,10 @@
 import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import { VideoSearchIndex } from '../src/search/video-search-index.js'
+import { VideoSearchIndex, type IndexedCue } from '../src/search/video-search-index.js'
+import { findMoments } from '../src/search/find-moments.js'
+import { parseCaptions } from '../src/captions/parse-captions.js'
+import { readObject } from '../src/captions/caption-files.js'
 import { SearchIndexSync } from '../src/search/search-index-sync.js'
 import { decodeCursor, encodeCursor } from '../src/api/opaque-cursor.js'
 import { errorSchema } from '../src/api/error-schema.js'
@@ -13,6 +16,9 @@ declare module 'fastify' {
     searchIndex: SearchIndexSync
   }
 }
+
+/** Caption moments shown per video in search results. */
+const MOMENTS_PER_VIDEO = 3
 
 const querySchema = z.object({
   q: z.string().max(200, 'must be at most 200 characters').default('').describe('words; the last one also matches as a prefix'),
@@ -32,7 +38,12 @@ const resultSchema = z.object({
     tags: z.array(z.string()),
     duration: z.number().nullable(),
     createdAt: z.string(),
-    relevance: z.number().describe('title matches weigh 4, tags 2, description 1, summed over the words')
+    relevance: z.number().describe('title matches weigh 4, tags 2, description 1, captions 0.5, summed over the words'),
+    moments: z.array(z.object({
+      start: z.number().describe('seconds'),
+      end: z.number(),
+      text: z.string().describe('the cue as HTML (escaped) with the matched words in <mark>')
+    })).describe('where the words are said (caption cues), best first; empty when the captions do not match')
   })),
   nextCursor: z.string().nullable()
 })
@@ -40,7 +51,12 @@ const resultSchema = z.object({
 export default fp(async function searchPlugin (fastify) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
   const index = new VideoSearchIndex()
-  const sync = new SearchIndexSync(app.db, index, app.log.child({ component: 'search' }))
+  const sync = new SearchIndexSync(app.db, index, app.log.child({ component: 'search' }), {
+    loadCues: async (video) => {
+      const tracks = await Promise.all((video.captions ?? []).map(async (t) => parseCaptions(await readObject(app.storage, t.key)).cues))
+      return tracks.flat().map((c): IndexedCue => ({ start: c.start, end: c.end, text: c.plain })).sort((a, b) => a.start - b.start)
+    }
+  })
   await sync.start()
   app.decorate('searchIndex', sync)
   app.addHook('onClose', async () => { await sync.stop() })
@@ -49,7 +65,7 @@ export default fp(async function searchPlugin (fastify) {
     child.withTypeProvider<ZodTypeProvider>().get('/api/search', {
       schema: {
         tags: ['search'],
-        summary: 'Search public, ready videos: relevance (title > tag > description), then newest',
+        summary: 'Search public, ready videos: relevance (title > tag > description > captions), then newest; caption matches come with their moments',
         querystring: querySchema,
         response: { 200: resultSchema, 400: errorSchema }
       }
@@ -75,7 +91,8 @@ export default fp(async function searchPlugin (fastify) {
           tags: entry.tags,
           duration: entry.duration,
           createdAt: new Date(entry.createdAt).toISOString(),
-          relevance
+          relevance,
+          moments: entry.cues === undefined || entry.cues.length === 0 ? [] : findMoments(entry.cues, q, MOMENTS_PER_VIDEO)
         })),
         nextCursor: page.next === undefined
           ? null
@@ -83,4 +100,4 @@ export default fp(async function searchPlugin (fastify) {
       }
     })
   })
-}, { fastify: '5.x', name: 'lectern-search', dependencies: ['lectern-db'] })
+}, { fastify: '5.x', name: 'lectern-search', dependencies: ['lectern-db', 'lectern-storage'] })

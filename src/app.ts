@@ -15,6 +15,7 @@ import accountsPlugin from '../plugins/accounts.js'
 import searchPlugin from '../plugins/search.js'
 import metadataPlugin from '../plugins/metadata.js'
 import uploadsPlugin from '../plugins/uploads.js'
+import captionsPlugin from '../plugins/captions.js'
 import deliveryPlugin from './delivery/delivery-plugin.js'
 import transcoderPlugin from '../transcoder/worker-plugin.js'
 import webPlugin from '../plugins/web.js'
@@ -72,6 +73,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(searchPlugin)
   await app.register(metadataPlugin)
   await app.register(uploadsPlugin)
+  await app.register(captionsPlugin)
   await app.register(deliveryPlugin)
   await app.register(transcoderPlugin)
   await app.register(webPlugin)

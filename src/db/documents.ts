@@ -86,6 +86,19 @@ export interface Video {
    * tokens carry it, so earlier tokens stop working. Missing on documents from before it existed: 0.
    */
   accessEpoch?: number
+  /** Caption tracks, one per language (missing on videos that never had any). */
+  captions?: CaptionTrack[]
+}
+
+/** One caption track of a video: a WebVTT file in storage beside the video. */
+export interface CaptionTrack {
+  /** canonical BCP 47 tag, e.g. "en" or "pt-BR"; one track per language */
+  language: string
+  /** what the player's menu shows, e.g. "English" */
+  label: string
+  /** storage key of the WebVTT file: videos/<id>/captions/<language>.<revision>.vtt (a new key per upload) */
+  key: string
+  updatedAt: Date
 }
 
 /** The video's access epoch (0 for documents from before it existed). */

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from '../db/collection.js'
 import type { Video } from '../db/documents.js'
 import { VIDEOS, findVideo, pruneVideoTombstones, videosChangedSince, videosDeletedSince } from '../db/video-repository.js'
-import type { VideoSearchIndex } from './video-search-index.js'
+import { isSearchable, type IndexedCue, type VideoSearchIndex } from './video-search-index.js'
 
 export interface SearchIndexSyncOptions {
   /** How often changes are polled (default 2 s): the bound on how stale another node's index is. */
@@ -17,6 +17,8 @@ export interface SearchIndexSyncOptions {
   reconcileMs?: number
   /** Tombstones older than this are pruned (default 1 day). */
   tombstoneTtlMs?: number
+  /** Reads the caption cues of a searchable video that has captions (without it, captions are not searched). */
+  loadCues?: (video: Video) => Promise<IndexedCue[]>
 }
 
 /**
@@ -34,6 +36,7 @@ export class SearchIndexSync {
   readonly #overlapMs: number
   readonly #reconcileMs: number
   readonly #tombstoneTtlMs: number
+  readonly #loadCues: ((video: Video) => Promise<IndexedCue[]>) | undefined
   #since = new Date(0)
   #lastReconcile = 0
   #timer: NodeJS.Timeout | undefined
@@ -48,6 +51,20 @@ export class SearchIndexSync {
     this.#overlapMs = options.overlapMs ?? 10_000
     this.#reconcileMs = options.reconcileMs ?? 60_000
     this.#tombstoneTtlMs = options.tombstoneTtlMs ?? 24 * 3600_000
+    this.#loadCues = options.loadCues
+  }
+
+  /** Indexes one video, with its caption cues read when they changed; a caption that cannot be read leaves the video searchable without it. */
+  async #apply (video: Video): Promise<void> {
+    let cues: IndexedCue[] = []
+    if (this.#loadCues !== undefined && isSearchable(video) && (video.captions ?? []).length > 0) {
+      try {
+        cues = await this.#loadCues(video)
+      } catch (err) {
+        this.#log.warn({ err, videoId: video._id }, 'could not read captions for search')
+      }
+    }
+    this.#index.apply(video, cues)
   }
 
   /** Loads the index, then keeps polling until stop(). */
@@ -93,7 +110,7 @@ export class SearchIndexSync {
       videosChangedSince(this.#db, since),
       videosDeletedSince(this.#db, since)
     ])
-    for (const video of changed) this.#index.apply(video)
+    for (const video of changed) await this.#apply(video)
     for (const tombstone of deleted) this.#index.remove(tombstone._id)
     this.#since = new Date(now)
   }
@@ -110,7 +127,7 @@ export class SearchIndexSync {
     const stale = [...wanted].filter(([id, updatedAt]) => this.#index.get(id)?.updatedAt !== updatedAt).map(([id]) => id)
     for (let i = 0; i < stale.length; i += 500) {
       const batch = await videos.find({ _id: { $in: stale.slice(i, i + 500) } })
-      for (const video of batch) this.#index.apply(video)
+      for (const video of batch) await this.#apply(video)
     }
     this.#since = new Date(now)
     this.#lastReconcile = now
@@ -121,7 +138,7 @@ export class SearchIndexSync {
   async refresh (id: string): Promise<void> {
     const video = await findVideo(this.#db, id)
     if (video === null) this.#index.remove(id)
-    else this.#index.apply(video)
+    else await this.#apply(video)
   }
 
   /** Drops one video now (after a deletion on this node). */

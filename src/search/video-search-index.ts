@@ -11,6 +11,17 @@ export interface SearchEntry {
   duration: number | null
   createdAt: number
   updatedAt: number
+  /** caption cues of every language, plain text, by start time (empty without captions) */
+  cues?: IndexedCue[]
+  /** the stored caption files the cues were read from, to tell when they change */
+  captionKeys?: string
+}
+
+/** A caption cue as search keeps it: seconds and plain text. */
+export interface IndexedCue {
+  start: number
+  end: number
+  text: string
 }
 
 export interface SearchHit {
@@ -42,8 +53,8 @@ export interface SearchPage {
   query: string
 }
 
-/** A title match outranks a tag match, which outranks a description match. */
-export const FIELD_WEIGHTS = { title: 4, tags: 2, description: 1 } as const
+/** A title match outranks a tag match, which outranks a description match, which outranks a caption match. */
+export const FIELD_WEIGHTS = { title: 4, tags: 2, description: 1, captions: 0.5 } as const
 
 /** Case and accents folded: `Éclair`, `eclair` and `ECLAIR` are one term. */
 export function foldTerm (term: string): string {
@@ -62,7 +73,12 @@ export function isSearchable (video: Pick<Video, 'visibility' | 'status'>): bool
   return video.visibility === 'public' && video.status === 'ready'
 }
 
-export function toSearchEntry (video: Video): SearchEntry {
+/** The storage keys of a video's caption files, as one string that changes when any of them does. */
+export function captionKeysOf (video: Pick<Video, 'captions'>): string {
+  return (video.captions ?? []).map((c) => c.key).sort().join('\n')
+}
+
+export function toSearchEntry (video: Video, cues: IndexedCue[] = []): SearchEntry {
   return {
     id: video._id,
     owner: video.owner,
@@ -71,7 +87,9 @@ export function toSearchEntry (video: Video): SearchEntry {
     tags: video.tags,
     duration: video.duration,
     createdAt: new Date(video.createdAt).getTime(),
-    updatedAt: new Date(video.updatedAt).getTime()
+    updatedAt: new Date(video.updatedAt).getTime(),
+    cues,
+    captionKeys: captionKeysOf(video)
   }
 }
 
@@ -130,7 +148,7 @@ export class VideoSearchIndex {
     const old = this.#entries.get(entry.id)
     if (old !== undefined) {
       if (old.entry.title === entry.title && old.entry.description === entry.description &&
-        old.entry.tags.join('\n') === entry.tags.join('\n')) {
+        old.entry.tags.join('\n') === entry.tags.join('\n') && (old.entry.captionKeys ?? '') === (entry.captionKeys ?? '')) {
         old.entry = entry
         return
       }
@@ -145,6 +163,7 @@ export class VideoSearchIndex {
     addField(entry.title, FIELD_WEIGHTS.title)
     addField(entry.tags.join(' '), FIELD_WEIGHTS.tags)
     addField(entry.description, FIELD_WEIGHTS.description)
+    for (const cue of entry.cues ?? []) addField(cue.text, FIELD_WEIGHTS.captions)
     const tags = [...new Set(entry.tags.map((t) => foldTerm(t.trim())))]
     const slot = this.#freeSlots.pop() ?? this.#slots.length
     const stored: Stored = { entry, slot, postings: [], tags }
@@ -188,9 +207,9 @@ export class VideoSearchIndex {
     return true
   }
 
-  /** Applies one video as read from the database: indexed if searchable, dropped otherwise. */
-  apply (video: Video): void {
-    if (isSearchable(video)) this.upsert(toSearchEntry(video))
+  /** Applies one video as read from the database (with its caption cues): indexed if searchable, dropped otherwise. */
+  apply (video: Video, cues: IndexedCue[] = []): void {
+    if (isSearchable(video)) this.upsert(toSearchEntry(video, cues))
     else this.remove(video._id)
   }
 
