@@ -21,6 +21,7 @@ import transcoderPlugin from '../transcoder/worker-plugin.js'
 import webPlugin from '../plugins/web.js'
 import metricsPlugin from '../plugins/metrics.js'
 import { loadSecret } from './secrets.js'
+import { clientErrorHandler, frameworkErrors, refuseDuplicateHost } from './http-conformance.js'
 
 export interface BuildOptions {
   /** Pino options or false; defaults to a pino logger at config.logLevel. */
@@ -42,6 +43,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Router and parser refusals in Lectern's error shape, with Date (src/http-conformance.ts).
+    frameworkErrors,
+    clientErrorHandler,
     // A streaming server: no bound on a whole request (a 4 GB upload on a slow line takes hours),
     // but a connection on which nothing moves for HTTP_IDLE_TIMEOUT_S is closed, a stalled upload
     // body included; headers must arrive within HTTP_HEADERS_TIMEOUT_S.
@@ -58,6 +62,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
+  app.addHook('onRequest', refuseDuplicateHost)
 
   await app.register(storagePlugin, { config, store: options.storage })
   await app.register(cachePlugin, { config, cache: options.cache })

@@ -54,12 +54,19 @@ export function errorHandler (err: FastifyError, request: FastifyRequest, reply:
   reply.code(statusCode).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(body)
 }
 
+const MAX_ECHO = 200
+
+function bounded (text: string): string {
+  return text.length <= MAX_ECHO ? text : `${text.slice(0, MAX_ECHO)}... (${text.length} characters)`
+}
+
 export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): void {
   const body: ErrorBody = {
     statusCode: 404,
     code: 'LECTERN_ERR_ROUTE_NOT_FOUND',
     error: 'Not Found',
-    message: `No route ${request.method} ${request.url.split('?')[0] ?? ''}`
+    // The path is repeated for the reader, but never more than a bounded piece of it.
+    message: `No route ${request.method.slice(0, 20)} ${bounded(request.url.split('?')[0] ?? '')}`
   }
   reply.code(404).header('cache-control', 'no-store').send(body)
 }

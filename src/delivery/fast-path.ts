@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { SESSION_ID } from '../abr/session-id.js'
+import { hasDuplicateHost } from '../http-conformance.js'
 
 /**
  * Puts `answer` ahead of Fastify's router: every request goes to it first, and only those it
@@ -17,7 +18,8 @@ export function installFastPath (app: FastifyInstance, answer: (req: IncomingMes
     const route = routing[0] as (req: IncomingMessage, res: ServerResponse) => void
     server.removeListener('request', route)
     server.on('request', function deliveryFastPath (req: IncomingMessage, res: ServerResponse) {
-      if (!accepting || !answer(req, res)) route(req, res)
+      // Two Host fields: the router refuses them (400), whatever the path.
+      if (!accepting || hasDuplicateHost(req) || !answer(req, res)) route(req, res)
     })
   })
   app.addHook('preClose', async () => { accepting = false })
