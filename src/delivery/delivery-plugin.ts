@@ -30,6 +30,7 @@ import { fastPathParts, installFastPath } from './fast-path.js'
 import { SessionTracker, type Ladder, type SessionValue } from './session-tracker.js'
 import { listenForEdgeLog } from './edge-log-listener.js'
 import { deliveryCounters, type CacheOutcome, type DeliveryKind } from '../metrics/delivery-counters.js'
+import { addSubtitleGroup, subtitleRenditions } from '../captions/subtitle-playlist.js'
 
 export interface DeliveryOptions {
   /** How long a looked-up video document is reused; bounds how late a visibility change or deletion is seen. */
@@ -393,7 +394,8 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const first = renditions[tracker.firstVariant(ladder, estimateBps)]!
     const objectKey = videoKeys.master(id, a.video.version!)
     const seen: Seen = { outcome: 'l1' }
-    const ordered = putVariantFirst(await storedText(objectKey, seen), `${first.name}/index.m3u8`)
+    // Caption tracks as a subtitle group: from the video document, so a caption change shows at once.
+    const ordered = putVariantFirst(addSubtitleGroup(await storedText(objectKey, seen), subtitleRenditions(a.video)), `${first.name}/index.m3u8`)
     const body = rewritePlaylist(ordered, a.token === undefined ? { sid } : { token: a.token, sid })
     tracker.answeredSmall(reply.raw, sid)
     await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST, estimateBps === null ? undefined : first.bandwidth), seen)
@@ -450,16 +452,17 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const { id, segment } = request.params as { id: string, segment: string }
     const a = await access.check(request, reply, id)
     const { renditions, ladder, segments, segmentSeconds } = ladderOf(a.video)
-    segmentIndex(segment, segments, `The adaptive stream of video ${id}`)
+    const index = segmentIndex(segment, segments, `The adaptive stream of video ${id}`)
     const { sid, cmcd } = sessionOf(request)
     if (sid === undefined) throw new BadRequestError(`An adaptive segment needs its viewing session: fetch /adaptive_stream/${id} and follow the segment URIs it lists (they carry ?sid=)`)
     await tracker.reported(request.raw, sid, cmcd, (s) => ladder.averageBps[s.current ?? 0]! * segmentSeconds / 8)
-    const { index } = await tracker.choose(sid, ladder, segmentSeconds, cmcd)
-    const r = renditions[index]!
+    const remainingSeconds = (segments - index) * segmentSeconds
+    const { index: rung } = await tracker.choose(request.raw, sid, ladder, segmentSeconds, remainingSeconds, cmcd)
+    const r = renditions[rung]!
     const objectKey = videoKeys.segment(id, a.video.version!, r.name, segment)
     const extra = ['lectern-rendition', r.name, ...cmsdHeaders(sid, CMSD_STATIC_SEGMENT, r.bandwidth)]
     const body = await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, SESSION, extra)
-    if (request.method === 'GET') tracker.delivered(request.raw, reply.raw, sid, Number(reply.raw.getHeader('content-length') ?? body.byteLength), segmentSeconds, cmcd)
+    if (request.method === 'GET') tracker.delivered(request.raw, reply.raw, sid, Number(reply.raw.getHeader('content-length') ?? body.byteLength), segmentSeconds, cmcd, true)
   })
 
   const poster = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import { addSample, estimateBps, newEstimator, type EstimatorState } from '../abr/bandwidth-estimator.js'
+import { addSample, estimateBps, lowEstimateBps, newEstimator, type EstimatorState } from '../abr/bandwidth-estimator.js'
 import { bufferSeconds, newBufferModel, onSegment, type BufferModelState } from '../abr/buffer-model.js'
 import { chooseRendition, safeStartIndex } from '../abr/choose-rendition.js'
 import type { Cmcd } from '../abr/cmcd.js'
@@ -21,6 +21,8 @@ export interface AbrSession {
   buffer: BufferModelState
   /** ladder index served last by /adaptive_stream, or chosen for the master */
   current: number | null
+  /** segments served in a row at `current` (a step up waits for a few) */
+  held: number
   /** smallest request gap seen after a small answer: an upper bound on the round trip, ms */
   rttMs: number | null
   /** the network the session plays from, to remember what it achieved */
@@ -39,6 +41,10 @@ const kArrival = Symbol('lectern.arrival')
 const kLast = Symbol('lectern.lastDelivery')
 type Stamped = IncomingMessage & { [kArrival]?: number }
 type Tracked = Socket & { [kLast]?: { sid: string, delivery: SegmentDelivery } | { sid: string, smallFinishMs: number } }
+
+function newSession (): AbrSession {
+  return { estimator: newEstimator(null), estimate: null, buffer: newBufferModel(), current: null, held: 0, rttMs: null, network: null }
+}
 
 /** Whether a request names the session `sid` (in its URL, or in CMCD-Session as hls.js sends it). */
 function sameSession (req: IncomingMessage, sid: string): boolean {
@@ -145,10 +151,12 @@ export class SessionTracker {
    * A segment (or range) of `bytes` was just handed to res.end(): how much of it the kernel took at
    * once is read now, the rest when 'finish' fires.
    */
-  delivered (req: IncomingMessage, res: ServerResponse, sid: string, bytes: number, segmentSeconds: number, cmcd: Cmcd | undefined): void {
+  delivered (req: IncomingMessage, res: ServerResponse, sid: string, bytes: number, segmentSeconds: number, cmcd: Cmcd | undefined, buffered = false): void {
     const socket = res.socket as (Tracked & { _handle?: { writeQueueSize?: number } }) | null
     if (socket === null || bytes <= 0) return
     const arrivalMs = this.arrivalOf(req)
+    // The player's buffer as of this request (choose() has done it for an adaptive segment).
+    if (!buffered) this.#update(sid, (s) => ({ ...s, buffer: onSegment(s.buffer, arrivalMs, segmentSeconds, cmcd?.bl) }))
     const queued = socket._handle?.writeQueueSize ?? 0
     const acceptedBytes = Math.max(0, Math.min(bytes, bytes - queued))
     // A player that reports its own throughput (CMCD mtp) has been sampled at arrival (reported()).
@@ -157,10 +165,7 @@ export class SessionTracker {
       const delivery: SegmentDelivery = { bytes, arrivalMs, finishMs: now(), acceptedBytes, segmentSeconds }
       const sample = !measured || bytes <= SMALL_BODY ? null : sampleFromDelivery(delivery)
       socket[kLast] = !measured ? undefined : sample === null ? (bytes <= SMALL_BODY ? { sid, smallFinishMs: delivery.finishMs } : { sid, delivery }) : undefined
-      this.#update(sid, (s) => {
-        const buffered = { ...s, buffer: onSegment(s.buffer, arrivalMs, segmentSeconds, cmcd?.bl) }
-        return sample === null ? buffered : this.#withSample(buffered, sample)
-      })
+      if (sample !== null) this.#update(sid, (s) => this.#withSample(s, sample))
     }
     // The kernel took the whole answer at once: it has been handed over already ('finish' would
     // only say so later), and no 'finish' sample can come of it.
@@ -194,28 +199,42 @@ export class SessionTracker {
     const memo = network === null ? undefined : await this.#sessions.get('net:' + network) as NetworkMemo | undefined
     const initial = memo?.bps ?? null
     const estimator = newEstimator(initial)
-    const session: AbrSession = { estimator, estimate: estimateBps(estimator), buffer: newBufferModel(), current: null, rttMs: null, network }
+    const session: AbrSession = { estimator, estimate: estimateBps(estimator), buffer: newBufferModel(), current: null, held: 0, rttMs: null, network }
     await this.#sessions.set('s:' + id, session)
     return { sid: id, estimateBps: session.estimate }
   }
 
   /** Index of the variant to list first for an estimate (a safe start when nothing is known). */
   firstVariant (ladder: Ladder, estimate: number | null): number {
-    if (estimate === null) return safeStartIndex(ladder.peakBps, null)
-    return chooseRendition({ ladderBps: ladder.peakBps, averageBps: ladder.averageBps, estimateBps: estimate, bufferSeconds: null, current: null, segmentSeconds: 4 })
+    // A player starts with the variant listed first and then runs its own ABR: the highest rung
+    // under 1.5 Mbit/s, or under 0.9 of what the session or its network is known to carry.
+    return safeStartIndex(ladder.peakBps, estimate)
   }
 
-  /** The rendition (ladder index) to serve for the next segment of an adaptive session. */
-  async choose (sid: string, ladder: Ladder, segmentSeconds: number, cmcd: Cmcd | undefined): Promise<{ index: number, estimateBps: number | null }> {
+  /**
+   * The rendition (ladder index) to serve for segment `index` of an adaptive session, chosen when its
+   * request arrives: the buffer is brought up to this request first (the segment before it has
+   * arrived by now), then the rule of src/abr/choose-rendition.ts decides.
+   */
+  async choose (req: IncomingMessage, sid: string, ladder: Ladder, segmentSeconds: number, remainingSeconds: number, cmcd: Cmcd | undefined): Promise<{ index: number, estimateBps: number | null }> {
+    const arrivalMs = this.arrivalOf(req)
     let chosen = 0
     let estimate: number | null = null
     await this.#update(sid, (s) => {
       estimate = s.estimate
-      const buffer = cmcd?.bl !== undefined ? cmcd.bl / 1000 : bufferSeconds(s.buffer, now())
-      chosen = s.current === null && estimate === null
-        ? safeStartIndex(ladder.peakBps, null)
-        : chooseRendition({ ladderBps: ladder.peakBps, averageBps: ladder.averageBps, estimateBps: estimate, bufferSeconds: buffer, current: s.current, segmentSeconds })
-      return { ...s, current: chosen }
+      const buffer = onSegment(s.buffer, arrivalMs, segmentSeconds, cmcd?.bl)
+      chosen = chooseRendition({
+        ladderBps: ladder.peakBps,
+        averageBps: ladder.averageBps,
+        estimateBps: estimate,
+        lowEstimateBps: lowEstimateBps(s.estimator),
+        bufferSeconds: bufferSeconds(buffer, arrivalMs),
+        current: s.current,
+        heldSegments: s.held,
+        remainingSeconds,
+        segmentSeconds
+      })
+      return { ...s, buffer, current: chosen, held: chosen === s.current ? s.held + 1 : 1 }
     })
     return { index: chosen, estimateBps: estimate }
   }
@@ -265,7 +284,7 @@ export class SessionTracker {
   #update (sid: string, change: (s: AbrSession) => AbrSession): Promise<void> {
     // Without Redis the state is this process's alone: change it at once, with no promise.
     if (!this.#sessions.shared) {
-      const s = (this.#sessions.peek('s:' + sid) as AbrSession | undefined) ?? { estimator: newEstimator(null), estimate: null, buffer: newBufferModel(), current: null, rttMs: null, network: null }
+      const s = (this.#sessions.peek('s:' + sid) as AbrSession | undefined) ?? newSession()
       const changed = change(s)
       if (changed !== s) {
         this.#sessions.setLocal('s:' + sid, changed)
@@ -275,7 +294,7 @@ export class SessionTracker {
     }
     const previous = this.#queues.get(sid) ?? Promise.resolve()
     const next = previous.then(async () => {
-      const s = await this.#get(sid) ?? { estimator: newEstimator(null), estimate: null, buffer: newBufferModel(), current: null, rttMs: null, network: null }
+      const s = await this.#get(sid) ?? newSession()
       const changed = change(s)
       if (changed === s) return
       await this.#sessions.set('s:' + sid, changed)

@@ -70,7 +70,7 @@ t.test('each adaptive segment is the same-numbered segment of the rendition chos
     await app.abrSessions.settled()
   }
   t.comment(`served: ${served.join(' ')}`)
-  t.equal(served[0], '360p', 'a new session starts at the highest rung under 1.5 Mbit/s')
+  t.equal(served[0], '360p', 'the first segment already follows the 5 Mbit/s the player reports')
   t.equal(served[3], '180p', 'a drop to 100 kbit/s that the player reports is followed at once')
   t.equal(served[15], '360p', 'recovers once throughput has been back for a while')
   // A plain decoder plays across the switches: every frame of 16 s at 25 fps, and no error.
