@@ -11,6 +11,8 @@ export interface WatchedProcess {
   exited: Promise<number>
   /** Sends a signal to the command alone. */
   signal (signal: NodeJS.Signals): void
+  /** Sends a signal to the command's whole process group (as a terminal's ^C reaches every process of a job). */
+  signalGroup (signal: NodeJS.Signals): void
   /** SIGKILL to the command's whole process group (it and its ffmpeg): a machine dying. */
   killGroup (): void
 }
@@ -36,5 +38,5 @@ export function spawnWatched (t: Test, command: string, args: string[], options:
     send('group SIGKILL')
     await exited
   })
-  return { child, exited, signal: (signal) => send(signal), killGroup: () => send('group SIGKILL') }
+  return { child, exited, signal: (signal) => send(signal), signalGroup: (signal) => send(`group ${signal}`), killGroup: () => send('group SIGKILL') }
 }
