@@ -78,6 +78,12 @@ export default fp(async function uploadsPlugin (app) {
   const timer = setInterval(sweep, sweepEveryMs(app.config.uploadExpiryMs))
   timer.unref()
   setImmediate(sweep)
+  // Requests whose bodies are being stored. On close they are cut rather than waited for (a PATCH
+  // may last an hour): each stores what it has received, and its client resumes on another node.
+  const receiving = new Set<IncomingMessage>()
+  app.addHook('preClose', async () => {
+    for (const req of receiving) req.socket.destroy()
+  })
   app.addHook('onClose', async () => {
     clearInterval(timer)
     uploads.close()
@@ -87,7 +93,16 @@ export default fp(async function uploadsPlugin (app) {
   async function handle (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const user = currentUser(request)
     if (user !== undefined) users.set(request.raw, { sub: user.sub })
-    const response = await uploads.tus.handleWeb(new NodeRequest({ req: request.raw, res: reply.raw }))
+    const hasBody = request.method === 'PATCH' || request.method === 'POST'
+    if (hasBody) receiving.add(request.raw)
+    let response: Response
+    try {
+      response = await uploads.tus.handleWeb(new NodeRequest({ req: request.raw, res: reply.raw }))
+    } finally {
+      receiving.delete(request.raw)
+    }
+    // Clients learn the limit before they create an upload.
+    if (request.method === 'OPTIONS') reply.header('tus-max-size', String(app.config.uploadMaxBytes))
     const status = response.status
     for (const [name, value] of response.headers) {
       if (name !== 'content-length' && name !== 'content-type') reply.header(name, value)

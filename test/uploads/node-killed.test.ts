@@ -54,3 +54,33 @@ t.test('an upload survives the kill of the node it was sending to', async (t) =>
   t.ok(original.equals(file), 'the original is byte-identical to the file')
   t.equal(await second.stop(), 0, 'the second node exits cleanly')
 })
+
+t.test('a node that shuts down (SIGTERM) cuts its uploads at once, keeping what they sent', async (t) => {
+  const dataDir = await tempDir(t, 'lectern-closing-')
+  const env = { DATA_DIR: dataDir, WORKER: 'off', JWT_SECRET: randomBytes(32).toString('hex') }
+  const first = await startLectern(t, env)
+  const register = await fetch(`${first.origin}/api/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'ada@example.org', password: 'correct horse battery', name: 'Ada' })
+  })
+  const { token } = await register.json() as { token: string }
+  const file = fakeVideo(6 * 1024 * 1024)
+  const created = await createUpload({ origin: first.origin, token }, file.length, { title: 'Outlives a restart' })
+  const id = created.headers.location!.split('/').pop()!
+  // A PATCH that would go on for a long time: half its body sent, the rest never.
+  const socket = await startPatch({ origin: first.origin, token }, created.headers.location!, 0, file.length, file.subarray(0, 3 * 1024 * 1024))
+  t.ok(await until(async () => (await stat(join(dataDir, 'uploads', id))).size >= 3 * 1024 * 1024, 10_000), 'the node has the first half')
+  const stopping = Date.now()
+  t.equal(await first.stop(), 0, 'the node exits 0')
+  t.ok(Date.now() - stopping < 5000, `without waiting for the upload to finish (${Date.now() - stopping} ms)`)
+  socket.destroy()
+
+  const second = await startLectern(t, env)
+  const url = `${second.origin}/api/uploads/${id}`
+  const offset = Number((await headUpload({ origin: second.origin, token }, url)).headers['upload-offset'])
+  t.equal(offset, 3 * 1024 * 1024, 'every byte it had received was kept')
+  t.equal((await patchUpload({ origin: second.origin, token }, url, offset, file.subarray(offset))).status, 204)
+  t.ok((await readFile(join(dataDir, 'objects', 'originals', id))).equals(file), 'the original is byte-identical')
+  t.equal(await second.stop(), 0)
+})

@@ -207,6 +207,7 @@ export function resumableUploadContract (t: Test, backend: Backend): void {
     t.equal(options.status, 204, 'OPTIONS needs no token')
     t.match(options.headers['tus-extension'], /creation.*termination.*expiration/)
     t.notMatch(options.headers['tus-extension'], /defer-length/)
+    t.equal(options.headers['tus-max-size'], String(4096 * 1024 * 1024), 'and tells the size limit (UPLOAD_MAX_MB)')
 
     const cancel = await send(url, 'DELETE', { ...TUS, ...account.auth })
     t.equal(cancel.status, 204, 'the owner cancels (terminates) it')
