@@ -31,7 +31,7 @@ function startServer (env: Record<string, string>) {
   return { child, exited, listening, output: () => ({ stdout, stderr }) }
 }
 
-t.test('a bad configuration value stops start-up with one line and a non-zero exit', async (t) => {
+t.test('a bad configuration value stops start-up with one line and exit code 1', async (t) => {
   const dir = await tempDir(t)
   for (const [name, value, pattern] of [
     ['PORT', 'abc', /^lectern: invalid configuration: PORT: .*"abc"\n$/],
@@ -41,8 +41,9 @@ t.test('a bad configuration value stops start-up with one line and a non-zero ex
     const s = startServer({ DATA_DIR: dir, [name]: value })
     s.listening.catch(() => {})
     const [code] = await s.exited
-    t.not(code, 0, `${name} exits non-zero`)
+    t.equal(code, 1, `${name}: exit code 1`)
     t.match(s.output().stderr, pattern, name)
+    t.equal(s.output().stderr.trim().split('\n').length, 1, `${name}: one line`)
   }
 })
 
