@@ -80,7 +80,7 @@ export class MediaAccess {
    * change, a forged token. Only a token that this server signed for this video as it still is, but
    * that has run out, is told so: its holder already knows the video.
    */
-  async check (request: FastifyRequest, reply: FastifyReply, id: string): Promise<Access> {
+  async check (request: FastifyRequest, reply: FastifyReply, id: string, reread = false): Promise<Access> {
     if (!ID_PATTERN.test(id)) throw new NotFoundError(`No video "${id}": video ids are 20 hex characters`)
     const found = this.lookup(id)
     const video = found instanceof Promise ? await found : found
@@ -98,6 +98,12 @@ export class MediaAccess {
     if (token !== undefined) {
       const check = verifyPlaybackToken(this.#key, id, accessEpochOf(video), token)
       if (check === 'ok') return { video, token, shared: false }
+      // Issued after a change this node has not seen yet (its copy is up to ttlMs old): read the
+      // video again rather than refuse a token that was just handed out. Only a genuine token gets here.
+      if (check === 'ahead' && !reread) {
+        this.#videos.delete(id)
+        return await this.check(request, reply, id, true)
+      }
       if (check === 'expired') throw new ForbiddenError(`The playback token for video ${id} has expired; get a fresh one from GET /api/videos/${id}/playback`)
     }
     // Without a (valid) token, an owner or admin may still fetch with their bearer token (tools, not players).

@@ -14,7 +14,8 @@ export interface PlaybackToken {
   expiresAt: Date
 }
 
-export type TokenCheck = 'ok' | 'malformed' | 'invalid' | 'revoked' | 'expired'
+/** 'ahead': signed for a later epoch than the one given (the caller's copy of the video is older than the token). */
+export type TokenCheck = 'ok' | 'malformed' | 'invalid' | 'revoked' | 'ahead' | 'expired'
 
 const TOKEN_FORMAT = /^(\d{1,12})\.(\d{1,9})\.([A-Za-z0-9_-]{43})$/
 
@@ -32,7 +33,8 @@ export function issuePlaybackToken (key: Buffer, videoId: string, epoch: number,
 
 /**
  * Checks a token for one video at its current access epoch. The signature is compared in constant
- * time before anything in the token is trusted; then an earlier epoch is 'revoked', then the expiry.
+ * time before anything in the token is trusted; then an earlier epoch is 'revoked' (a later one
+ * 'ahead'), then the expiry.
  */
 export function verifyPlaybackToken (key: Buffer, videoId: string, epoch: number, token: string, now = Date.now()): TokenCheck {
   const m = TOKEN_FORMAT.exec(token)
@@ -42,7 +44,8 @@ export function verifyPlaybackToken (key: Buffer, videoId: string, epoch: number
   const given = Buffer.from(m[3]!, 'base64url')
   const expected = mac(key, videoId, expiry, tokenEpoch)
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'invalid'
-  if (tokenEpoch !== epoch) return 'revoked'
+  if (tokenEpoch < epoch) return 'revoked'
+  if (tokenEpoch > epoch) return 'ahead'
   if (expiry * 1000 <= now) return 'expired'
   return 'ok'
 }

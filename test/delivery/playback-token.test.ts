@@ -21,6 +21,7 @@ t.test('a token from an earlier access epoch is revoked, whether or not it has e
   t.equal(verifyPlaybackToken(key, 'video-a', 2, token, now), 'ok')
   t.equal(verifyPlaybackToken(key, 'video-a', 3, token, now), 'revoked')
   t.equal(verifyPlaybackToken(key, 'video-a', 3, token, now + 3600_000), 'revoked')
+  t.equal(verifyPlaybackToken(key, 'video-a', 1, token, now), 'ahead', 'a token newer than the copy of the video it is checked against')
   // Rewriting the epoch in the token breaks its signature.
   const [expiry, , sig] = token.split('.') as [string, string, string]
   t.equal(verifyPlaybackToken(key, 'video-a', 3, `${expiry}.3.${sig}`, now), 'invalid')

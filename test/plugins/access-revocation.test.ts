@@ -74,3 +74,12 @@ t.test('a new transcode (the access epoch moves on) revokes earlier tokens', asy
   const ms = await untilRefused(urls)
   t.ok(ms <= 1200, `refused on both nodes after ${ms} ms`)
 })
+
+t.test('a token issued after a change plays at once on a node that has not seen the change yet', async (t) => {
+  const { id } = await playable('unlisted')
+  // Node b holds the document from before; the change and the new token come from node a.
+  t.equal((await a.inject({ method: 'PATCH', url: `/api/videos/${id}`, headers: owner.auth, payload: { visibility: 'private' } })).statusCode, 200)
+  const fresh = (await a.inject({ url: `/api/videos/${id}/playback`, headers: owner.auth })).json() as { streamUrl: string, hlsUrl: string }
+  t.equal((await request(nodes[1]!, fresh.streamUrl, { headers: { range: 'bytes=0-9' } })).status, 206, 'node b reads the video again for a token newer than its copy')
+  t.equal((await request(nodes[1]!, fresh.hlsUrl)).status, 200)
+})
