@@ -258,8 +258,9 @@ t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and
   const api1 = await node('api1', edgeLogPorts[0])
   const api2 = await node('api2', edgeLogPorts[1])
   const workerDir = await tempDir(t, 'lectern-worker-')
+  const workerMetricsPort = await freePort()
   const worker = launch(t, 'worker', process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts', '--poll-ms', '200'], {
-    env: { ...shared, DATA_DIR: workerDir, TMPDIR: workerDir }
+    env: { ...shared, DATA_DIR: workerDir, TMPDIR: workerDir, METRICS_PORT: String(workerMetricsPort) }
   })
   const listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/
   const [node1, node2] = await Promise.all([api1, api2].map(async (n) => (await n.waitFor(listening, START_WITHIN_MS))[1]!))
@@ -402,6 +403,43 @@ t.test('scaled-out topology: nginx, two API nodes, a worker, Redis, FerretDB and
     t.equal(ready.status, 200, `${n} is ready`, { body: ready.body })
     t.match(ready.body.dependencies, { storage: 'ok', database: 'ok', cacheRedis: 'ok' })
   }
+
+  // -- operating: every process's metrics, none through nginx; a short load of real viewers through nginx
+  const metricsOf = async (base: string) => {
+    const res = await fetch(`${base}/metrics`)
+    const text = await res.text()
+    const total = (name: string, label = '') => text.split('\n')
+      .filter((l) => l.startsWith(name + '{') || l.startsWith(name + ' ')).filter((l) => l.includes(label))
+      .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+    return { status: res.status, total }
+  }
+  t.equal((await fetch(`${lb}/metrics`)).status, 404, 'nginx does not expose /metrics')
+  const workerMetrics = await metricsOf(`http://127.0.0.1:${workerMetricsPort}`)
+  t.equal(workerMetrics.status, 200, 'the worker serves its metrics on METRICS_PORT')
+  t.equal(workerMetrics.total('lectern_transcode_jobs_settled_total', 'outcome="done"'), 1, 'the worker counted the transcode it did')
+  t.equal(workerMetrics.total('lectern_transcode_speed_ratio_count'), 1)
+  const nodeMetrics = await Promise.all(nodes.map(metricsOf))
+  for (const [i, m] of nodeMetrics.entries()) {
+    t.equal(m.status, 200, `${nodes[i]} serves /metrics to loopback`)
+    t.equal(m.total('lectern_cache_tier_state', 'tier="redis",state="ok"'), 1, 'with Redis up')
+  }
+  const load = await new Promise<{ status: number | null, stdout: string, stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/load/run.ts', '--url', lb, '--viewers', '6', '--duration', '5', '--uploads', '0', '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    child.once('exit', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }) })
+  })
+  t.equal(load.status, 0, 'npm run load through nginx', { stderr: load.stderr.slice(-2000) })
+  const loadLines = load.stdout.trim().split('\n')
+  t.comment(loadLines.slice(0, -1).join('\n'))
+  const loadResult = JSON.parse(loadLines[loadLines.length - 1]!)
+  t.match(loadResult, { viewers: 6, errors: 0, stalledViewers: 0 }, 'six viewers through nginx: no error, no stall')
+  const after = await Promise.all(nodes.map(metricsOf))
+  const routed = (ms: typeof after) => ms.reduce((sum, m) => sum + m.total('lectern_http_requests_total'), 0)
+  t.ok(routed(after) - routed(nodeMetrics) > 0, 'the nodes counted what nginx passed on')
 
   // nginx keeps a segment for 10 s, then asks a node again; while the video is public the node's
   // answer is a 304 and the copy lives on (REVALIDATED), so the bytes still come from nginx.

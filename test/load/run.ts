@@ -100,6 +100,9 @@ async function upload (base: string, token: string, file: Buffer, title: string)
   return { status: res.status, id: res.body?.id }
 }
 
+/** The Lectern this run started, if any (stopped at the end, or when interrupted). */
+let local: ChildProcess | undefined
+
 /** Lectern on embedded defaults in a child process, with two generated videos transcoded. */
 async function startLocal (dir: string): Promise<{ base: string, child: ChildProcess }> {
   const port = await freePort()
@@ -108,6 +111,7 @@ async function startLocal (dir: string): Promise<{ base: string, child: ChildPro
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(dir, 'data'), WORKER: 'inline', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit']
   })
+  local = child
   const base = `http://127.0.0.1:${port}`
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error('Lectern exited during start-up')
@@ -261,13 +265,17 @@ function report (r: LoadResult): string {
 const passes = (r: LoadResult) => r.stalledViewers === 0 && r.errors === 0 && (r.segmentLatencyMs.p99 ?? Infinity) < 1000
 
 const dir = await mkdtemp(join(tmpdir(), 'lectern-load-'))
-let local: ChildProcess | undefined
 try {
   let base = values.url?.replace(/\/$/, '')
   if (base === undefined) {
-    const started = await startLocal(dir)
-    base = started.base
-    local = started.child
+    // Interrupted: the Lectern started here goes too.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        local?.kill('SIGTERM')
+        rm(dir, { recursive: true, force: true }).finally(() => process.exit(130))
+      })
+    }
+    base = (await startLocal(dir)).base
   }
   const target = await prepare(base, dir)
   say(`load: ${target.videos.length} videos, ${target.streams.length} progressive files, ${target.words.length} search words at ${base}; ${cpus().length} cores here`)
