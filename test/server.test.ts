@@ -1,34 +1,34 @@
-import t from 'tap'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
+import t, { type Test } from 'tap'
 import { fileURLToPath } from 'node:url'
 import { connect } from 'node:net'
 import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { tempDir } from './helpers/config.js'
 import { makeClip } from './helpers/media.js'
+import { childEnv } from './helpers/child-env.js'
+import { spawnWatched } from './helpers/watched-process.js'
+import { requireTools } from './helpers/requirements.js'
 
 const serverEntry = fileURLToPath(new URL('../src/server.ts', import.meta.url))
 
-function startServer (env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', serverEntry], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
+/** The server entry in a process of its own, under the watchdog (nothing outlives the test), with exactly env. */
+function startServer (t: Test, env: Record<string, string>) {
+  const server = spawnWatched(t, process.execPath, ['--import', 'tsx', serverEntry], { env: childEnv(env) })
+  const child = server.child
   let stdout = ''
   let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  const exited = server.exited.then((code) => [code] as const)
   const listening = new Promise<string>((resolve, reject) => {
     const onData = () => {
       const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)
       if (m !== null) resolve(m[1]!)
     }
-    child.stdout.on('data', onData)
+    child.stdout!.on('data', onData)
     void exited.then(([code]) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)))
   })
-  return { child, exited, listening, output: () => ({ stdout, stderr }) }
+  return { child, exited, listening, signal: server.signal, output: () => ({ stdout, stderr }) }
 }
 
 t.test('a bad configuration value stops start-up with one line and exit code 1', async (t) => {
@@ -38,7 +38,7 @@ t.test('a bad configuration value stops start-up with one line and exit code 1',
     ['REDIS_URL', 'localhost:6379', /^lectern: invalid configuration: REDIS_URL: /],
     ['S3_BUCKET', 'media', /^lectern: invalid configuration: S3_BUCKET: .*S3_ENDPOINT/]
   ] as const) {
-    const s = startServer({ DATA_DIR: dir, [name]: value })
+    const s = startServer(t, { DATA_DIR: dir, [name]: value })
     s.listening.catch(() => {})
     const [code] = await s.exited
     t.equal(code, 1, `${name}: exit code 1`)
@@ -49,24 +49,23 @@ t.test('a bad configuration value stops start-up with one line and exit code 1',
 
 t.test('starts on embedded defaults, serves health, and exits 0 on SIGTERM', async (t) => {
   const dir = await tempDir(t)
-  const s = startServer({ DATA_DIR: dir, PORT: '0', WORKER: 'off' })
-  t.teardown(() => { if (s.child.exitCode === null) s.child.kill('SIGKILL') })
+  const s = startServer(t, { DATA_DIR: dir, PORT: '0', WORKER: 'off' })
   const base = await s.listening
   const live = await fetch(`${base}/health/live`)
   t.equal(live.status, 200)
   const ready = await fetch(`${base}/health/ready`)
   t.equal(ready.status, 200, await ready.clone().text())
   t.equal((await ready.json() as { status: string }).status, 'ok')
-  s.child.kill('SIGTERM')
+  s.signal('SIGTERM')
   const [code] = await s.exited
   t.equal(code, 0)
   t.match(s.output().stdout, /shutting down/)
 })
 
 t.test('SIGTERM lets an in-flight upload finish before the process exits', async (t) => {
+  if (!requireTools(t, 'ffmpeg')) return
   const dir = await tempDir(t)
-  const s = startServer({ DATA_DIR: dir, PORT: '0', WORKER: 'off' })
-  t.teardown(() => { if (s.child.exitCode === null) s.child.kill('SIGKILL') })
+  const s = startServer(t, { DATA_DIR: dir, PORT: '0', WORKER: 'off' })
   const base = await s.listening
   const reg = await fetch(`${base}/api/auth/register`, {
     method: 'POST',
@@ -94,7 +93,7 @@ t.test('SIGTERM lets an in-flight upload finish before the process exits', async
   socket.write(body.subarray(0, half))
   await sleep(300)
 
-  s.child.kill('SIGTERM')
+  s.signal('SIGTERM')
   await sleep(500)
   t.equal(s.child.exitCode, null, 'the process waits for the upload in flight')
   socket.write(body.subarray(half))
