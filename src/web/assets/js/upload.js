@@ -4,7 +4,7 @@
 // the address of each unfinished upload (localStorage), so choosing the same file again goes on
 // from where it stopped. Errors are said in terms a teacher can act on.
 import { $, h } from './dom.js'
-import { api, accountForm, getSession, mountHeader, onSession, openSignIn, signOut } from './session.js'
+import { api, accountForm, getSession, mountHeader, onSession, openSignIn, refresh, signOut } from './session.js'
 import { formatBytes, formatRate, spokenDuration } from './format.js'
 
 mountHeader()
@@ -228,6 +228,7 @@ async function start (file, title) {
 
   const started = performance.now()
   let samples = [] // [time, bytes] over the last few seconds, for a steady speed
+  let renewed = false
   const current = new tus.Upload(file, {
     endpoint: ENDPOINT,
     chunkSize: CHUNK_BYTES,
@@ -249,6 +250,7 @@ async function start (file, title) {
     },
     onProgress: (sent, total) => {
       if (upload !== current) return
+      renewed = false
       const now = performance.now()
       if (paused) {
         paused = false
@@ -281,6 +283,16 @@ async function start (file, title) {
       // Out of automatic retries while the network is away: wait for it, or for the Resume button.
       if (retryable(status)) {
         showPaused('the connection to Lectern was lost. Check your network.')
+        return
+      }
+      // The access token ran out (a laptop that slept through its renewal): renew it once and go on.
+      if (status === 401 && !renewed) {
+        renewed = true
+        void refresh().then((ok) => {
+          if (upload !== current) return
+          if (ok) current.start()
+          else fail(explain(401))
+        })
         return
       }
       fail(explain(status, bodyOf(err)))
