@@ -68,3 +68,8 @@ export function addSubtitleGroup (master: string, tracks: readonly SubtitleRendi
   out.splice(first, 0, ...media)
   return out.join('\n')
 }
+
+/** A video's caption tracks as the subtitle renditions of its master playlist (/hls/<id>/subtitles/<language>/index.m3u8). */
+export function subtitleRenditions (video: { captions?: ReadonlyArray<{ language: string, label: string }> }): SubtitleRendition[] {
+  return (video.captions ?? []).map((c) => ({ language: c.language, label: c.label, uri: `subtitles/${encodeURIComponent(c.language)}/index.m3u8` }))
+}
