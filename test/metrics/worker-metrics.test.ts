@@ -8,7 +8,7 @@ import { testConfig, tempDir } from '../helpers/config.js'
 import { freePort } from '../helpers/free-port.js'
 import { requireMongoServer, startMongoServer } from '../helpers/ferretdb-server.js'
 import { requireToolsForFile } from '../helpers/requirements.js'
-import { uploadVideo, getVideo, silentLog } from '../transcoder/fixtures.js'
+import { uploadVideo, getVideo, silentLog, workerEnv } from '../transcoder/fixtures.js'
 import { scrape, sum } from './scrape.js'
 
 // The worker process (npm run worker) has no API port: its metrics are on METRICS_PORT. A real
@@ -31,7 +31,7 @@ t.test('the worker process: its own metrics port, a transcode counted', async (t
   const started = performance.now()
   const child = spawn(process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts', '--poll-ms', '100'], {
     cwd: root,
-    env: { ...process.env, DATA_DIR: config.dataDir, MONGODB_URL: server.url, METRICS_PORT: String(port), LOG_LEVEL: 'warn', TMPDIR: await tempDir(t) },
+    env: workerEnv({ DATA_DIR: config.dataDir, MONGODB_URL: server.url, METRICS_PORT: String(port), LOG_LEVEL: 'warn', TMPDIR: await tempDir(t) }),
     stdio: ['ignore', 'inherit', 'inherit'],
     detached: true
   })
