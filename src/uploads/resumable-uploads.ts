@@ -1,5 +1,4 @@
-import { constants as fsConstants } from 'node:fs'
-import { createReadStream } from 'node:fs'
+import { constants as fsConstants, createReadStream } from 'node:fs'
 import { link, mkdir, open, unlink } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
 import { dirname, join } from 'node:path'
