@@ -64,19 +64,24 @@ export function lecternServerObserved (observe: ServerObservation): PolicyFactor
             const arrivalMs = arrivals[seen]!
             const pushedBack = d.bytes > sb
             const finishMs = pushedBack ? d.receivedBy(d.bytes - sb) * 1000 + half : arrivalMs + 1
-            const before = seen > 0 ? view.downloads[seen - 1] : undefined
-            const mtpKbps = observe.mtp && before !== undefined
-              ? Math.max(100, Math.round((before.bytes * 8) / (before.endS - before.requestS) / 1e5) * 100)
-              : undefined
-            const delivery: SegmentDelivery = { bytes: d.bytes, arrivalMs, finishMs, acceptedBytes: Math.min(d.bytes, sb), mtpKbps, segmentSeconds: L }
-            const sample = sampleFromDelivery(delivery)
+            const delivery: SegmentDelivery = { bytes: d.bytes, arrivalMs, finishMs, acceptedBytes: Math.min(d.bytes, sb), segmentSeconds: L }
+            // A player that sends mtp is sampled from it alone (as the server does): no 'finish' or gap sample.
+            const sample = observe.mtp ? null : sampleFromDelivery(delivery)
             if (sample !== null) estimator = addSample(estimator, sample)
             pending = delivery
-            pendingHasSample = sample !== null
+            pendingHasSample = observe.mtp || sample !== null
           }
           // this request's arrival: the gap sample the previous answer waited for, and its segment counted as arrived
           const arrivalMs = view.nowS * 1000 + half
           arrivals.push(arrivalMs)
+          // The request carries the player's mtp of its last download (to 100 kbit/s, request to last
+          // byte, as hls.js measures it), sampled when it arrives, before the choice, as the server does.
+          const last = view.downloads[view.downloads.length - 1]
+          if (observe.mtp && last !== undefined) {
+            const mtpKbps = Math.max(100, Math.round((last.bytes * 8) / (last.endS - last.requestS) / 1e5) * 100)
+            const sample = sampleFromDelivery({ bytes: last.bytes, arrivalMs, finishMs: arrivalMs, acceptedBytes: last.bytes, mtpKbps })
+            if (sample !== null) estimator = addSample(estimator, sample)
+          }
           if (pending !== null && !pendingHasSample) {
             const gap = sampleFromGap(pending, arrivalMs, rtt)
             if (gap !== null) estimator = addSample(estimator, gap)
