@@ -49,7 +49,7 @@ onSession((session) => {
     panel.append(
       h('h2', { text: `Welcome, ${session.user.name || session.user.email}` }),
       h('ul', {},
-        h('li', {}, h('a', { href: '/upload', text: 'Upload a lecture' })),
+        session.user.role !== 'student' && h('li', {}, h('a', { href: '/upload', text: 'Upload a lecture' })),
         h('li', {}, h('a', { href: '/me', text: 'My videos' })),
         h('li', {}, h('a', { href: '/search', text: 'Search all lectures' }))))
   }

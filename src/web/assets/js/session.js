@@ -79,6 +79,8 @@ export class ApiError extends Error {
 /** fetch for the JSON API: sends the token, parses the answer, throws ApiError with the server's message. */
 export async function api (path, { method = 'GET', body, signal } = {}, retried = false) {
   const headers = { accept: 'application/json' }
+  // An access token that ran out (a tab asleep past its renewal) is renewed before the call.
+  if (getSession() === null && stored() !== null && !retried) await refresh()
   const session = getSession()
   if (session !== null) headers.authorization = `Bearer ${session.token}`
   if (body !== undefined) headers['content-type'] = 'application/json'
