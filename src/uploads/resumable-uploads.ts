@@ -20,7 +20,7 @@ import { S3UploadStore } from './s3-upload-store.js'
 import { parseUploadMetadata } from './upload-metadata.js'
 import { tusError } from './tus-error.js'
 import {
-  claimFinish, deleteUploadRecord, ensureUploadIndexes, expiredUploadRecords, findUploadRecord,
+  claimFinish, deleteUploadRecord, ensureUploadIndexes, expiredUploadRecords, findUploadRecord, finishedUploadRecords,
   insertUploadRecord, setUploadState, type UploadRecord
 } from './upload-record.js'
 
@@ -230,7 +230,7 @@ export class ResumableUploads {
   /**
    * Removes expired uploads: an unfinished one loses its bytes (an S3 multipart upload is aborted)
    * and its record; a finished one only the tus bookkeeping beside its original, which is the
-   * video's now. Returns how many were swept.
+   * video's now (at once if the video was deleted). Returns how many were swept.
    */
   async sweep (now = new Date()): Promise<number> {
     let swept = 0
@@ -254,6 +254,18 @@ export class ResumableUploads {
           this.log.warn({ err, uploadId: id }, 'could not remove an expired upload; the next sweep tries again')
           return swept
         }
+      }
+    }
+    // A video deleted before its upload expired: the tus file (on disk, a second link to the
+    // original's bytes) goes now, not a day later.
+    for (const record of await finishedUploadRecords(this.db)) {
+      if (await findVideo(this.db, record._id) !== null) continue
+      try {
+        await this.store.forget(record._id)
+        await deleteUploadRecord(this.db, record._id)
+        swept++
+      } catch (err) {
+        this.log.warn({ err, uploadId: record._id }, 'could not remove the upload of a deleted video; the next sweep tries again')
       }
     }
     if (swept > 0) this.log.info({ swept }, 'expired resumable uploads removed')

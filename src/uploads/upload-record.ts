@@ -73,6 +73,12 @@ export async function expiredUploadRecords (db: Database, now: Date, limit = 100
   return await uploads(db).find({ expiresAt: { $lt: now } }, { sort: { expiresAt: 1 }, limit })
 }
 
+/** Uploads that became videos and are kept (for HEAD) until they expire. */
+export async function finishedUploadRecords (db: Database, limit = 500): Promise<UploadRecord[]> {
+  return await uploads(db).find({ state: 'complete' }, { limit })
+}
+
 export async function ensureUploadIndexes (db: Database): Promise<void> {
   await uploads(db).createIndex({ expiresAt: 1 })
+  await uploads(db).createIndex({ state: 1 })
 }

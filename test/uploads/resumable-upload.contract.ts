@@ -144,6 +144,18 @@ export function resumableUploadContract (t: Test, backend: Backend): void {
     await assertVideo(t, app, account, id, file, FIELDS.title)
   })
 
+  t.test(`${backend.name}: a video deleted soon after its upload leaves nothing once the sweep has run`, async (t) => {
+    const { app, origin, leftovers } = await start(t, backend)
+    const { account, target } = await signIn(app, origin)
+    const file = fakeVideo(300 * 1024)
+    const url = (await createUpload(target, file.length, FIELDS)).headers.location!
+    t.equal((await patchUpload(target, url, 0, file)).status, 204)
+    const id = idOf(url)
+    t.equal((await app.inject({ method: 'DELETE', url: `/api/videos/${id}`, headers: account.auth })).statusCode, 204, 'the owner deletes the video')
+    t.equal(await app.resumableUploads.sweep(), 1, 'the next sweep (long before the upload expires) removes its upload')
+    t.same(await leftovers(), [], 'no bytes are left')
+  })
+
   t.test(`${backend.name}: creation-with-upload, then a second client's PATCH on the same upload is refused, never interleaved`, async (t) => {
     const { app, origin } = await start(t, backend)
     const { account, target } = await signIn(app, origin)
