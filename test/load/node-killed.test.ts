@@ -1,20 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { randomBytes } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
-import { loadConfig } from '../../src/config.js'
-import { openDatabase } from '../../src/db/open-database.js'
-import { createObjectStore } from '../../src/storage/create-object-store.js'
-import { tempDir } from '../helpers/config.js'
-import { freePort } from '../helpers/free-port.js'
-import { requireMongoServer, startMongoServer } from '../helpers/ferretdb-server.js'
+import { requireMongoServer } from '../helpers/ferretdb-server.js'
 import { requireToolsForFile } from '../helpers/requirements.js'
-import { makeLadder, publishVideo } from '../delivery/fixtures.js'
-import { silentLog } from '../transcoder/fixtures.js'
+import { loadWhile, twoNodesBehindNginx } from './two-nodes.js'
 
 // A fault survived with nothing lost: viewers play through nginx (the repository's nginx.conf) in
 // front of two API nodes, and one node is SIGKILLed mid-run. nginx sends the idempotent requests
@@ -22,86 +11,20 @@ import { silentLog } from '../transcoder/fixtures.js'
 // and playback does not stall.
 
 requireToolsForFile(t, 'ffmpeg', 'nginx')
-const root = fileURLToPath(new URL('../..', import.meta.url))
-
-async function nginxConfig (dir: string, upstreams: string[], port: number): Promise<string> {
-  let i = 0
-  const conf = (await readFile(join(root, 'nginx/nginx.conf'), 'utf8'))
-    .replace(/server api\d:3000/g, () => `server ${upstreams[i++]!}`)
-    // No edge log listener here: the syslog lines go to the discard port.
-    .replace(/syslog:server=api\d:5140/g, 'syslog:server=127.0.0.1:9')
-    .replace('access_log /var/log/nginx/access.log', `access_log ${join(dir, 'logs/access.log')}`)
-    .replace('listen 80;', `listen 127.0.0.1:${port};`)
-    .replace('/var/cache/nginx/lectern', join(dir, 'cache'))
-    .replace(/^http \{$/m, ['http {', ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `  ${k}_temp_path ${join(dir, 'temp', k)};`)].join('\n'))
-  if (i !== 2) throw new Error(`nginx.conf has ${i} upstream servers; this test expects two`)
-  return conf
-}
 
 t.test('an API node SIGKILLed while viewers play through nginx: no failed request, no stall', { timeout: 180_000 }, async (t) => {
   if (!requireMongoServer(t)) return
-  const mongo = await startMongoServer(t)
-  // Both nodes share the metadata (FerretDB) and the objects (one DATA_DIR on this disk).
-  const dataDir = await tempDir(t, 'lectern-killed-')
-  const env = { DATA_DIR: dataDir, MONGODB_URL: mongo.url, JWT_SECRET: randomBytes(32).toString('hex'), WORKER: 'off', TRUST_PROXY: 'true', LOG_LEVEL: 'warn', HOST: '127.0.0.1' }
-  const config = loadConfig(env)
-  const storage = await createObjectStore(config, silentLog)
-  const db = await openDatabase(config, silentLog)
-  t.teardown(async () => { await db.close(); await storage.close() })
-  await publishVideo({ storage, db } as unknown as FastifyInstance, await makeLadder(t, 30))
-
-  const children: ChildProcess[] = []
-  t.teardown(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL') })
-  const ports = [await freePort(), await freePort()]
-  const nodes = ports.map((port) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] })
-    children.push(child)
-    return child
-  })
-  for (const port of ports) {
-    for (let i = 0; (await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.status, () => 0)) !== 200; i++) {
-      if (i > 600) throw new Error(`node on ${port} did not start`)
-      await sleep(100)
-    }
-  }
-
-  const nginxDir = await tempDir(t, 'lectern-killed-nginx-')
-  await chmod(nginxDir, 0o755)
-  await mkdir(join(nginxDir, 'logs'))
-  await mkdir(join(nginxDir, 'temp'))
-  const nginxPort = await freePort()
-  const conf = join(nginxDir, 'nginx.conf')
-  await writeFile(conf, await nginxConfig(nginxDir, ports.map((p) => `127.0.0.1:${p}`), nginxPort))
-  const nginx = spawn('nginx', ['-p', nginxDir, '-c', conf, '-g', `daemon off; pid ${join(nginxDir, 'nginx.pid')}; error_log ${join(nginxDir, 'logs/error.log')} warn;`], { stdio: 'ignore' })
-  t.teardown(() => { if (nginx.exitCode === null) nginx.kill('SIGTERM') })
-  const lb = `http://127.0.0.1:${nginxPort}`
-  for (let i = 0; ; i++) {
-    const found = await fetch(`${lb}/api/search`).then(async (r) => (r.ok ? ((await r.json()) as { items: unknown[] }).items.length : 0), () => 0)
-    if (found > 0) break
-    if (i > 300) throw new Error('the video is not found through nginx')
-    await sleep(100)
-  }
-
-  const load = spawn(process.execPath, ['--import', 'tsx', 'test/load/run.ts', '--url', lb, '--viewers', '8', '--duration', '12', '--uploads', '0', '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(load)
-  let out = ''
-  let err = ''
-  load.stdout.on('data', (d: Buffer) => { out += d.toString() })
-  load.stderr.on('data', (d: Buffer) => { err += d.toString() })
-  const finished = new Promise<number | null>((resolve) => load.once('exit', resolve))
+  const { lb, ports, nodes, nginxDir, children } = await twoNodesBehindNginx(t)
+  let killedAt = 0
   // Mid-run: the viewers are playing, seekers and searchers busy.
-  while (!err.includes('load: 4/12 s')) {
-    if (load.exitCode !== null) break
-    await sleep(50)
-  }
-  nodes[0]!.kill('SIGKILL')
-  const killedAt = Date.now()
-  t.equal(await finished, 0, 'the load test ran to its end', { stderr: err.slice(-2000) })
+  const run = await loadWhile(lb, 8, 12, 4, () => {
+    nodes[0]!.kill('SIGKILL')
+    killedAt = Date.now()
+  }, children)
+  t.equal(run.code, 0, 'the load test ran to its end', { stderr: run.stderr.slice(-2000) })
   t.ok(nodes[0]!.signalCode === 'SIGKILL', 'the first node was killed')
-  const lines = out.trim().split('\n')
-  t.comment(lines.slice(0, -1).join('\n'))
-  const result = JSON.parse(lines[lines.length - 1]!)
-  t.match(result, { viewers: 8, errors: 0, stalledViewers: 0 }, `${result.requests} requests, none failed, no viewer stalled`)
+  t.comment(run.report)
+  t.match(run.result, { viewers: 8, errors: 0, stalledViewers: 0 }, `${run.result?.requests} requests, none failed, no viewer stalled`)
   t.ok(Date.now() - killedAt > 5000, 'the load went on for seconds after the kill')
   const log = await readFile(join(nginxDir, 'logs/error.log'), 'utf8')
   t.match(log, new RegExp(`upstream: "http://127\\.0\\.0\\.1:${ports[0]}`), 'nginx met the dead node and went on to the other')
