@@ -85,6 +85,8 @@ export async function createPlayer ({ videoId, playback, duration, hlsScript, st
     const config = {
       startPosition: start ?? -1,
       capLevelToPlayerSize: true,
+      // Captions come as <track> elements (captions.js), the same with hls.js, Safari and the MP4.
+      enableWebVTT: false,
       // The server's estimate for this viewer's network, so the first segment is the right size.
       ...(typeof playback.estimateBps === 'number' ? { abrEwmaDefaultEstimate: playback.estimateBps } : {}),
       // CMCD in headers rather than the query: segment URLs stay the same for every viewer, so

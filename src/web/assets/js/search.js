@@ -2,6 +2,8 @@
 import { h, $ } from './dom.js'
 import { api, mountHeader } from './session.js'
 import { videoCard } from './video-card.js'
+import { formatDuration } from './format.js'
+import { markedText } from './marked-text.js'
 
 mountHeader()
 
@@ -61,7 +63,14 @@ async function run (append = false) {
       seenTags.clear()
     }
     for (const item of page.items) {
-      results.append(videoCard(item, { snippet: true }).card)
+      const { card } = videoCard(item, { snippet: true })
+      // Where the words are said: each moment opens the video there.
+      if (Array.isArray(item.moments) && item.moments.length > 0) {
+        card.append(h('ul', { class: 'moments', 'aria-label': `Moments in ${item.title}` }, ...item.moments.map((m) =>
+          h('li', {}, h('a', { href: `/watch/${encodeURIComponent(item.id)}?t=${Math.floor(m.start)}` },
+            h('time', { text: formatDuration(m.start) }), h('span', {}, ...markedText(m.text)))))))
+      }
+      results.append(card)
       for (const tag of item.tags) if (!seenTags.has(tag.toLowerCase())) seenTags.set(tag.toLowerCase(), tag)
     }
     cursor = page.nextCursor

@@ -3,6 +3,7 @@ import { h, $ } from './dom.js'
 import { api, getSession, mountHeader, onSession, openSignIn } from './session.js'
 import { formatAge, formatDuration, formatViews, spokenDuration } from './format.js'
 import { createPlayer } from './player.js'
+import { mountCaptions, mountCaptionUpload } from './captions.js'
 
 mountHeader()
 
@@ -53,6 +54,7 @@ function renderDetails (v) {
   const owner = isOwner(v)
   $('#owner-tools').hidden = !owner
   if (owner) {
+    if (!renderDetails.captions) { renderDetails.captions = true; mountCaptionUpload({ videoId: id }) }
     $('#edit-title').value = v.title
     $('#edit-description').value = v.description
     $('#edit-tags').value = v.tags.join(', ')
@@ -97,6 +99,7 @@ async function startPlayer () {
   const config = await configPromise
   const t = Number(new URLSearchParams(location.search).get('t'))
   player = await createPlayer({ videoId: id, playback, duration: video.duration, hlsScript: config.hlsScript, startAt: Number.isFinite(t) && t > 0 ? t : null })
+  await mountCaptions({ videoId: id, playback, visibility: video.visibility })
 }
 
 /** The owner opened a video still being prepared: show how far along it is, then play. */
