@@ -23,20 +23,20 @@
 //      1 Mbit/s goodput;
 //   3. a new page at 1 Mbit/s: `low` is listed first.
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { requireNamespaces, startBottleneck } from '../helpers/netns.js'
 import { mediaDir } from '../helpers/media.js'
 import { tempDir } from '../helpers/config.js'
+import { CBR_RUNGS, makeCbrLadder, waitForReady } from './cbr-ladder.js'
 import { childEnv } from '../helpers/child-env.js'
 
 const SERVER = fileURLToPath(new URL('./lectern-in-namespace.ts', import.meta.url))
 const PLAYER = fileURLToPath(new URL('./hlsjs-player.mjs', import.meta.url))
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg'
 const ci = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false'
 const PORT = 3000
 /** TCP payload per Ethernet frame: the goodput a tbf rate R allows is R x 1448/1514. */
@@ -49,13 +49,6 @@ const SETTLE_SPREAD = 0.05
 /** hls.js rounds mtp to 100 kbit/s: at 1 Mbit/s that alone is up to 5%. */
 const CAUGHT_UP = 0.1
 const CLIP_SECONDS = 50
-// Three constant-bitrate rungs with one-second segments (as test/net/adaptive-bottleneck.test.ts):
-// what fits at 1 and 16 Mbit/s is low (400k) and high (6M).
-const RUNGS = [
-  { name: 'low', width: 320, height: 180, bitrate: 400_000 },
-  { name: 'mid', width: 640, height: 360, bitrate: 1_500_000 },
-  { name: 'high', width: 640, height: 360, bitrate: 6_000_000 }
-]
 /** Chromium's complaint about a COOP header on a plain-HTTP origin that is not localhost: expected here. */
 const EXPECTED_CONSOLE = /Cross-Origin-Opener-Policy header has been ignored/
 
@@ -176,17 +169,9 @@ if (requireNamespaces(t) && requireChromium(t)) {
   const started = Date.now()
   const dir = await mediaDir(t)
   const ladder = join(dir, 'ladder')
-  await Promise.all(RUNGS.map(async (r) => {
-    await mkdir(join(ladder, r.name), { recursive: true })
-    const kbps = Math.round(r.bitrate / 1000)
-    await ffmpeg(['-f', 'lavfi', '-i', `testsrc2=size=${r.width}x${r.height}:rate=25:duration=${CLIP_SECONDS}`, '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
-      '-b:v', `${kbps}k`, '-minrate', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${kbps}k`, '-x264-params', 'nal-hrd=cbr:force-cfr=1',
-      '-g', '25', '-keyint_min', '25', '-sc_threshold', '0', '-f', 'hls', '-hls_time', '1', '-hls_playlist_type', 'vod',
-      '-hls_segment_filename', join(ladder, r.name, 'segment-%05d.ts'), join(ladder, r.name, 'index.m3u8')])
-  }))
-  // The stored master lists the variants in rungs.json's order: mid first, so that whichever variant
-  // a page is given first (low, high, low), Lectern has put it there.
-  await writeFile(join(ladder, 'rungs.json'), JSON.stringify([RUNGS[1], RUNGS[2], RUNGS[0]]))
+  // The stored master lists the variants mid first, so that whichever variant a page is given
+  // first (low, high, low), Lectern has put it there.
+  await makeCbrLadder(ladder, CLIP_SECONDS, [CBR_RUNGS[1]!, CBR_RUNGS[2]!, CBR_RUNGS[0]!])
   t.comment(`ladder made in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 
   const b = await startBottleneck(t, { rateMbit: 16, rttMs: 40, name: 'hlsjs' })
@@ -258,14 +243,6 @@ if (requireNamespaces(t) && requireChromium(t)) {
   })
 }
 
-async function ffmpeg (args: string[]): Promise<void> {
-  const child = spawn(FFMPEG, ['-hide_banner', '-nostdin', '-v', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  child.stderr.on('data', (c: Buffer) => { err += c.toString('utf8') })
-  const code = await new Promise<number | null>((resolve, reject) => { child.once('error', reject); child.once('exit', resolve) })
-  if (code !== 0) throw new Error(`ffmpeg ${args.join(' ')} exited with ${code}: ${err}`)
-}
-
 /** SIGTERM through the watchdog; SIGKILL if the process is still there after 5 s. */
 async function stop (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
@@ -276,21 +253,4 @@ async function stop (child: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
-async function waitForReady (server: ChildProcess): Promise<string> {
-  let out = ''
-  return await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Lectern did not start in the namespace:\n${out}`)), 60_000)
-    const onData = (chunk: Buffer): void => {
-      out += chunk.toString('utf8')
-      const m = /ready ([0-9a-f]{20})/.exec(out)
-      if (m !== null) {
-        clearTimeout(timer)
-        resolve(m[1]!)
-      }
-    }
-    server.stdout!.on('data', onData)
-    server.stderr!.on('data', onData)
-    server.once('exit', (code) => { clearTimeout(timer); reject(new Error(`Lectern exited with ${code}:\n${out}`)) })
-  })
-}
 
