@@ -30,6 +30,7 @@ export default fp(async function docsPlugin (app) {
         { name: 'auth', description: 'Accounts and access tokens' },
         { name: 'videos', description: 'Upload and metadata' },
         { name: 'search', description: 'Search over public, ready videos' },
+        { name: 'captions', description: 'Caption tracks (WebVTT, SRT) and transcripts' },
         { name: 'health', description: 'Liveness and readiness' }
       ],
       components: {

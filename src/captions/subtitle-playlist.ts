@@ -56,13 +56,15 @@ export function addSubtitleGroup (master: string, tracks: readonly SubtitleRendi
   const lines = master.split('\n')
   const first = lines.findIndex((l) => l.startsWith('#EXT-X-STREAM-INF:'))
   if (first === -1) return master
+  // The playlist's own line endings, CRLF included.
+  const cr = lines[first]!.endsWith('\r') ? '\r' : ''
   const names = new Set<string>()
   const media = tracks.map((t) => {
     // NAME must be unique within the group.
     let name = quoted(t.label)
     if (names.has(name)) name = `${name} (${t.language})`
     names.add(name)
-    return `#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="${SUBTITLE_GROUP}",NAME="${name}",LANGUAGE="${quoted(t.language)}",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI="${quoted(t.uri)}"`
+    return `#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="${SUBTITLE_GROUP}",NAME="${name}",LANGUAGE="${quoted(t.language)}",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI="${quoted(t.uri)}"` + cr
   })
   const out = lines.map((l) => l.startsWith('#EXT-X-STREAM-INF:') && !/[:,]SUBTITLES=/.test(l) ? l.replace(/\r?$/, (end) => `,SUBTITLES="${SUBTITLE_GROUP}"${end}`) : l)
   out.splice(first, 0, ...media)
