@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { readFile, stat, writeFile } from 'node:fs/promises'
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { once } from 'node:events'
 import { join } from 'node:path'
@@ -10,6 +10,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { mediaDir } from '../helpers/media.js'
 import { freePort } from '../helpers/free-port.js'
 import { fakeVideo } from '../plugins/multipart-body.js'
+import { until } from '../uploads/tus-client.js'
 
 // The upload page over a connection that goes away: Chromium talks to Lectern through a TCP
 // relay that paces the upload (so there is time to cut it) and can be switched off, as when the
@@ -147,5 +148,21 @@ t.test('the upload page survives a cut connection and a reload, and the bytes ar
   const records = await app.db.collection('uploads').find({})
   t.same(records.map((r) => (r as { state?: string }).state).sort(), ['complete', 'complete'], 'two uploads in all: the reload resumed, it did not start another')
   t.equal(await page.evaluate('Object.keys(localStorage).filter((k) => k.startsWith("tus::")).length'), 0, 'the browser remembers no unfinished upload')
+
+  // -- 3. Cancel mid-upload: the upload is terminated on the server, nothing of it is left.
+  const third = join(dir, 'third-lecture.mp4')
+  await writeFile(third, fakeVideo(8 * 1024 * 1024))
+  await page.goto(`${origin}/upload`)
+  await page.waitForSelector('#upload-form:not([hidden])')
+  await page.setInputFiles('#file', third)
+  await page.click('#upload-button')
+  await page.waitForFunction(() => Number((globalThis as any).document.querySelector('#send-bar').value) >= 10)
+  t.ok(await until(async () => (await app.db.collection('uploads').countDocuments({ state: 'receiving' })) === 1, 10_000), 'the third upload is under way')
+  await page.click('#cancel-button')
+  await page.waitForSelector('#again-button:not([hidden])')
+  t.equal(await page.textContent('#upload-error'), 'Upload cancelled. Nothing was saved.', 'cancel says so')
+  t.equal(await app.db.collection('uploads').countDocuments({ state: 'receiving' }), 0, 'the server forgot the upload')
+  t.equal((await readdir(join(config.dataDir, 'uploads'))).length, 4, 'and removed its bytes (only the two finished uploads\' files are there)')
+  t.equal((await app.db.collection('videos').find({})).length, 2, 'no third video')
   t.same(errors, [], 'no script errors')
 })
