@@ -54,7 +54,12 @@ t.test('the worker process: its own metrics port, a transcode counted', async (t
   }
   const wall = (performance.now() - started) / 1000
   t.equal(video.status, 'ready')
-  const after = await scrape(`http://127.0.0.1:${port}`)
+  // The job settles (and is counted) just after the video is made ready: wait for that state.
+  let after = await scrape(`http://127.0.0.1:${port}`)
+  for (const deadline = Date.now() + 10_000; sum(after.samples, 'lectern_transcode_jobs_settled_total', { outcome: 'done' }) === 0 && Date.now() < deadline;) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    after = await scrape(`http://127.0.0.1:${port}`)
+  }
   t.equal(sum(after.samples, 'lectern_transcode_jobs_settled_total', { outcome: 'done' }), 1, 'one job done')
   t.equal(sum(after.samples, 'lectern_transcode_jobs', { state: 'done' }), 1, 'the database holds one done job')
   t.equal(sum(after.samples, 'lectern_transcode_queue_depth'), 0)
