@@ -41,7 +41,8 @@ function lines (p: WatchedProcess): { all: string[], waitFor: (pattern: RegExp, 
     if (seen !== undefined) return resolve(seen)
     const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`)), timeoutMs)
     waiters.push({ pattern, resolve: (line) => { clearTimeout(timer); resolve(line) } })
-    void p.exited.then((code) => { clearTimeout(timer); reject(new Error(`exited (${code}) before a line matching ${pattern}; stderr: ${stderr.slice(-2000)}`)) })
+    // After 'close' (every line read), not 'exit', which can come before the last lines.
+    p.child.once('close', (code: number | null) => { clearTimeout(timer); reject(new Error(`exited (${code}) before a line matching ${pattern}; stderr: ${stderr.slice(-2000)}`)) })
   })
   return { all, waitFor }
 }

@@ -27,9 +27,23 @@ const signalGroup = (signal) => {
   } catch {}
 }
 child.on('exit', (code, signal) => {
-  // Whatever the command left running in its group goes with it.
-  if (group) signalGroup('SIGKILL')
-  process.exit(code ?? 128 + (constants.signals[signal] ?? 0))
+  const status = code ?? 128 + (constants.signals[signal] ?? 0)
+  if (!group) process.exit(status)
+  // The rest of the group (the process npm ran, a worker's ffmpeg) gets a few seconds to finish
+  // what it was told; whatever is still running then goes with the command.
+  const deadline = Date.now() + 10_000
+  const wait = () => {
+    let running = true
+    try {
+      process.kill(-child.pid, 0)
+    } catch {
+      running = false
+    }
+    if (running && Date.now() < deadline) return setTimeout(wait, 50)
+    if (running) signalGroup('SIGKILL')
+    process.exit(status)
+  }
+  wait()
 })
 const killChild = () => {
   if (group) signalGroup('SIGKILL')
