@@ -5,7 +5,12 @@ import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { buildTestApp } from '../helpers/app.js'
+import { pino } from 'pino'
+import type { FastifyBaseLogger } from 'fastify'
+import { buildApp } from '../../src/app.js'
+import { createObjectStore } from '../../src/storage/create-object-store.js'
+import type { ObjectStore } from '../../src/storage/object-store.js'
+import { testConfig } from '../helpers/config.js'
 import { s3ServerFor } from '../helpers/s3-server.js'
 import { registerAccount } from './accounts.js'
 import { fakeVideo, multipartBody, MP4_HEAD } from './multipart-body.js'
@@ -28,6 +33,7 @@ async function until (check: () => Promise<boolean>, timeoutMs: number): Promise
   return await check()
 }
 
+const silent = pino({ level: 'silent' }) as unknown as FastifyBaseLogger
 const originals = async (app: FastifyInstance) => (await app.storage.list('originals/')).map((o) => o.key)
 
 /** The parts s3rver has fully received for multipart uploads in progress (its own layout). */
@@ -44,8 +50,31 @@ async function receivedParts (directory: string, bucket: string): Promise<string
 
 t.test('uploads to S3: intact, and nothing left by a 413, a 400 or a vanished client', async (t) => {
   const s3 = await s3ServerFor(t)
+  // The route's clean-up of a failed upload is watched, so the test waits for it rather than a while.
+  const cleaned: string[] = []
+  const config = await testConfig(t, { ...s3.env, UPLOAD_MAX_MB: '16' })
+  const s3Store = await createObjectStore(config, silent)
+  t.teardown(() => s3Store.close())
+  const watched: ObjectStore = {
+    kind: s3Store.kind,
+    put: (...args) => s3Store.put(...args),
+    get: (...args) => s3Store.get(...args),
+    head: (key) => s3Store.head(key),
+    async delete (key) {
+      try {
+        await s3Store.delete(key)
+      } finally {
+        cleaned.push(key)
+      }
+    },
+    deletePrefix: (prefix) => s3Store.deletePrefix(prefix),
+    list: (prefix) => s3Store.list(prefix),
+    probe: () => s3Store.probe(),
+    close: () => s3Store.close()
+  }
   // Above the S3 store's 8 MiB part size, so a vanishing client can be caught mid-put.
-  const { app } = await buildTestApp(t, { ...s3.env, UPLOAD_MAX_MB: '16' })
+  const app = await buildApp(config, { logger: false, storage: watched })
+  t.teardown(() => app.close())
   t.equal(app.storage.kind, 's3')
   const owner = await registerAccount(app)
 
@@ -64,17 +93,6 @@ t.test('uploads to S3: intact, and nothing left by a 413, a 400 or a vanished cl
   const badLate = await app.inject({ method: 'POST', url: '/api/videos', payload: late.payload, headers: { ...late.headers, ...owner.auth } })
   t.equal(badLate.statusCode, 400)
   t.same(await originals(app), [`originals/${id}`], 'neither the 413 nor the 400 left an object')
-
-  // The route's clean-up of a failed upload, watched so the test waits for it rather than a while.
-  const cleaned: string[] = []
-  const deleteObject = app.storage.delete.bind(app.storage)
-  app.storage.delete = async (key: string) => {
-    try {
-      return await deleteObject(key)
-    } finally {
-      cleaned.push(key)
-    }
-  }
 
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
