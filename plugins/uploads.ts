@@ -117,7 +117,9 @@ export default fp(async function uploadsPlugin (app) {
     }
     reply.code(status)
     const text = response.body === null ? '' : await response.text()
-    return await reply.send(text === '' ? undefined : text)
+    if (text === '') return await reply.send()
+    // The video's JSON, to a final PATCH that asked for it; tus's own bodies are plain text.
+    return await reply.type(response.headers.get('content-type') ?? 'text/plain; charset=utf-8').send(text)
   }
 
   await app.register(async function tusRoutes (child) {

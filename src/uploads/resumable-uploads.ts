@@ -14,6 +14,7 @@ import { videoKeys } from '../db/documents.js'
 import { newId, ID_PATTERN } from '../db/new-id.js'
 import { deleteVideoRecord, findVideo, insertVideo, newVideoDocument } from '../db/video-repository.js'
 import { enqueueTranscode } from '../../transcoder/job-queue.js'
+import { toVideoView } from '../api/video-view.js'
 import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError, UnauthorizedError, isDuplicateKey } from '../errors.js'
 import { GuardedStore } from './guarded-store.js'
 import { S3UploadStore } from './s3-upload-store.js'
@@ -102,7 +103,7 @@ export class ResumableUploads {
       getFileIdFromRequest: (_req, id) => id !== undefined && ID_PATTERN.test(id) ? id : undefined,
       onIncomingRequest: async (req, id) => { await this.authorize(req, id) },
       onUploadCreate: async (req, upload) => await this.create(req, upload),
-      onUploadFinish: async (_req, upload) => { await this.finish(upload.id); return {} },
+      onUploadFinish: async (req, upload) => await this.finished(req, upload.id),
       onResponseError: (req, err) => {
         if (err instanceof Error) this.log.error({ err, method: req.method, url: req.url }, 'resumable upload failed')
         return undefined
@@ -156,6 +157,23 @@ export class ResumableUploads {
     await insertUploadRecord(this.db, record)
     this.log.info({ uploadId: upload.id, owner: user.sub, bytes: upload.size }, 'resumable upload created')
     return {}
+  }
+
+  /**
+   * The answer to the request that completed an upload: 204, as tus requires; or, to a PATCH that
+   * asks for JSON (`Accept: application/json`), the 202 with the video that the multipart upload
+   * answers, and its Location. (A POST keeps its 201: tus clients need its Location.)
+   */
+  private async finished (req: ServerRequest, id: string): Promise<{ status_code?: number, headers?: Record<string, string>, body?: string }> {
+    await this.finish(id)
+    if (req.method !== 'PATCH' || !/\bapplication\/json\b/.test(req.headers.get('accept') ?? '')) return {}
+    const video = await findVideo(this.db, id)
+    if (video === null) return {}
+    return {
+      status_code: 202,
+      headers: { 'Content-Type': 'application/json; charset=utf-8', Location: `/api/videos/${id}`, 'Cache-Control': 'no-store' },
+      body: JSON.stringify(toVideoView(video))
+    }
   }
 
   /**

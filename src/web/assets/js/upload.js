@@ -231,6 +231,8 @@ async function start (file, title) {
   let renewed = false
   const current = new tus.Upload(file, {
     endpoint: ENDPOINT,
+    // The last PATCH then answers with the video itself (202), as the multipart upload does.
+    headers: { Accept: 'application/json' },
     chunkSize: CHUNK_BYTES,
     retryDelays: RETRY_DELAYS,
     removeFingerprintOnSuccess: true,
@@ -297,7 +299,7 @@ async function start (file, title) {
       }
       fail(explain(status, bodyOf(err)))
     },
-    onSuccess: () => {
+    onSuccess: ({ lastResponse } = {}) => {
       if (upload !== current) return
       upload = null
       sendBar.value = 100
@@ -305,6 +307,10 @@ async function start (file, title) {
       statusLine.textContent = 'File sent. Lectern is checking it…'
       // The upload's id is the id of the video it became.
       const id = decodeURIComponent(new URL(current.url, location.href).pathname.split('/').pop())
+      let answered = null
+      try { answered = JSON.parse(lastResponse?.getBody?.() || 'null') } catch {}
+      if (answered?.id === id) { follow(answered); return }
+      // A finish whose answer was lost (the resumed upload found it complete): ask for the video.
       const show = () => api(`/api/videos/${encodeURIComponent(id)}`).then(follow, (err) => {
         if (err.status === 0) { setTimeout(show, 2000); return }
         fail(err.status === 401 ? explain(401) : `The file was sent, but Lectern could not show the video: ${err.message}`)
