@@ -38,7 +38,9 @@ export interface BuildOptions {
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
-    trustProxy: config.trustProxy,
+    // Trust one hop: the address nginx appends to X-Forwarded-For ($proxy_add_x_forwarded_for),
+    // never what a client wrote there itself (it could pick its own rate-limit key otherwise).
+    trustProxy: config.trustProxy ? (_address: string, hop: number) => hop < 1 : false,
     // Large uploads stream through multipart; JSON bodies stay small.
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,

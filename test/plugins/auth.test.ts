@@ -250,6 +250,8 @@ t.test('TRUST_PROXY: behind a proxy the client address comes from X-Forwarded-Fo
   const { app: proxied } = await buildTestApp(t, { TRUST_PROXY: 'true' }, limit)
   t.same(await attempts(proxied, '203.0.113.7', 3), [401, 401, 429], 'one client behind the proxy reaches its limit')
   t.same(await attempts(proxied, '203.0.113.8', 1), [401], 'another client behind the same proxy has its own budget')
+  // A client that sends its own X-Forwarded-For: nginx appends the real address, and only that one counts.
+  t.same(await attempts(proxied, '198.51.100.1, 203.0.113.7', 1), [429], 'a forged first entry does not give the client a new budget')
 
   const { app: direct } = await buildTestApp(t, {}, limit)
   t.same(await attempts(direct, '203.0.113.7', 2), [401, 401])
