@@ -14,6 +14,7 @@ import { freePort } from '../helpers/free-port.js'
 import { startMongoServer } from '../helpers/ferretdb-server.js'
 import { makeLadder, publishVideo } from '../delivery/fixtures.js'
 import { silentLog } from '../transcoder/fixtures.js'
+import type { Video } from '../../src/db/documents.js'
 
 // Two API nodes (one FerretDB, one object store on this disk) behind nginx with the repository's
 // nginx.conf, and one public video found through search: the stage of the fault tests.
@@ -34,7 +35,7 @@ async function nginxConfig (dir: string, upstreams: string[], port: number): Pro
   return conf
 }
 
-export interface TwoNodes { lb: string, ports: number[], nodes: ChildProcess[], nginxDir: string, children: ChildProcess[] }
+export interface TwoNodes { lb: string, ports: number[], nodes: ChildProcess[], nginxDir: string, children: ChildProcess[], dataDir: string, video: Video }
 
 export async function twoNodesBehindNginx (t: Test, extraEnv: Record<string, string> = {}): Promise<TwoNodes> {
   const mongo = await startMongoServer(t)
@@ -45,7 +46,7 @@ export async function twoNodesBehindNginx (t: Test, extraEnv: Record<string, str
   const storage = await createObjectStore(config, silentLog)
   const db = await openDatabase(config, silentLog)
   t.teardown(async () => { await db.close(); await storage.close() })
-  await publishVideo({ storage, db } as unknown as FastifyInstance, await makeLadder(t, 30))
+  const { video } = await publishVideo({ storage, db } as unknown as FastifyInstance, await makeLadder(t, 30))
 
   const children: ChildProcess[] = []
   t.teardown(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL') })
@@ -79,7 +80,7 @@ export async function twoNodesBehindNginx (t: Test, extraEnv: Record<string, str
     await sleep(100)
   }
 
-  return { lb, ports, nodes, nginxDir, children }
+  return { lb, ports, nodes, nginxDir, children, dataDir, video }
 }
 
 /** Runs npm run load against `base`; `during` is called once the run reaches its `at`-th second. */
