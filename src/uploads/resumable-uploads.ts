@@ -2,7 +2,7 @@ import { constants as fsConstants, createReadStream } from 'node:fs'
 import { link, mkdir, open, unlink } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
 import { dirname, join } from 'node:path'
-import { Server, MemoryLocker, type Locker, type Upload } from '@tus/server'
+import { Server, MemoryLocker, EVENTS, type Locker, type Upload } from '@tus/server'
 import { FileStore } from '@tus/file-store'
 import type { ServerRequest } from 'srvx'
 import type { FastifyBaseLogger } from 'fastify'
@@ -95,6 +95,8 @@ export class ResumableUploads {
       locker: options.locker ?? new MemoryLocker(),
       // Behind nginx (TRUST_PROXY), Location is built from X-Forwarded-Host and -Proto.
       respectForwardedHeaders: config.trustProxy,
+      // A long PATCH reports how far it got (the log line below) this often.
+      postReceiveInterval: 30_000,
       // The pages are same-origin; no other site's script may drive uploads with a user's token.
       allowedOrigins: () => false,
       // A finished upload is a video now: it is deleted as one (DELETE /api/videos/:id).
@@ -109,6 +111,11 @@ export class ResumableUploads {
         return undefined
       }
     })
+    this.tus.on(EVENTS.POST_RECEIVE, (_req: unknown, upload: Upload) => { this.progress(upload) })
+  }
+
+  private progress (upload: Upload): void {
+    this.log.info({ uploadId: upload.id, bytes: upload.offset, of: upload.size }, 'resumable upload in progress')
   }
 
   private uploader (req: ServerRequest): Uploader {
