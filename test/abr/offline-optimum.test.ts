@@ -10,7 +10,7 @@ import { bola } from '../../src/abr/baselines/bola.js'
 import { robustMpc } from '../../src/abr/baselines/robust-mpc.js'
 import { rateBased } from '../../src/abr/baselines/rate-based.js'
 
-// A copy of four traces from ../shared/abr-traces (a clean clone has no ../shared beside it).
+// A copy of five traces from ../shared/abr-traces (a clean clone has no ../shared beside it).
 const TRACES = new URL('./traces/', import.meta.url)
 const real = (path: string) => parseTrace(readFileSync(new URL(path, TRACES), 'utf8'), path)
 
