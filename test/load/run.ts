@@ -108,7 +108,8 @@ async function startLocal (dir: string): Promise<{ base: string, child: ChildPro
   const port = await freePort()
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(dir, 'data'), WORKER: 'inline', LOG_LEVEL: 'warn' },
+    // Embedded defaults: none of the caller's store settings (S3_BUCKET, MONGODB_URL, REDIS_URL...) go through.
+    env: { ...Object.fromEntries(['PATH', 'HOME', 'TMPDIR', 'LANG', 'FFMPEG_PATH', 'FFPROBE_PATH'].flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]]))), PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(dir, 'data'), WORKER: 'inline', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit']
   })
   local = child

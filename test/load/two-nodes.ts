@@ -11,6 +11,7 @@ import { openDatabase } from '../../src/db/open-database.js'
 import { createObjectStore } from '../../src/storage/create-object-store.js'
 import { tempDir } from '../helpers/config.js'
 import { freePort } from '../helpers/free-port.js'
+import { childEnv } from '../helpers/child-env.js'
 import { startMongoServer } from '../helpers/ferretdb-server.js'
 import { makeLadder, publishVideo } from '../delivery/fixtures.js'
 import { silentLog } from '../transcoder/fixtures.js'
@@ -52,7 +53,7 @@ export async function twoNodesBehindNginx (t: Test, extraEnv: Record<string, str
   t.teardown(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL') })
   const ports = [await freePort(), await freePort()]
   const nodes = ports.map((port) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env: childEnv({ ...env, PORT: String(port) }), stdio: ['ignore', 'ignore', 'inherit'] })
     children.push(child)
     return child
   })
