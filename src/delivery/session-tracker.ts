@@ -37,10 +37,11 @@ export type SessionValue = AbrSession | NetworkMemo
 /** A ladder as the choice rule sees it: rung bitrates ascending. */
 export interface Ladder { peakBps: number[], averageBps: number[] }
 
-const kArrival = Symbol('lectern.arrival')
-const kLast = Symbol('lectern.lastDelivery')
-type Stamped = IncomingMessage & { [kArrival]?: number }
-type Tracked = Socket & { [kLast]?: { sid: string, delivery: SegmentDelivery } | { sid: string, smallFinishMs: number } }
+type Awaited = { sid: string, delivery: SegmentDelivery } | { sid: string, smallFinishMs: number }
+// Kept beside Node's request and socket objects, never on them: a property added to those changes
+// their shape for every access inside Node's HTTP and socket code.
+const arrivals = new WeakMap<IncomingMessage, number>()
+const awaiting = new WeakMap<Socket, Awaited>()
 
 function newSession (): AbrSession {
   return { estimator: newEstimator(null), estimate: null, buffer: newBufferModel(), current: null, held: 0, rttMs: null, network: null }
@@ -111,14 +112,14 @@ export class SessionTracker {
 
   /** Called for every request before routing: its arrival time, and the gap sample the previous answer on this connection was waiting for. */
   arrived (req: IncomingMessage): void {
-    const socket = req.socket as Tracked
-    const last = socket[kLast]
+    const socket = req.socket
+    const last = awaiting.get(socket)
     // Most requests name no session and follow none: they cost a property read and a search.
     if (last === undefined && req.url?.includes('sid=') !== true) return
     const t = now()
-    ;(req as Stamped)[kArrival] = t
+    arrivals.set(req, t)
     if (last === undefined || this.#proxied(req)) return
-    socket[kLast] = undefined
+    awaiting.delete(socket)
     // A connection may carry other viewers' requests (a proxy's keep-alive upstream): only the same
     // session's next request says when its previous answer arrived.
     if (!sameSession(req, last.sid)) return
@@ -137,14 +138,14 @@ export class SessionTracker {
   }
 
   arrivalOf (req: IncomingMessage): number {
-    return (req as Stamped)[kArrival] ?? now()
+    return arrivals.get(req) ?? now()
   }
 
   /** A small answer (a playlist) of a session went out: the next request on its connection bounds the RTT. */
   answeredSmall (res: ServerResponse, sid: string): void {
-    const socket = res.socket as Tracked | null
+    const socket = res.socket
     if (socket === null) return
-    res.once('finish', () => { socket[kLast] = { sid, smallFinishMs: now() } })
+    res.once('finish', () => { awaiting.set(socket, { sid, smallFinishMs: now() }) })
   }
 
   /**
@@ -152,7 +153,7 @@ export class SessionTracker {
    * once is read now, the rest when 'finish' fires.
    */
   delivered (req: IncomingMessage, res: ServerResponse, sid: string, bytes: number, segmentSeconds: number, cmcd: Cmcd | undefined, buffered = false): void {
-    const socket = res.socket as (Tracked & { _handle?: { writeQueueSize?: number } }) | null
+    const socket = res.socket as (Socket & { _handle?: { writeQueueSize?: number } }) | null
     if (socket === null || bytes <= 0) return
     const arrivalMs = this.arrivalOf(req)
     // The player's buffer as of this request (choose() has done it for an adaptive segment).
@@ -164,7 +165,9 @@ export class SessionTracker {
     const finished = (): void => {
       const delivery: SegmentDelivery = { bytes, arrivalMs, finishMs: now(), acceptedBytes, segmentSeconds }
       const sample = !measured || bytes <= SMALL_BODY ? null : sampleFromDelivery(delivery)
-      socket[kLast] = !measured ? undefined : sample === null ? (bytes <= SMALL_BODY ? { sid, smallFinishMs: delivery.finishMs } : { sid, delivery }) : undefined
+      const next: Awaited | undefined = !measured ? undefined : sample === null ? (bytes <= SMALL_BODY ? { sid, smallFinishMs: delivery.finishMs } : { sid, delivery }) : undefined
+      if (next === undefined) awaiting.delete(socket)
+      else awaiting.set(socket, next)
       if (sample !== null) this.#update(sid, (s) => this.#withSample(s, sample))
     }
     // The kernel took the whole answer at once: it has been handed over already ('finish' would
