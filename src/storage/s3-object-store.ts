@@ -1,5 +1,3 @@
-import { Agent as HttpAgent } from 'node:http'
-import { Agent as HttpsAgent } from 'node:https'
 import { Readable, addAbortSignal } from 'node:stream'
 import {
   S3Client,
@@ -18,6 +16,7 @@ import { ObjectNotFoundError, RangeNotSatisfiableError } from '../errors.js'
 import type { ByteRange, GetOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
 import { assertValidKey, assertValidPrefix, compareKeys } from './object-key.js'
 import { assertValidRange } from './assert-valid-range.js'
+import { s3ClientConfig } from './s3-client-config.js'
 
 /** 8 MiB parts: 80 GB objects within S3's 10,000-part cap, and a bounded buffer per upload. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024
@@ -30,7 +29,6 @@ const PAGE_SIZE = 1000
  * of 50 sockets would let a few dozen slow viewers starve everyone else.
  */
 const MAX_SOCKETS = 512
-const CONNECT_TIMEOUT_MS = 5000
 
 export interface S3ObjectStoreOptions {
   config: S3Config
@@ -126,24 +124,7 @@ export class S3ObjectStore implements ObjectStore {
     this.partSize = partSize
     this.queueSize = queueSize
     this.log = log
-    const credentials = config.accessKeyId !== undefined && config.secretAccessKey !== undefined
-      ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
-      : undefined // the SDK's default chain: env, shared files, instance or task roles
-    this.client = new S3Client({
-      region: config.region,
-      ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
-      forcePathStyle: config.forcePathStyle,
-      ...(credentials !== undefined ? { credentials } : {}),
-      // The default (WHEN_SUPPORTED) sends streamed bodies aws-chunked with trailing checksums,
-      // which several S3-compatible stores save verbatim: corrupt objects. See TESTING.md.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: {
-        connectionTimeout: CONNECT_TIMEOUT_MS,
-        httpAgent: new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
-        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS })
-      }
-    })
+    this.client = new S3Client(s3ClientConfig(config, MAX_SOCKETS))
   }
 
   async put (key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<ObjectInfo> {

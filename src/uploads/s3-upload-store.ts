@@ -1,6 +1,4 @@
 import { stat } from 'node:fs/promises'
-import { Agent as HttpAgent } from 'node:http'
-import { Agent as HttpsAgent } from 'node:https'
 import type { ReadStream } from 'node:fs'
 import type { Readable } from 'node:stream'
 import type { Part } from '@aws-sdk/client-s3'
@@ -8,6 +6,7 @@ import { S3Store, type MetadataValue } from '@tus/s3-store'
 import type { KvStore } from '@tus/utils'
 import type { FastifyBaseLogger } from 'fastify'
 import type { S3Config } from '../config.js'
+import { s3ClientConfig } from '../storage/s3-client-config.js'
 import type { Database } from '../db/collection.js'
 import { consecutiveParts, findUploadRecord, recordPart } from './upload-record.js'
 
@@ -47,9 +46,6 @@ export class S3UploadStore extends S3Store {
   private readonly log: FastifyBaseLogger
 
   constructor ({ config, db, expiryMs, log }: S3UploadStoreOptions) {
-    const credentials = config.accessKeyId !== undefined && config.secretAccessKey !== undefined
-      ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
-      : undefined
     super({
       partSize: PART_SIZE,
       cache: new NoCache(),
@@ -57,22 +53,7 @@ export class S3UploadStore extends S3Store {
       // Expiry is Lectern's sweep, not object tags (not every S3-compatible store has them).
       useTags: false,
       maxConcurrentPartUploads: 4,
-      s3ClientConfig: {
-        bucket: config.bucket,
-        region: config.region,
-        ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
-        forcePathStyle: config.forcePathStyle,
-        ...(credentials !== undefined ? { credentials } : {}),
-        // As in the object store: streamed aws-chunked bodies are stored verbatim by several
-        // S3-compatible stores (see TESTING.md).
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-        requestHandler: {
-          connectionTimeout: 5000,
-          httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 16 }),
-          httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 16 })
-        }
-      }
+      s3ClientConfig: { bucket: config.bucket, ...s3ClientConfig(config, 16) }
     })
     this.db = db
     this.log = log

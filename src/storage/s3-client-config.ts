@@ -1,0 +1,32 @@
+import { Agent as HttpAgent } from 'node:http'
+import { Agent as HttpsAgent } from 'node:https'
+import type { S3ClientConfig } from '@aws-sdk/client-s3'
+import type { S3Config } from '../config.js'
+
+const CONNECT_TIMEOUT_MS = 5000
+
+/**
+ * The S3 client settings every S3 user in Lectern shares (the object store, the tus upload store):
+ * endpoint, path style, credentials (or the SDK's default chain: env, shared files, instance or
+ * task roles), keep-alive agents with `maxSockets`, and checksums only when required. The default
+ * (WHEN_SUPPORTED) sends streamed bodies aws-chunked with trailing checksums, which several
+ * S3-compatible stores save verbatim: corrupt objects (see TESTING.md).
+ */
+export function s3ClientConfig (config: S3Config, maxSockets: number): S3ClientConfig {
+  const credentials = config.accessKeyId !== undefined && config.secretAccessKey !== undefined
+    ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
+    : undefined
+  return {
+    region: config.region,
+    ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
+    forcePathStyle: config.forcePathStyle,
+    ...(credentials !== undefined ? { credentials } : {}),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: {
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets })
+    }
+  }
+}
