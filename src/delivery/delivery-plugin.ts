@@ -1,20 +1,15 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
-import { z } from 'zod'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { ByteRange, ObjectStore } from '../storage/object-store.js'
 import type { Rendition, Video } from '../db/documents.js'
-import { SEGMENT_NAME, accessEpochOf, segmentName, videoKeys } from '../db/documents.js'
-import { ID_PATTERN } from '../db/new-id.js'
-import { VIDEOS, canEdit, canView, findVideo, type Viewer } from '../db/video-repository.js'
-import { BadRequestError, ConflictError, NotFoundError } from '../errors.js'
+import { SEGMENT_NAME, segmentName, videoKeys } from '../db/documents.js'
+import { VIDEOS, type Viewer } from '../db/video-repository.js'
+import { BadRequestError, NotFoundError } from '../errors.js'
 import { deriveKey } from '../secrets.js'
-import { readCmcd, type Cmcd } from '../abr/cmcd.js'
-import { isSessionId } from '../abr/session-id.js'
 import { SessionStore } from '../abr/session-store.js'
-import { issuePlaybackToken } from './playback-token.js'
 import { rewritePlaylist } from './rewrite-playlist.js'
 import { putVariantFirst } from './put-variant-first.js'
 import { adaptivePlaylist } from './adaptive-playlist.js'
@@ -27,7 +22,9 @@ import { sendBuffer, sendChunked } from './send-bytes.js'
 import { ViewSessions, viewSessionKey } from './view-sessions.js'
 import { MediaAccess, type Access } from './media-access.js'
 import { fastPathParts, installFastPath } from './fast-path.js'
-import { SessionTracker, type Ladder, type SessionValue } from './session-tracker.js'
+import { SessionTracker, type SessionValue } from './session-tracker.js'
+import { ladderOf, sessionOf } from './session-request.js'
+import { registerPlaybackRoute } from './playback-route.js'
 import { listenForEdgeLog } from './edge-log-listener.js'
 import { deliveryCounters, type CacheOutcome, type DeliveryKind } from '../metrics/delivery-counters.js'
 import { addSubtitleGroup, subtitleRenditions } from '../captions/subtitle-playlist.js'
@@ -55,44 +52,11 @@ const MAX_IDLE_CHUNKS = 8
 const CMSD_STATIC_PLAYLIST = 'ot=m,sf=h,st=v'
 const CMSD_STATIC_SEGMENT = 'ot=v,sf=h,st=v'
 
-const playbackSchema = z.object({
-  token: z.string().describe('playback token; append as ?token= (the URLs below already carry it when needed)'),
-  expiresAt: z.string().describe('ISO 8601 time after which the token is refused'),
-  hlsUrl: z.string(),
-  streamUrl: z.string(),
-  adaptiveUrl: z.string().describe('the server-side adaptive media playlist, for players without ABR of their own'),
-  sid: z.string().describe('the viewing session id the URLs carry'),
-  estimateBps: z.number().nullable().describe("the server's bandwidth estimate for this viewer (its session or its network), bits/s; null when nothing is known")
-})
 
 /** Reads a whole object of a known size into one Buffer (one origin read, checked for length). */
 async function readWhole (storage: ObjectStore, key: string, size: number): Promise<Buffer> {
   if (size === 0) return Buffer.alloc(0)
   return await new ChunkFill(size).read(await storage.get(key, { range: { start: 0, end: size - 1 } }))
-}
-
-/** The renditions of a video as a ladder, lowest peak bitrate first. */
-function ladderOf (video: Video): { renditions: Rendition[], ladder: Ladder, segments: number, segmentSeconds: number } {
-  const renditions = [...video.renditions].sort((a, b) => a.bandwidth - b.bandwidth || a.name.localeCompare(b.name))
-  const segments = Math.min(...renditions.map((r) => r.segmentCount))
-  return {
-    renditions,
-    ladder: { peakBps: renditions.map((r) => r.bandwidth), averageBps: renditions.map((r) => r.averageBandwidth) },
-    segments,
-    segmentSeconds: video.duration !== null && segments > 0 ? video.duration / segments : 4
-  }
-}
-
-function queryOf (request: FastifyRequest): Record<string, unknown> {
-  return (request.query as Record<string, unknown> | undefined) ?? {}
-}
-
-/** The viewing session a request names (`?sid=`, or CMCD's sid) and what its player says through CMCD. */
-function sessionOf (request: FastifyRequest): { sid: string | undefined, cmcd: Cmcd | undefined } {
-  const query = queryOf(request)
-  const cmcd = readCmcd(typeof query.CMCD === 'string' ? query.CMCD : undefined, request.headers)
-  const sid = isSessionId(query.sid) ? query.sid : isSessionId(cmcd?.sid) ? cmcd!.sid : undefined
-  return { sid, cmcd }
 }
 
 /**
@@ -474,40 +438,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
   app.get('/hls/:id/poster.jpg', poster)
   app.get('/poster/:id', poster)
 
-  app.get('/api/videos/:id/playback', {
-    schema: {
-      tags: ['videos'],
-      summary: 'A short-lived playback token, a viewing session and the URLs to play a video with',
-      description: 'Public videos play without a token; unlisted and private ones need the token, which the URLs given here carry. ' +
-        'The URLs also carry a viewing session id (sid), so the server can adapt what it serves to the throughput it measures for this viewer.',
-      params: z.object({ id: z.string() }),
-      response: { 200: playbackSchema }
-    }
-  }, async (request, reply) => {
-    const { id } = request.params
-    if (!ID_PATTERN.test(id)) throw new NotFoundError(`No video "${id}": video ids are 20 hex characters`)
-    const video = await findVideo(db, id)
-    const user = await access.viewer(request, reply)
-    if (video === null || !canView(video, user)) throw new NotFoundError(`No video ${id}`)
-    if (video.status !== 'ready') {
-      if (canEdit(video, user)) throw new ConflictError(`Video ${id} is ${video.status}; it plays once it is ready`)
-      throw new NotFoundError(`No video ${id}`)
-    }
-    const { token, expiresAt } = issuePlaybackToken(key, id, accessEpochOf(video), config.playbackTokenTtlSeconds)
-    const { sid, estimateBps } = await tracker.open(undefined, request.ip)
-    const withToken = video.visibility === 'public' ? '' : `token=${encodeURIComponent(token)}`
-    const query = (extra: string): string => [withToken, extra].filter((p) => p !== '').map((p, i) => (i === 0 ? '?' : '&') + p).join('')
-    reply.header('cache-control', 'private, no-store')
-    return {
-      token,
-      expiresAt: expiresAt.toISOString(),
-      hlsUrl: `/hls/${id}/master.m3u8${query(`sid=${sid}`)}`,
-      streamUrl: `/stream/${id}${query('')}`,
-      adaptiveUrl: `/adaptive_stream/${id}${query(`sid=${sid}`)}`,
-      sid,
-      estimateBps
-    }
-  })
+  registerPlaybackRoute(app, access, tracker, key)
 }
 
 export default fp<DeliveryOptions>(async function deliveryPlugin (app, options) {

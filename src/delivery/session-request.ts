@@ -1,0 +1,30 @@
+import type { FastifyRequest } from 'fastify'
+import type { Rendition, Video } from '../db/documents.js'
+import { readCmcd, type Cmcd } from '../abr/cmcd.js'
+import { isSessionId } from '../abr/session-id.js'
+import type { Ladder } from './session-tracker.js'
+
+/** The renditions of a video as a ladder, lowest peak bitrate first. */
+export function ladderOf (video: Video): { renditions: Rendition[], ladder: Ladder, segments: number, segmentSeconds: number } {
+  const renditions = [...video.renditions].sort((a, b) => a.bandwidth - b.bandwidth || a.name.localeCompare(b.name))
+  const segments = Math.min(...renditions.map((r) => r.segmentCount))
+  return {
+    renditions,
+    ladder: { peakBps: renditions.map((r) => r.bandwidth), averageBps: renditions.map((r) => r.averageBandwidth) },
+    segments,
+    segmentSeconds: video.duration !== null && segments > 0 ? video.duration / segments : 4
+  }
+}
+
+function queryOf (request: FastifyRequest): Record<string, unknown> {
+  return (request.query as Record<string, unknown> | undefined) ?? {}
+}
+
+/** The viewing session a request names (`?sid=`, or CMCD's sid) and what its player says through CMCD. */
+export function sessionOf (request: FastifyRequest): { sid: string | undefined, cmcd: Cmcd | undefined } {
+  const query = queryOf(request)
+  const cmcd = readCmcd(typeof query.CMCD === 'string' ? query.CMCD : undefined, request.headers)
+  const sid = isSessionId(query.sid) ? query.sid : isSessionId(cmcd?.sid) ? cmcd!.sid : undefined
+  return { sid, cmcd }
+}
+
