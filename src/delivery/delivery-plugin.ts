@@ -23,7 +23,7 @@ import { ViewSessions, viewSessionKey } from './view-sessions.js'
 import { MediaAccess, type Access } from './media-access.js'
 import { fastPathParts, installFastPath } from './fast-path.js'
 import { SessionTracker, type SessionValue } from './session-tracker.js'
-import { ladderOf, sessionOf } from './session-request.js'
+import { ladderOf, segmentSecondsOf, sessionOf } from './session-request.js'
 import { registerPlaybackRoute } from './playback-route.js'
 import { listenForEdgeLog } from './edge-log-listener.js'
 import { deliveryCounters, type CacheOutcome, type DeliveryKind } from '../metrics/delivery-counters.js'
@@ -318,9 +318,6 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
   }
   installFastPath(app, answerFromMemory)
 
-  function segmentSecondsOf (video: Video): number {
-    return ladderOf(video).segmentSeconds
-  }
 
   // CORS on error answers too, so players on other origins can read why they were refused.
   app.addHook('onSend', async (_request, reply) => {
@@ -392,9 +389,10 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
       await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, cacheControl)
       return
     }
-    await tracker.reported(request.raw, sid, cmcd, () => r.averageBandwidth * segmentSecondsOf(a.video) / 8)
+    const segmentSeconds = segmentSecondsOf(a.video)
+    await tracker.reported(request.raw, sid, cmcd, () => r.averageBandwidth * segmentSeconds / 8)
     const body = await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, cacheControl, cmsdHeaders(sid, CMSD_STATIC_SEGMENT, r.bandwidth))
-    if (request.method === 'GET') tracker.delivered(request.raw, reply.raw, sid, Number(reply.raw.getHeader('content-length') ?? body.byteLength), segmentSecondsOf(a.video), cmcd)
+    if (request.method === 'GET') tracker.delivered(request.raw, reply.raw, sid, Number(reply.raw.getHeader('content-length') ?? body.byteLength), segmentSeconds, cmcd)
   })
 
   app.get('/adaptive_stream/:id', async (request, reply) => {

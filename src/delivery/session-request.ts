@@ -4,15 +4,25 @@ import { readCmcd, type Cmcd } from '../abr/cmcd.js'
 import { isSessionId } from '../abr/session-id.js'
 import type { Ladder } from './session-tracker.js'
 
+/** Segments every rendition has (they share boundaries), and their mean length in seconds. */
+function segmentsOf (video: Video): { segments: number, segmentSeconds: number } {
+  let segments = Infinity
+  for (const r of video.renditions) if (r.segmentCount < segments) segments = r.segmentCount
+  return { segments, segmentSeconds: video.duration !== null && segments > 0 ? video.duration / segments : 4 }
+}
+
+/** A segment's mean length in seconds, without building the ladder (the fast path asks for it per answer). */
+export function segmentSecondsOf (video: Video): number {
+  return segmentsOf(video).segmentSeconds
+}
+
 /** The renditions of a video as a ladder, lowest peak bitrate first. */
 export function ladderOf (video: Video): { renditions: Rendition[], ladder: Ladder, segments: number, segmentSeconds: number } {
   const renditions = [...video.renditions].sort((a, b) => a.bandwidth - b.bandwidth || a.name.localeCompare(b.name))
-  const segments = Math.min(...renditions.map((r) => r.segmentCount))
   return {
     renditions,
     ladder: { peakBps: renditions.map((r) => r.bandwidth), averageBps: renditions.map((r) => r.averageBandwidth) },
-    segments,
-    segmentSeconds: video.duration !== null && segments > 0 ? video.duration / segments : 4
+    ...segmentsOf(video)
   }
 }
 
