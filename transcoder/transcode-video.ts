@@ -12,7 +12,8 @@ import { isObjectNotFound } from '../src/errors.js'
 import type { ObjectStore } from '../src/storage/object-store.js'
 import { buildFfmpegArgs, rungPaths, type EncodeOptions } from './build-ffmpeg-args.js'
 import { measureRendition, type MeasuredRendition } from './measure-rendition.js'
-import { planLadder, progressiveRung, type Ladder } from './plan-ladder.js'
+import { planEncode } from './plan-encode.js'
+import { progressiveRung, type Ladder } from './plan-ladder.js'
 import { probe, safeInputArgs, fileUrl } from './probe.js'
 import { FfmpegProgress } from './ffmpeg-progress.js'
 import { runProcess, ProcessError, type TranscodeLog } from './run-process.js'
@@ -111,7 +112,9 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
     // 2. What it is, and the ladder for it.
     const source = await probe(config.ffprobePath, original, { log, signal, timeoutMs: 120_000 })
       .catch((err: unknown) => { throw asTranscodeFailure(err, signal, 'probe') })
-    const ladder = planLadder(source)
+    const plan = await planEncode({ ffmpegPath: config.ffmpegPath, original, source, log, signal })
+      .catch((err: unknown) => { throw asTranscodeFailure(err, signal, 'plan') })
+    const ladder = plan.ladder
     const progressive = progressiveRung(ladder)
     const outputDir = join(workDir, 'out')
     for (const rung of ladder) await mkdir(rungPaths(outputDir, rung).dir, { recursive: true })
@@ -129,6 +132,7 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
       progressiveIndex: ladder.indexOf(progressive),
       hasAudio: source.audioCodec !== null,
       segmentSeconds: config.hlsSegmentSeconds,
+      ...plan.encode,
       ...ctx.encode
     })
     let encoded
