@@ -113,10 +113,13 @@ export function buildFfmpegArgs (o: EncodeOptions): string[] {
       ...(o.hasAudio ? ['-c:a', 'aac', '-b:a', String(rung.audioBitrate), '-ac', '2', '-ar', '48000'] : []),
       '-max_muxing_queue_size', '4096'
     )
+    // EVENT, not VOD: ffmpeg writes a VOD playlist only when the encode ends, an EVENT one after
+    // every segment (through a temp file and a rename), which is how segments are published as
+    // they appear. Lectern writes the playlists it serves itself.
     const hls = {
       hls_time: String(o.segmentSeconds),
-      hls_playlist_type: 'vod',
-      hls_flags: 'independent_segments',
+      hls_playlist_type: 'event',
+      hls_flags: 'independent_segments+temp_file',
       hls_segment_type: 'mpegts',
       hls_segment_filename: paths.segments
     }

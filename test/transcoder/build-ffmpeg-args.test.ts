@@ -44,9 +44,9 @@ t.test('every rung: x264 High at its level, capped CRF, keyframes at the same in
 t.test('HLS per rung; the 720p rung also goes to a faststart MP4 through tee, not a second encode', async (t) => {
   t.same(valuesOf('-f'), ['hls', 'tee', 'hls', 'hls', 'hls'])
   const tee = args[args.indexOf('tee') + 1]!
-  t.equal(tee, '[f=hls:hls_time=4:hls_playlist_type=vod:hls_flags=independent_segments:hls_segment_type=mpegts:hls_segment_filename=/tmp/out/720p/segment-%05d.ts]/tmp/out/720p/index.m3u8|[f=mp4:movflags=+faststart]/tmp/out/progressive.mp4')
+  t.equal(tee, '[f=hls:hls_time=4:hls_playlist_type=event:hls_flags=independent_segments+temp_file:hls_segment_type=mpegts:hls_segment_filename=/tmp/out/720p/segment-%05d.ts]/tmp/out/720p/index.m3u8|[f=mp4:movflags=+faststart]/tmp/out/progressive.mp4')
   t.same(valuesOf('-hls_segment_filename'), ['/tmp/out/1080p/segment-%05d.ts', '/tmp/out/540p/segment-%05d.ts', '/tmp/out/360p/segment-%05d.ts', '/tmp/out/234p/segment-%05d.ts'])
-  t.same(valuesOf('-hls_playlist_type'), ['vod', 'vod', 'vod', 'vod'])
+  t.same(valuesOf('-hls_playlist_type'), ['event', 'event', 'event', 'event'])
   t.same(valuesOf('-progress'), ['pipe:1'])
 })
 
