@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { setPriority } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
+import { setSafeTimeout } from '../src/safe-timeout.js'
 
 /** The part of a logger the transcoder needs (pino and Fastify's logger both fit). */
 export type TranscodeLog = Pick<FastifyBaseLogger, 'debug' | 'info' | 'warn' | 'error'>
@@ -86,8 +87,8 @@ export function runProcess (command: string, args: string[], options: RunProcess
       graceTimer = setTimeout(() => { child.kill('SIGKILL') }, killGraceMs)
       graceTimer.unref()
     }
-    const timer = setTimeout(() => kill('timeout'), timeoutMs)
-    timer.unref()
+    // Computed from the content's length: it may exceed what a plain setTimeout can hold.
+    const timer = setSafeTimeout(() => kill('timeout'), timeoutMs)
     const onAbort = () => kill('aborted')
     signal?.addEventListener('abort', onAbort, { once: true })
 
@@ -113,7 +114,7 @@ export function runProcess (command: string, args: string[], options: RunProcess
     const finish = (err: ProcessError | null, result: ProcessResult | null) => {
       if (settled) return
       settled = true
-      clearTimeout(timer)
+      timer.clear()
       clearTimeout(graceTimer)
       signal?.removeEventListener('abort', onAbort)
       if (err !== null) reject(err)

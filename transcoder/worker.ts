@@ -10,6 +10,7 @@ import {
 import type { TranscodeLog } from './run-process.js'
 import { TranscodeAbortedError, TranscodeError } from './transcode-error.js'
 import { VIDEOS } from '../src/db/video-repository.js'
+import { setSafeTimeout } from '../src/safe-timeout.js'
 import { transcodeVideo, type TranscodeContext } from './transcode-video.js'
 import { transcodeDurationSeconds, transcodeJobsSettled, transcodeSpeedRatio } from '../src/metrics/process-metrics.js'
 
@@ -102,10 +103,9 @@ export class Worker {
 
   private sleep (ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      timer.unref()
+      const timer = setSafeTimeout(done, ms)
       function done () {
-        clearTimeout(timer)
+        timer.clear()
         resolve()
       }
       this.wake = () => { this.wake = null; done() }

@@ -38,3 +38,11 @@ t.test('a missing binary is a spawn failure', async (t) => {
 t.test('stderr tail lines', async (t) => {
   t.equal(lastLines('a\n\nb\nc\nd\ne\n'), 'b | c | d | e')
 })
+
+t.test('a timeout longer than Node\'s largest timer (about 24.8 days) does not kill the child early', async (t) => {
+  // 300 s + 30 s per content second passes 2^31-1 ms at about 19.9 h of content; a plain
+  // setTimeout would fire after 1 ms and kill a healthy encode.
+  const r = await runProcess(process.execPath, ['-e', 'setTimeout(() => process.stdout.write("finished"), 300)'], { timeoutMs: 300_000 + 20 * 3600 * 30_000, captureStdout: true })
+  t.equal(r.stdout, 'finished')
+  t.equal(r.code, 0)
+})
