@@ -106,6 +106,9 @@ const envSchema = z.object({
   FFMPEG_PATH: z.preprocess(emptyToUndefined, z.string().default('ffmpeg')),
   FFPROBE_PATH: z.preprocess(emptyToUndefined, z.string().default('ffprobe')),
   HLS_SEGMENT_SECONDS: positiveInt(4, 20),
+  MAX_DURATION_S: positiveInt(6 * 3600),
+  MAX_FRAMES: positiveInt(6 * 3600 * 60),
+  MAX_PIXELS: positiveInt(4096 * 2304),
 
   CACHE_MEMORY_MB: positiveInt(defaultCacheMemoryMb(), 1024 * 1024),
   CACHE_REDIS_TTL_S: positiveInt(24 * 3600),
@@ -158,6 +161,8 @@ export interface Config {
   ffmpegPath: string
   ffprobePath: string
   hlsSegmentSeconds: number
+  /** What one transcode may cost, checked from the probe before encoding: longer, larger or more frames is refused */
+  sourceLimits: { maxDurationSeconds: number, maxFrames: number, maxPixels: number }
   cache: {
     memoryBytes: number
     redisTtlSeconds: number
@@ -236,6 +241,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,
     hlsSegmentSeconds: e.HLS_SEGMENT_SECONDS,
+    sourceLimits: { maxDurationSeconds: e.MAX_DURATION_S, maxFrames: e.MAX_FRAMES, maxPixels: e.MAX_PIXELS },
     cache: {
       memoryBytes: e.CACHE_MEMORY_MB * 1024 * 1024,
       redisTtlSeconds: e.CACHE_REDIS_TTL_S,

@@ -1,11 +1,15 @@
 /**
  * Why a transcode failed. `permanent` failures (unsupported or broken input) are not retried:
- * the same bytes fail the same way on every attempt.
+ * the same bytes fail the same way on every attempt. `userFacing` messages were written for the
+ * uploader (they say what to do and carry nothing internal) and are shown as they are; any other
+ * message goes through userFacingReason first.
  */
 export class TranscodeError extends Error {
   override name = 'TranscodeError'
-  constructor (message: string, readonly permanent: boolean, options?: { cause?: unknown }) {
+  readonly userFacing: boolean
+  constructor (message: string, readonly permanent: boolean, options?: { cause?: unknown, userFacing?: boolean }) {
     super(message, options)
+    this.userFacing = options?.userFacing ?? false
   }
 }
 

@@ -26,7 +26,7 @@ export interface JobSettled {
 export interface WorkerOptions {
   db: Database
   storage: ObjectStore
-  config: Pick<Config, 'ffmpegPath' | 'ffprobePath' | 'hlsSegmentSeconds'>
+  config: Pick<Config, 'ffmpegPath' | 'ffprobePath' | 'hlsSegmentSeconds' | 'sourceLimits'>
   log: TranscodeLog
   /** Unique per worker; defaults to host-pid-random. */
   workerId?: string
