@@ -1,5 +1,5 @@
 import type { CaptionCue } from './caption-cue.js'
-import { writeWebVtt } from './write-webvtt.js'
+import { vttTimestamp, writeWebVtt } from './write-webvtt.js'
 
 /** The name of subtitle segment i: segment-00000.vtt. */
 export const subtitleSegmentName = (i: number): string => `segment-${String(i).padStart(5, '0')}.vtt`
@@ -23,16 +23,20 @@ export function subtitlePlaylist (duration: number, segmentSeconds: number): str
 }
 
 /**
- * Subtitle segment i: every cue that overlaps its time span, with absolute cue times, and an
- * X-TIMESTAMP-MAP saying that local time 0 is the MPEG-TS timestamp `mpegts` (the media's first
- * PTS, 90 kHz), which is how hls.js and Safari put WebVTT cues on the video's timeline. A cue
- * spanning a boundary appears in both segments (players drop the repeat). Pure.
+ * Subtitle segment i: every cue that overlaps its time span, on the MPEG-TS timeline. The media's
+ * first PTS (`mpegts`, 90 kHz) is media time 0, so each cue is written at its media time plus
+ * that start (to the millisecond), and the X-TIMESTAMP-MAP maps local time L to MPEG-TS L x 90000
+ * exactly. hls.js and Safari apply the map and land where they did with LOCAL 0; ffmpeg 5.1's HLS
+ * demuxer ignores the map and takes the cue times as they are, which is then also right. A cue
+ * spanning a boundary appears in both segments (hls.js drops the repeat). Pure.
  */
 export function subtitleSegment (cues: readonly CaptionCue[], i: number, segmentSeconds: number, mpegts: number): string {
   const from = i * segmentSeconds
   const to = from + segmentSeconds
-  const inside = cues.filter((c) => c.start < to && c.end > from)
-  return writeWebVtt(inside, { header: [`X-TIMESTAMP-MAP=MPEGTS:${mpegts},LOCAL:00:00:00.000`] })
+  const startMs = Math.round(mpegts / 90)
+  const shift = startMs / 1000
+  const inside = cues.filter((c) => c.start < to && c.end > from).map((c) => ({ ...c, start: c.start + shift, end: c.end + shift }))
+  return writeWebVtt(inside, { header: [`X-TIMESTAMP-MAP=MPEGTS:${startMs * 90},LOCAL:${vttTimestamp(shift)}`] })
 }
 
 export interface SubtitleRendition {

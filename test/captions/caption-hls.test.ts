@@ -11,7 +11,7 @@ import { makeLadder, publishVideo } from '../delivery/fixtures.js'
 import { del, get, listen, uploadCaptions } from './helpers.js'
 
 // Captions in HLS: a SUBTITLES group in the master playlist, segmented WebVTT whose X-TIMESTAMP-MAP
-// names the media's first PTS as ffprobe reads it, and ffprobe itself finding the subtitle streams.
+// names the media's first PTS as ffprobe reads it, and ffmpeg reading the subtitle stream from the master playlist.
 
 const ladder = await makeLadder(t, 4)
 const { app } = await buildTestApp(t)
@@ -60,21 +60,37 @@ t.test('the master playlist lists a subtitle group while the video has captions'
   const startPts = Math.min(...streams.map((s) => s.start_pts))
   t.ok(startPts > 0, `ffprobe's first PTS ${startPts}`)
   const seg0 = (await get(base, `/hls/${video._id}/subtitles/en/segment-00000.vtt`)).text
-  t.equal(seg0, `WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:${startPts},LOCAL:00:00:00.000\n\n00:00:00.500 --> 00:00:01.500\nfirst words\n\n`)
+  // The cues are written on the MPEG-TS timeline (media time + the first PTS, to the millisecond),
+  // and the map is the identity there, so players that ignore it (ffmpeg) agree with those that apply it.
+  const startMs = Math.round(startPts / 90)
+  const stamp = (ms: number): string => new Date(ms).toISOString().slice(11, 23)
+  t.equal(seg0, `WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:${startMs * 90},LOCAL:${stamp(startMs)}\n\n${stamp(500 + startMs)} --> ${stamp(1500 + startMs)}\nfirst words\n\n`)
   const seg2 = (await get(base, `/hls/${video._id}/subtitles/en/segment-00002.vtt`)).text
   const seg3 = (await get(base, `/hls/${video._id}/subtitles/en/segment-00003.vtt`)).text
-  t.match(seg2, /00:00:02\.200 --> 00:00:03\.600\nacross a boundary/)
-  t.match(seg3, /00:00:02\.200 --> 00:00:03\.600\nacross a boundary/, 'a cue over a boundary is in both segments')
+  const across = `${stamp(2200 + startMs)} --> ${stamp(3600 + startMs)}\nacross a boundary`
+  t.ok(seg2.includes(across), seg2)
+  t.ok(seg3.includes(across), 'a cue over a boundary is in both segments')
   const seg1 = (await get(base, `/hls/${video._id}/subtitles/en/segment-00001.vtt`)).text
   t.match(seg1, /first words/, 'the first cue runs into the second segment')
   t.notMatch(seg1, /across/, 'the later cue starts after it')
   t.equal((await get(base, `/hls/${video._id}/subtitles/en/segment-00004.vtt`)).status, 404)
   t.equal((await get(base, `/hls/${video._id}/subtitles/fr/index.m3u8`)).status, 404)
 
-  // ffmpeg 5.1's HLS demuxer skips subtitle renditions ("Can't support the subtitle"), so hls.js
-  // plays them in caption-player.test.ts; here ffprobe reads a segment as the WebVTT it must be.
+  // ffmpeg reads the group from the master playlist (5.1 needs -strict experimental to keep a
+  // SUBTITLES rendition), and its cues land where the file says on the video's timeline, which
+  // here starts at ffprobe's first PTS above, not at 0.
+  const { stdout } = await promisify(execFile)(process.env.FFMPEG_PATH ?? 'ffmpeg', ['-v', 'error', '-strict', 'experimental', '-i', `${base}/hls/${video._id}/master.m3u8`, '-map', '0:s:m:language:en', '-f', 'webvtt', '-'], { timeout: 60_000 })
+  const times = [...stdout.matchAll(/(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d)\.(\d{3})\n(.+)/g)]
+    .map((m) => [Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) / 1000, Number(m[4]) * 60 + Number(m[5]) + Number(m[6]) / 1000, m[7]])
+  const unique = [...new Map(times.map((c) => [c.join('|'), c])).values()]
+  t.same(unique.map((c) => c[2]), ['first words', 'across a boundary'], stdout)
+  for (const [start, end, text] of [[0.5, 1.5, 'first words'], [2.2, 3.6, 'across a boundary']] as const) {
+    const cue = unique.find((c) => c[2] === text)
+    t.ok(cue !== undefined && Math.abs(Number(cue[0]) - start) < 0.5 && Math.abs(Number(cue[1]) - end) < 0.5, `ffmpeg: "${text}" at ${start}-${end} s (${cue?.[0]}-${cue?.[1]})`)
+  }
+  // ffprobe reads a segment alone as WebVTT, at MPEG-TS times.
   const packets = (await probeJson(['-show_entries', 'packet=pts_time,duration_time', `${base}/hls/${video._id}/subtitles/en/segment-00002.vtt`])).packets as Array<{ pts_time: string, duration_time: string }>
-  t.same(packets.map((p) => [Number(p.pts_time), Number(p.duration_time)]), [[2.2, 1.4]])
+  t.same(packets.map((p) => [Number(p.pts_time), Number(p.duration_time)]), [[(2200 + startMs) / 1000, 1.4]])
 
   // Deleting a language takes it out of the master playlist.
   t.equal((await del(base, `/api/videos/${video._id}/captions/de`, owner.auth)).status, 204)

@@ -26,7 +26,10 @@ t.test('subtitlePlaylist and subtitleSegment', async (t) => {
     '#EXTINF:4.000,\nsegment-00000.vtt\n#EXTINF:4.000,\nsegment-00001.vtt\n#EXTINF:1.500,\nsegment-00002.vtt\n#EXT-X-ENDLIST\n')
   const cue = (start: number, end: number, text: string): CaptionCue => ({ start, end, id: '', settings: '', text, plain: text })
   const cues = [cue(1, 2, 'a'), cue(3.5, 4.5, 'b'), cue(8, 9, 'c')]
-  t.equal(subtitleSegment(cues, 1, 4, 900000), 'WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:900000,LOCAL:00:00:00.000\n\n00:00:03.500 --> 00:00:04.500\nb\n\n')
+  // On the MPEG-TS timeline: 900000 is 10 s, so the cue said at 3.5 s is written at 13.5 s.
+  t.equal(subtitleSegment(cues, 1, 4, 900000), 'WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:900000,LOCAL:00:00:10.000\n\n00:00:13.500 --> 00:00:14.500\nb\n\n')
+  // 131110 is 1.456778 s: to the millisecond, with MPEGTS the same instant (1.457 s x 90000).
+  t.equal(subtitleSegment(cues, 2, 4, 131110), 'WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:131130,LOCAL:00:00:01.457\n\n00:00:09.457 --> 00:00:10.457\nc\n\n')
   t.equal(subtitleSegment(cues, 0, 4, 0), 'WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000\n\n00:00:01.000 --> 00:00:02.000\na\n\n00:00:03.500 --> 00:00:04.500\nb\n\n')
 })
 
