@@ -194,7 +194,7 @@ export default fp(async function metadataPlugin (fastify) {
         const video = newVideoDocument({ id, owner: user.sub, ...metadata, originalSize: stored.size, originalName: stored.name })
         await insertVideo(app.db, video)
         try {
-          await enqueueTranscode(app.db, id)
+          await enqueueTranscode(app.db, id, user.sub)
         } catch (err) {
           await deleteVideoRecord(app.db, id).catch((e: unknown) => request.log.error({ err: e, videoId: id }, 'could not roll back the video record'))
           throw err

@@ -1,17 +1,18 @@
 import type { Database } from '../src/db/collection.js'
-import type { Job } from '../src/db/documents.js'
+import type { Job, TranscodeMeasure } from '../src/db/documents.js'
 import { newId } from '../src/db/new-id.js'
 import { isDuplicateKey } from '../src/errors.js'
 
 export const JOBS = 'jobs'
 export const DEFAULT_MAX_ATTEMPTS = 3
 
-/** Enqueues a transcode of a video (called by the upload route). */
-export async function enqueueTranscode (db: Database, videoId: string, maxAttempts = DEFAULT_MAX_ATTEMPTS): Promise<Job> {
+/** Enqueues a transcode of a video (called by the upload routes); `owner` makes the queue fair between users. */
+export async function enqueueTranscode (db: Database, videoId: string, owner: string, maxAttempts = DEFAULT_MAX_ATTEMPTS): Promise<Job> {
   const now = new Date()
   const job: Job = {
     _id: newId(),
     videoId,
+    owner,
     state: 'queued',
     attempts: 0,
     maxAttempts,
@@ -74,9 +75,56 @@ function claimable (now: Date) {
   }
 }
 
+/** When each owner's job was last claimed: the fair queue serves the least recently served owner first. */
+export const QUEUE_OWNERS = 'queue_owners'
+interface QueueOwner {
+  _id: string
+  lastServedAt: Date
+}
+/** Owners whose oldest runnable jobs are weighed against each other per claim. */
+const FAIR_OWNERS = 8
+
 /**
- * Claims the oldest runnable job: one that is queued, or running under a lease that has run out
- * (its worker died), and whose backoff has passed.
+ * The jobs to try, in the order of a fair queue: the oldest runnable job of each of up to
+ * FAIR_OWNERS owners; owners with no job running before those with one, then the owner served
+ * least recently (never served first), then the older job. One user's long queue therefore waits
+ * its turn behind other users' single jobs instead of in front of them.
+ */
+async function fairCandidates (db: Database, now: Date): Promise<Job[]> {
+  const jobs = db.collection<Job>(JOBS)
+  const picked: Job[] = []
+  const owners: string[] = []
+  while (picked.length < FAIR_OWNERS) {
+    const filter = owners.length === 0 ? claimable(now) : { ...claimable(now), owner: { $nin: owners } }
+    const [oldest] = await jobs.find(filter, { sort: { createdAt: 1 }, limit: 1 })
+    if (oldest === undefined) break
+    picked.push(oldest)
+    // Jobs from before owners were recorded cannot be told apart: they queue as one owner, oldest first.
+    if (oldest.owner === undefined) break
+    owners.push(oldest.owner)
+  }
+  if (picked.length <= 1) {
+    // One owner waiting (or none): the plain oldest-first order, with a few spares for lost races.
+    return await jobs.find(claimable(now), { sort: { createdAt: 1 }, limit: CLAIM_CANDIDATES })
+  }
+  const running = new Set((await jobs.find({ state: 'running', leaseExpiresAt: { $gte: now }, owner: { $in: owners } }, { projection: { owner: 1 } }))
+    .map((j) => j.owner))
+  const served = new Map((await db.collection<QueueOwner>(QUEUE_OWNERS).find({ _id: { $in: owners } }))
+    .map((o) => [o._id, new Date(o.lastServedAt).getTime()]))
+  const rank = (j: Job) => [
+    j.owner !== undefined && running.has(j.owner) ? 1 : 0,
+    j.owner === undefined ? 0 : served.get(j.owner) ?? 0,
+    new Date(j.createdAt).getTime()
+  ]
+  return picked
+    .map((job) => ({ job, key: rank(job) }))
+    .sort((a, b) => a.key[0]! - b.key[0]! || a.key[1]! - b.key[1]! || a.key[2]! - b.key[2]!)
+    .map((c) => c.job)
+}
+
+/**
+ * Claims a runnable job: one that is queued, or running under a lease that has run out (its
+ * worker died), and whose backoff has passed; between owners, fairly (see fairCandidates).
  *
  * Exclusivity does not rest on findOneAndUpdate alone: MongoDB and the embedded store run it
  * atomically, but MongoDB-protocol servers such as FerretDB 1.x do not (two concurrent claimers
@@ -87,7 +135,7 @@ function claimable (now: Date) {
 export async function claimJob (db: Database, workerId: string, leaseMs = DEFAULT_LEASE_MS, now = new Date()): Promise<Job | null> {
   const jobs = db.collection<Job>(JOBS)
   const claims = db.collection<JobClaim>(JOB_CLAIMS)
-  const candidates = await jobs.find(claimable(now), { sort: { createdAt: 1 }, limit: CLAIM_CANDIDATES })
+  const candidates = await fairCandidates(db, now)
   for (const candidate of candidates) {
     const attempt = candidate.attempts + 1
     const claim: JobClaim = { _id: `${candidate._id}:${attempt}`, jobId: candidate._id, attempt, workerId, claimedAt: now }
@@ -95,12 +143,18 @@ export async function claimJob (db: Database, workerId: string, leaseMs = DEFAUL
     const job = await jobs.findOneAndUpdate(
       { _id: candidate._id, attempts: candidate.attempts, ...claimable(now) },
       {
-        $set: { state: 'running', leaseOwner: workerId, leaseExpiresAt: new Date(now.getTime() + leaseMs), updatedAt: now },
+        $set: { state: 'running', leaseOwner: workerId, leaseExpiresAt: new Date(now.getTime() + leaseMs), startedAt: now, updatedAt: now },
         $inc: { attempts: 1 }
       },
       { returnDocument: 'after' }
     )
-    if (job !== null) return job
+    if (job !== null) {
+      if (job.owner !== undefined) {
+        // Only an order hint: a lost write costs fairness for one claim, never exclusivity.
+        await db.collection<QueueOwner>(QUEUE_OWNERS).updateOne({ _id: job.owner }, { $set: { lastServedAt: now } }, { upsert: true })
+      }
+      return job
+    }
     // Cancelled (or otherwise changed) between the two steps: give the attempt number back.
     await claims.deleteOne({ _id: claim._id, workerId })
   }
@@ -151,12 +205,15 @@ export async function renewLease (db: Database, jobId: string, workerId: string,
   return job === null || job.state === 'cancelled' ? 'cancelled' : 'lost'
 }
 
-/** Marks this worker's job done; false if it was cancelled or taken meanwhile. */
-export async function completeJob (db: Database, jobId: string, workerId: string): Promise<boolean> {
+/**
+ * Marks this worker's job done, with what it cost (the next estimates are made from it); false if
+ * it was cancelled or taken meanwhile.
+ */
+export async function completeJob (db: Database, jobId: string, workerId: string, measured?: TranscodeMeasure): Promise<boolean> {
   const now = new Date()
   const result = await db.collection<Job>(JOBS).updateOne(
     { _id: jobId, state: 'running', leaseOwner: workerId },
-    { $set: { state: 'done', leaseOwner: null, leaseExpiresAt: null, lastError: null, updatedAt: now } }
+    { $set: { state: 'done', leaseOwner: null, leaseExpiresAt: null, lastError: null, measured, updatedAt: now } }
   )
   if (result.matchedCount === 1) await forgetClaims(db, jobId)
   return result.matchedCount === 1

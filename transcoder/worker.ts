@@ -8,6 +8,9 @@ import {
   DEFAULT_LEASE_MS, cancelJob, claimJob, completeJob, failJob, releaseJob, renewLease
 } from './job-queue.js'
 import type { TranscodeLog } from './run-process.js'
+import { checkTools } from './check-tools.js'
+import { userFacingReason } from './failure-reason.js'
+import { measureOf, recentThroughput } from './transcode-estimate.js'
 import { TranscodeAbortedError, TranscodeError } from './transcode-error.js'
 import { VIDEOS } from '../src/db/video-repository.js'
 import { setSafeTimeout } from '../src/safe-timeout.js'
@@ -56,6 +59,7 @@ export class Worker {
   private loop: Promise<void> | null = null
   private wake: (() => void) | null = null
   private current: { job: Job, controller: AbortController } | null = null
+  private refusedFor: string | null = null
 
   constructor (private readonly options: WorkerOptions) {
     this.id = options.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
@@ -67,6 +71,11 @@ export class Worker {
 
   get running (): boolean {
     return this.loop !== null
+  }
+
+  /** Why the worker refused to claim jobs (ffmpeg or ffprobe missing or broken); null otherwise. */
+  get refusal (): string | null {
+    return this.refusedFor
   }
 
   /** The job being worked on, if any. */
@@ -90,6 +99,15 @@ export class Worker {
   }
 
   private async run (): Promise<void> {
+    // Without working tools every job would fail after its retries; better not to take any.
+    const tools = await checkTools(this.options.config)
+    if (tools.problem !== null) {
+      this.refusedFor = tools.problem
+      this.options.log.error({ workerId: this.id, detail: tools.logDetail }, `transcode worker not started: ${tools.problem}`)
+      return
+    }
+    this.refusedFor = null
+    this.options.log.debug({ workerId: this.id, versions: tools.versions }, 'transcode tools found')
     while (!this.stopping) {
       let worked = false
       try {
@@ -120,7 +138,10 @@ export class Worker {
     const jobLog = log
     if (job.attempts > job.maxAttempts) {
       // Every attempt so far ended with its worker gone (a crash or kill mid-job).
-      const reason = `gave up after ${job.maxAttempts} attempt${job.maxAttempts === 1 ? '' : 's'}: ${job.lastError ?? 'the worker running it stopped before finishing'}`
+      const times = `${job.maxAttempts} time${job.maxAttempts === 1 ? '' : 's'}`
+      const reason = job.lastError !== null
+        ? `processing failed ${times}; the last time: ${job.lastError}`
+        : `processing stopped before finishing ${times} (the server ran out of memory or restarted while working on it); upload a shorter or smaller video, or tell the administrator`
       await this.settleFailure(job, reason, true)
       return true
     }
@@ -152,7 +173,9 @@ export class Worker {
 
     const startedAt = performance.now()
     try {
-      const result = await transcodeVideo({
+      // Recent jobs' speed: the time left shown on the video starts from it (see FfmpegProgress).
+      const throughput = await recentThroughput(db).catch(() => null)
+      const ctx = {
         db,
         storage: this.options.storage,
         config: this.options.config,
@@ -161,12 +184,14 @@ export class Worker {
         beforePublish: renew,
         encode: this.options.encode,
         tmpRoot: this.options.tmpRoot,
-        progressIntervalMs: this.options.progressIntervalMs
-      }, job.videoId)
+        progressIntervalMs: this.options.progressIntervalMs,
+        throughput
+      }
+      const result = await transcodeVideo(ctx, job.videoId)
       clearInterval(renewTimer)
-      const completed = await completeJob(db, job._id, this.id)
+      const wallSeconds = (performance.now() - startedAt) / 1000
+      const completed = await completeJob(db, job._id, this.id, measureOf(result.source, wallSeconds))
       if (completed) {
-        const wallSeconds = (performance.now() - startedAt) / 1000
         transcodeDurationSeconds.observe(wallSeconds)
         if (wallSeconds > 0 && result.source.duration > 0) transcodeSpeedRatio.observe(result.source.duration / wallSeconds)
       }
@@ -184,8 +209,9 @@ export class Worker {
           this.settled(job, err.why === 'cancelled' ? 'cancelled' : 'lease-lost')
         }
       } else {
-        const reason = (err as Error).message
-        jobLog.warn({ jobId: job._id, videoId: job.videoId, attempt: job.attempts, err }, 'transcode failed')
+        // The raw message (ffmpeg's addresses, temp paths) stays in the log; the uploader reads the reason.
+        const reason = userFacingReason(err)
+        jobLog.warn({ jobId: job._id, videoId: job.videoId, attempt: job.attempts, err, reason }, 'transcode failed')
         await this.settleFailure(job, reason, err instanceof TranscodeError && err.permanent)
       }
     } finally {
@@ -199,10 +225,11 @@ export class Worker {
     const result = await failJob(db, job, this.id, reason, { permanent, backoffBaseMs: this.options.backoffBaseMs })
     const videos = db.collection<Video>(VIDEOS)
     if (result.outcome === 'failed') {
-      await videos.updateOne({ _id: job.videoId }, { $set: { status: 'failed', failureReason: reason, progress: 0, etaSeconds: null, updatedAt: new Date() } })
+      await videos.updateOne({ _id: job.videoId }, { $set: { status: 'failed', failureReason: reason, retryAt: null, playable: false, progress: 0, etaSeconds: null, updatedAt: new Date() } })
     } else if (result.outcome === 'retry') {
-      // Back in the queue; the video waits as it did after upload.
-      await videos.updateOne({ _id: job.videoId, status: 'processing' }, { $set: { status: 'uploaded', progress: 0, etaSeconds: null, updatedAt: new Date() } })
+      // Back in the queue, saying why and when it runs again. What was published while the
+      // attempt ran (playable, version, renditions) stays: viewers keep what they could watch.
+      await videos.updateOne({ _id: job.videoId, status: 'processing' }, { $set: { status: 'uploaded', failureReason: reason, retryAt: result.runAfter, progress: 0, etaSeconds: null, updatedAt: new Date() } })
     }
     this.settled(job, result.outcome === 'gone' ? 'lease-lost' : result.outcome, reason)
   }

@@ -65,6 +65,11 @@ export interface Video {
   /** estimated seconds left while processing */
   etaSeconds: number | null
   failureReason: string | null
+  /**
+   * While a failed attempt waits to be retried (status 'uploaded' again, failureReason the last
+   * error): when the next attempt may start. Null or missing otherwise.
+   */
+  retryAt?: Date | null
   /** seconds */
   duration: number | null
   source: SourceInfo | null
@@ -109,6 +114,8 @@ export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
 export interface Job {
   _id: string
   videoId: string
+  /** the video's owner, for a fair queue (missing on jobs from before it existed) */
+  owner?: string
   state: JobState
   attempts: number
   maxAttempts: number
@@ -120,6 +127,18 @@ export interface Job {
   lastError: string | null
   createdAt: Date
   updatedAt: Date
+  /** When the attempt now running was claimed. */
+  startedAt?: Date
+  /** On a done job: what its transcode cost, from which the next estimates are made. */
+  measured?: TranscodeMeasure
+}
+
+/** The cost of one finished transcode: content seconds of a source of a pixel rate, in wall seconds. */
+export interface TranscodeMeasure {
+  contentSeconds: number
+  wallSeconds: number
+  /** output pixels per content second at the source's size and output frame rate */
+  pixelRate: number
 }
 
 /** Storage layout of a video's objects. */

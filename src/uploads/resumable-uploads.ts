@@ -211,7 +211,7 @@ export class ResumableUploads {
         // A node that died between insert and marking the record complete left the video: keep it.
         if (!isDuplicateKey(err)) throw err
       }
-      if (inserted) await enqueueTranscode(this.db, id)
+      if (inserted) await enqueueTranscode(this.db, id, record.owner)
       await setUploadState(this.db, id, 'complete')
       this.log.info({ videoId: id, bytes: record.size, ms: Date.now() - started }, 'resumable upload stored')
     } catch (err) {

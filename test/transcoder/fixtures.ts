@@ -39,13 +39,13 @@ export async function transcoderFixture (t: Test, env: Record<string, string> = 
 }
 
 /** What the upload route does: store the original, record the video as uploaded, enqueue a job. */
-export async function uploadVideo (fx: { storage: ObjectStore, db: Database }, path: string, options: { maxAttempts?: number } = {}): Promise<{ id: string, job: Job }> {
+export async function uploadVideo (fx: { storage: ObjectStore, db: Database }, path: string, options: { maxAttempts?: number, owner?: string } = {}): Promise<{ id: string, job: Job }> {
   const id = newId()
   const info = await fx.storage.put(videoKeys.original(id), createReadStream(path))
   await fx.db.collection<Video>('videos').insertOne(newVideoDocument({
-    id, owner: 'u1', title: 'clip', description: '', tags: [], visibility: 'public', originalSize: info.size, originalName: 'clip.mp4'
+    id, owner: options.owner ?? 'u1', title: 'clip', description: '', tags: [], visibility: 'public', originalSize: info.size, originalName: 'clip.mp4'
   }))
-  const job = await enqueueTranscode(fx.db, id, options.maxAttempts)
+  const job = await enqueueTranscode(fx.db, id, options.owner ?? 'u1', options.maxAttempts)
   return { id, job }
 }
 

@@ -26,7 +26,7 @@ t.test('on MongoDB: concurrent claimers never share a job', async (t) => {
   for (let i = 0; i < 4; i++) dbs.push(await openDatabase(config, silentLog))
   t.teardown(() => Promise.all(dbs.map((db) => db.close())))
   const ids = new Set<string>()
-  for (let i = 0; i < 24; i++) ids.add((await enqueueTranscode(dbs[0]!, `video-${i}`))._id)
+  for (let i = 0; i < 24; i++) ids.add((await enqueueTranscode(dbs[0]!, `video-${i}`, `owner-${i % 3}`))._id)
   const claimed: string[] = []
   await Promise.all(dbs.map(async (db, w) => {
     for (;;) {

@@ -7,7 +7,8 @@ import { Worker, type JobSettled, type WorkerOptions } from '../../transcoder/wo
 import { cancelTranscode, claimJob, renewLease, releaseJob, backoffMs, JOB_CLAIMS, type JobClaim } from '../../transcoder/job-queue.js'
 import { makeClip, makeAudioOnly, mediaDir } from '../helpers/media.js'
 import { transcoderFixture, uploadVideo, getVideo, getJob, filesUnder, untilMidEncode, type TranscoderFixture } from './fixtures.js'
-import { requireToolsForFile } from '../helpers/requirements.js'
+import { requireToolsForFile, toolPath } from '../helpers/requirements.js'
+import { tempDir } from '../helpers/config.js'
 
 requireToolsForFile(t, 'ffmpeg', 'ffprobe')
 
@@ -96,11 +97,20 @@ t.test('bad inputs fail at once, with the reason on the video', async (t) => {
   }
   const { until } = startWorker(t, fx)
   await until(5)
-  const expected = { truncated: /^unsupported input: the file could not be read as media/, truncatedFast: /^unsupported input: the file is truncated/, text: /^unsupported input/, audio: /^unsupported input: the file has no video stream/, hls: /^unsupported input: not a media container/ }
+  // Reasons for the uploader: what is wrong and what to do, nothing of the server's internals.
+  const expected = {
+    truncated: /^the file is incomplete: its index \(moov\) is missing; upload the complete file$/,
+    truncatedFast: /^the file is incomplete: it ends before the media its header describes; upload the complete file$/,
+    text: /^the file is not a video Lectern can read .*; upload an MP4, MOV, MKV or WebM video$/,
+    audio: /^the file has no video picture .*; upload a video file$/,
+    hls: /^the file is not a video container Lectern accepts .*; upload an MP4, MOV, MKV or WebM video$/
+  }
   for (const [name, { id, job }] of Object.entries(uploads)) {
     const video = await getVideo(fx.db, id)
     t.equal(video.status, 'failed', `${name}: failed`)
     t.match(video.failureReason, expected[name as keyof typeof expected], `${name}: ${video.failureReason}`)
+    t.notMatch(video.failureReason, /0x[0-9a-f]{6,}|\/tmp\/|\/work\/|file:/, `${name}: no addresses or paths`)
+    t.equal((await getJob(fx.db, job._id)).lastError, video.failureReason, `${name}: the job keeps the same reason`)
     t.match(await getJob(fx.db, job._id), { state: 'failed', attempts: 1 }, `${name}: no retries`)
     t.same(await fx.storage.list(videoKeys.prefix(id)), [], `${name}: nothing published`)
   }
@@ -114,7 +124,7 @@ t.test('a missing original fails at once', async (t) => {
   const { until } = startWorker(t, fx)
   t.equal((await until(1))[0]!.outcome, 'failed')
   t.match(await getJob(fx.db, job._id), { state: 'failed', attempts: 1 })
-  t.match((await getVideo(fx.db, id)).failureReason, /could not read the original/)
+  t.equal((await getVideo(fx.db, id)).failureReason, 'the uploaded file could not be read back from storage; upload it again')
 })
 
 t.test('a job whose workers keep dying is given up after its last attempt', async (t) => {
@@ -127,11 +137,15 @@ t.test('a job whose workers keep dying is given up after its last attempt', asyn
   t.match(await getJob(fx.db, job._id), { state: 'failed', attempts: 2 })
   const video = await getVideo(fx.db, id)
   t.equal(video.status, 'failed')
-  t.match(video.failureReason, /gave up after 1 attempt: the worker running it stopped before finishing/)
+  t.match(video.failureReason, /^processing stopped before finishing 1 time \(the server ran out of memory or restarted while working on it\); upload a shorter or smaller video/)
 })
 
 t.test('tool failures are retried after 30 s, then 60 s, then the video fails with the reason', async (t) => {
-  const fx = await transcoderFixture(t, { FFPROBE_PATH: '/nonexistent/ffprobe' })
+  // An ffmpeg that answers -version (so the worker starts) but fails every encode.
+  const bin = await tempDir(t, 'lectern-failing-ffmpeg-')
+  const failing = join(bin, 'ffmpeg')
+  await writeFile(failing, `#!/bin/sh\ncase " $* " in *" -version "*) exec ${JSON.stringify(toolPath('ffmpeg'))} "$@";; esac\necho "[h264 @ 0x55d0c0ffee00] simulated failure in ${bin}/x" >&2\nexit 1\n`, { mode: 0o755 })
+  const fx = await transcoderFixture(t, { FFMPEG_PATH: failing })
   const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 1, width: 160, height: 90 }, t), { maxAttempts: 3 })
   // The default backoff. The test is the clock: claimJob is asked at chosen times, and time
   // "passes" by handing the job back runnable now once its backoff has been checked.
@@ -148,7 +162,11 @@ t.test('tool failures are retried after 30 s, then 60 s, then the video fails wi
     // The worker polls every 50 ms meanwhile and must leave the job alone.
     await new Promise((resolve) => setTimeout(resolve, 300))
     t.match(await getJob(fx.db, job._id), { state: 'queued', attempts: attempt }, 'the worker does not retry early')
-    t.equal((await getVideo(fx.db, id)).status, 'uploaded', 'waiting for the retry')
+    const waiting = await getVideo(fx.db, id)
+    t.equal(waiting.status, 'uploaded', 'waiting for the retry')
+    t.match(waiting.failureReason, /^processing failed; upload the video again, or export it as MP4 \(H\.264 and AAC\) first/, 'with the last error')
+    t.notMatch(waiting.failureReason, /0x[0-9a-f]{6,}|\/tmp\/|lectern-failing/, 'scrubbed of addresses and paths')
+    t.equal(new Date(waiting.retryAt!).getTime(), runAfter, 'and when it runs again')
     const claimed = await claimJob(fx.db, 'clock', 60_000, new Date(runAfter))
     t.equal(claimed?._id, job._id, `attempt ${attempt + 1} is runnable once its backoff has passed`)
     t.ok(await releaseJob(fx.db, job._id, 'clock'), 'handed back, runnable now, without using up the attempt')
@@ -159,7 +177,8 @@ t.test('tool failures are retried after 30 s, then 60 s, then the video fails wi
   t.match(await getJob(fx.db, job._id), { state: 'failed', attempts: 3 })
   const video = await getVideo(fx.db, id)
   t.equal(video.status, 'failed')
-  t.match(video.failureReason, /could not be started/)
+  t.match(video.failureReason, /^processing failed;/)
+  t.equal(video.retryAt, null, 'no retry pending')
 })
 
 t.test('cancelling a job mid-encode stops ffmpeg and leaves nothing', async (t) => {
