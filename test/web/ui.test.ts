@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -78,6 +78,11 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   const origin = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
   const clip = await makeClip({ seconds: 8, width: 640, height: 360, name: 'photosynthesis.mp4' }, t)
   const clipSize = statSync(clip).size
+  // The teacher's captions, as SRT (CRLF, as Windows tools write it), sent with the upload.
+  const CUES: Array<[number, number, string]> = [[1.0, 2.6, 'Light reactions first'], [4.5, 6.0, 'then the Calvin cycle']]
+  const srtTime = (s: number): string => `00:00:0${Math.floor(s)},${String(Math.round((s % 1) * 1000)).padStart(3, '0')}`
+  const srt = join(dirname(clip), 'photosynthesis.srt')
+  await writeFile(srt, CUES.map(([s, e, text], i) => `${i + 1}\r\n${srtTime(s)} --> ${srtTime(e)}\r\n${text}\r\n`).join('\r\n'))
   const title = `Photosynthesis basics ${Date.now().toString(36)}`
 
   const browser = await chromium.launch({
@@ -110,6 +115,15 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   await page.fill('#title', title)
   await page.fill('#description', 'How plants turn light into sugar: the light reactions and the Calvin cycle.')
   await page.fill('#tags', 'biology, plants')
+  // Captions with the upload: a file that is not captions is named before anything is sent.
+  t.match(await page.inputValue('#caption-language'), /^[a-z]{2,3}(-[A-Za-z0-9]+)*$/, 'the captions\' language has a default tag')
+  await page.setInputFiles('#caption-file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') })
+  await page.click('#upload-button')
+  await page.waitForSelector('#form-error:has-text("Captions:")')
+  t.equal(await page.getAttribute('#caption-file', 'aria-invalid'), 'true', 'the caption file is marked invalid')
+  t.equal(await page.evaluate('document.activeElement.id'), 'caption-file', 'and focused')
+  await page.setInputFiles('#caption-file', srt)
+  await page.fill('#caption-language', 'en')
   // The bytes go over loopback in an instant; a throttled uplink (about 3 s for the clip) lets the bar be seen moving.
   const cdp = await page.context().newCDPSession(page)
   await cdp.send('Network.enable')
@@ -130,6 +144,8 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   await page.screenshot({ path: join(OUTPUT_DIR, 'upload-progress-desktop.png') })
   await page.waitForSelector('#watch-link:not([hidden])', { timeout: 120_000 })
   t.match(await page.textContent('#upload-status'), /is ready to watch/, 'the page says the video is ready')
+  await page.waitForSelector('#caption-status:has-text("Captions added")')
+  t.equal(await page.textContent('#caption-status'), 'Captions added: English (en), 2 lines.', 'the captions went with it')
   const playbackAnswer = page.waitForResponse(/\/api\/videos\/[0-9a-f]{20}\/playback$/)
   const segmentCmcd: Array<Promise<string | undefined>> = []
   page.on('request', (req) => { if (/\/segment-\d+\.ts/.test(req.url())) segmentCmcd.push(req.allHeaders().then((h) => h['cmcd-session'])) })
@@ -138,6 +154,21 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   const id = page.url().split('/').pop()!
   const playback = await (await playbackAnswer).json() as { sid?: string, estimateBps?: number | null }
 
+  // The captions sent with the upload: in the menu, in the transcript, and on screen at their time.
+  await page.waitForSelector('#captions-group:not([hidden])', { timeout: 20_000 })
+  t.same(await page.$$eval('#captions option', (os) => os.map((o) => [(o as unknown as { value: string }).value, o.textContent])), [['off', 'Off'], ['en', 'English']], 'the captions menu lists the track')
+  await page.selectOption('#captions', 'en')
+  await page.waitForSelector('#transcript-cues li')
+  t.same(await page.$$eval('#transcript-cues li span', (ss) => ss.map((s) => s.textContent)), CUES.map((c) => c[2]), 'the transcript has the file\'s lines')
+  const captionsSeen = page.evaluate(`new Promise((resolve) => {
+    const video = document.getElementById('video'), seen = []
+    const timer = setInterval(() => {
+      const track = [...video.textTracks].find((tt) => tt.mode === 'showing')
+      for (const c of track?.activeCues ?? []) seen.push([c.text, video.currentTime])
+      if (video.currentTime > 3) { clearInterval(timer); resolve(seen) }
+    }, 50)
+  })`) as Promise<Array<[string, number]>>
+
   // --- watching ---
   await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#quality option').length > 2, undefined, { timeout: 20_000 })
   const qualities = await page.$$eval('#quality option', (options) => options.map((o) => ({ value: (o as unknown as { value: string }).value, label: o.textContent ?? '' })))
@@ -145,6 +176,9 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   t.equal(await page.getAttribute('#download', 'href'), `/stream/${id}`, 'the download link is the progressive MP4')
   await page.click('#play')
   await waitForTime(page, 3)
+  const [cueStart, cueEnd, cueText] = CUES[0]!
+  const shownAt = (await captionsSeen).filter(([text]) => text === cueText).map(([, at]) => at)
+  t.ok(shownAt.length > 0 && shownAt.every((at) => at >= cueStart - 0.5 && at <= cueEnd + 0.5), `"${cueText}" was on screen within 0.5 s of ${cueStart}-${cueEnd} s (at ${shownAt.map((x) => x.toFixed(2)).join(', ')})`)
   let state = await videoState(page)
   t.ok(state.time > 3 && state.error === null && state.playerError === null, `played past 3 s with no player error (${state.time.toFixed(1)} s)`)
   t.equal(await page.textContent('#play'), 'Pause', 'while playing, the button offers to pause')
@@ -216,6 +250,19 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   // The owner makes it private from the watch page.
   await page.goto(`${origin}/watch/${id}`)
   await page.waitForSelector('#owner-tools:not([hidden])')
+  // The owner adds another language there; a malformed file is refused with its line, out loud.
+  await page.setInputFiles('#caption-file', { name: 'bad.vtt', mimeType: 'text/vtt', buffer: Buffer.from('WEBVTT\n\n00:00:01.000 -> 00:00:02.000\nlumière\n') })
+  await page.fill('#caption-language', 'fr')
+  await page.click('#captions-form button[type="submit"]')
+  await page.waitForSelector('#caption-error:has-text("Not saved")')
+  t.match(await page.textContent('#caption-error'), /line 3/, 'the error names the line at fault')
+  t.equal(await page.getAttribute('#caption-error', 'role'), 'alert', 'and is announced')
+  await page.setInputFiles('#caption-file', { name: 'fr.vtt', mimeType: 'text/vtt', buffer: Buffer.from('WEBVTT\n\n00:00:01.000 --> 00:00:02.600\nLa photosynthèse\n') })
+  await page.click('#captions-form button[type="submit"]')
+  await page.waitForSelector('#caption-status:has-text("saved")')
+  await page.waitForSelector('#caption-list li:has-text("(fr, 1 cue)")')
+  t.same(await page.$$eval('#caption-list li', (ls) => ls.map((l) => l.textContent!.split(' (')[0])), ['English', 'Français'], 'the owner\'s list has both languages')
+  await axe(t, page, 'watch, owner\'s captions')
   await page.selectOption('#edit-visibility', 'private')
   await page.click('#edit-form button[type="submit"]')
   await page.waitForSelector('#edit-status:has-text("Saved.")')
@@ -246,6 +293,9 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   // The one expected error: the student's GET of the private video answers 404.
   const expected = `${origin}/watch/${id}: Failed to load resource: the server responded with a status of 404 (Not Found)`
   t.ok(watched.console.includes(expected), 'the private video\'s details were refused to the student')
-  t.same(watched.console.filter((m) => m !== expected), [], 'no other console error (a CSP violation would be one)')
+  // And the owner's malformed caption file, answered 400.
+  const refusedCaptions = `${origin}/watch/${id}: Failed to load resource: the server responded with a status of 400 (Bad Request)`
+  t.equal(watched.console.filter((m) => m === refusedCaptions).length, 1, 'the malformed caption file was refused once')
+  t.same(watched.console.filter((m) => m !== expected && m !== refusedCaptions), [], 'no other console error (a CSP violation would be one)')
   t.comment(`web UI test ran in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 })

@@ -2,7 +2,8 @@
 // beside the player (current cue highlighted, click to seek, search within it), and the owner's
 // caption upload.
 import { h, $ } from './dom.js'
-import { api, getSession } from './session.js'
+import { api } from './session.js'
+import { captionProblem, defaultCaptionLanguage, sendCaptions } from './caption-file.js'
 import { formatDuration } from './format.js'
 import { markedText } from './marked-text.js'
 
@@ -104,39 +105,47 @@ export function mountCaptionUpload ({ videoId }) {
     try {
       const { items } = await api(`/api/videos/${videoId}/captions`)
       list.replaceChildren(...items.map((t) => h('li', {},
-        `${t.label} (${t.language}, ${t.cues} cues) `,
+        `${t.label} (${t.language}, ${t.cues} ${t.cues === 1 ? 'cue' : 'cues'}) `,
         h('button', {
           type: 'button',
           class: 'link',
           onclick: async () => {
-            try { await api(`/api/videos/${videoId}/captions/${encodeURIComponent(t.language)}`, { method: 'DELETE' }); status.textContent = `${t.label} captions deleted.`; refresh() } catch (err) { status.textContent = `Not deleted: ${err.message}` }
+            error.textContent = ''
+            try { await api(`/api/videos/${videoId}/captions/${encodeURIComponent(t.language)}`, { method: 'DELETE' }); status.textContent = `${t.label} captions deleted.`; refresh() } catch (err) { error.textContent = `Not deleted: ${err.message}` }
           },
           text: `Delete ${t.label} captions`
         }))))
     } catch {}
   }
+  const fileInput = $('#caption-file')
+  const languageInput = $('#caption-language')
+  const error = $('#caption-error')
+  languageInput.value = defaultCaptionLanguage()
   form.addEventListener('submit', async (event) => {
     event.preventDefault()
-    const file = $('#caption-file').files[0]
-    const language = $('#caption-language').value.trim()
-    if (file === undefined) { status.textContent = 'Choose a WebVTT or SRT file.'; $('#caption-file').focus(); return }
-    if (language === '') { status.textContent = 'Give the captions\' language, such as en.'; $('#caption-language').focus(); return }
-    const body = new FormData()
-    body.append('language', language)
-    const label = $('#caption-label').value.trim()
-    if (label !== '') body.append('label', label)
-    body.append('file', file)
+    status.textContent = ''
+    error.textContent = ''
+    for (const input of [fileInput, languageInput]) input.removeAttribute('aria-invalid')
+    const file = fileInput.files[0]
+    const language = languageInput.value.trim()
+    const problem = captionProblem(file, language)
+    if (problem !== null) {
+      const input = problem.field === 'file' ? fileInput : languageInput
+      input.setAttribute('aria-invalid', 'true')
+      error.textContent = problem.message
+      input.focus()
+      return
+    }
     status.textContent = 'Uploading…'
-    const session = getSession()
     try {
-      const res = await fetch(`/api/videos/${videoId}/captions`, { method: 'POST', body, headers: session === null ? {} : { authorization: `Bearer ${session.token}` } })
-      const data = await res.json().catch(() => null)
-      if (!res.ok) throw new Error(data?.message ?? `the server answered ${res.status}`)
-      status.textContent = `${data.label} captions saved (${data.cues} cues). Reload the page to see them in the player.`
+      const track = await sendCaptions(videoId, { file, language, label: $('#caption-label').value.trim() })
+      status.textContent = `${track.label} captions saved (${track.cues} ${track.cues === 1 ? 'line' : 'lines'}). Reload the page to see them in the player.`
       form.reset()
+      languageInput.value = defaultCaptionLanguage()
       refresh()
     } catch (err) {
-      status.textContent = `Not saved: ${err.message}`
+      status.textContent = ''
+      error.textContent = `Not saved: ${err.message}`
     }
   })
   refresh()

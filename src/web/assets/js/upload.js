@@ -2,8 +2,10 @@
 // the server keeps, so a dropped connection, a sleeping laptop or a reload does not start it again
 // from zero; then follow the transcode by polling the video until it is ready. The browser keeps
 // the address of each unfinished upload (localStorage), so choosing the same file again goes on
-// from where it stopped. Errors are said in terms a teacher can act on.
+// from where it stopped. Errors are said in terms a teacher can act on. A caption file chosen with
+// the video is sent once the upload has become a video, while it transcodes.
 import { $, h } from './dom.js'
+import { captionProblem, defaultCaptionLanguage, sendCaptions } from './caption-file.js'
 import { api, accountForm, getSession, mountHeader, onSession, openSignIn, refresh, signOut } from './session.js'
 import { formatBytes, formatRate, spokenDuration } from './format.js'
 
@@ -31,6 +33,12 @@ const unfinishedList = $('#unfinished-list')
 /** The classic script before this module defines it; without it (a blocked script) uploads cannot start. */
 const tus = window.tus
 const againButton = $('#again-button')
+const captionFile = $('#caption-file')
+const captionLanguage = $('#caption-language')
+const captionLabel = $('#caption-label')
+const captionStatus = $('#caption-status')
+const captionError = $('#caption-error')
+captionLanguage.value = defaultCaptionLanguage()
 
 let maxBytes = null
 fetch('/assets/config.json').then((r) => r.json()).then((config) => {
@@ -181,6 +189,23 @@ function bodyOf (err) {
 /** Worth trying again: no answer at all (network), the server busy or restarting, or another request in the way. */
 const retryable = (status) => status === 0 || status >= 500 || status === 409 || status === 423
 
+/** The caption file chosen with the video, checked; null when there is none, undefined when it is wrong (the error is shown). */
+function chosenCaptions () {
+  for (const input of [captionFile, captionLanguage]) input.removeAttribute('aria-invalid')
+  const file = captionFile.files?.[0]
+  if (file === undefined) return null
+  const language = captionLanguage.value.trim()
+  const problem = captionProblem(file, language)
+  if (problem !== null) {
+    const input = problem.field === 'file' ? captionFile : captionLanguage
+    input.setAttribute('aria-invalid', 'true')
+    formError.textContent = `Captions: ${problem.message}`
+    input.focus()
+    return undefined
+  }
+  return { file, language, label: captionLabel.value.trim() }
+}
+
 form.addEventListener('submit', (event) => {
   event.preventDefault()
   formError.textContent = ''
@@ -194,11 +219,25 @@ form.addEventListener('submit', (event) => {
     fileInput.focus()
     return
   }
+  const captions = chosenCaptions()
+  if (captions === undefined) return
   if (tus === undefined) { formError.textContent = 'The upload script did not load. Reload the page and try again.'; return }
   const session = getSession()
   if (session === null) { openSignIn(); return }
-  void start(file, title)
+  void start(file, title, captions)
 })
+
+/** Sends the captions chosen with the video, now that it exists; the video goes on either way. */
+async function addCaptions (videoId, captions) {
+  captionStatus.textContent = `Adding the captions from ${captions.file.name}…`
+  try {
+    const track = await sendCaptions(videoId, captions)
+    captionStatus.textContent = `Captions added: ${track.label} (${track.language}), ${track.cues} ${track.cues === 1 ? 'line' : 'lines'}.`
+  } catch (err) {
+    captionStatus.textContent = ''
+    captionError.textContent = `The video was uploaded, but its captions were not: ${err.message.replace(/\.?$/, '.')} Correct the file and add it from the video's page.`
+  }
+}
 
 function showPaused (reason) {
   paused = true
@@ -208,7 +247,7 @@ function showPaused (reason) {
   resumeButton.hidden = false
 }
 
-async function start (file, title) {
+async function start (file, title, captions) {
   busy = true
   unfinished.hidden = true
   form.hidden = true
@@ -223,6 +262,8 @@ async function start (file, title) {
   resumeButton.hidden = true
   cancelButton.hidden = false
   uploadError.textContent = ''
+  captionStatus.textContent = ''
+  captionError.textContent = ''
   statusLine.textContent = 'Sending the file…'
   paused = false
 
@@ -307,6 +348,7 @@ async function start (file, title) {
       statusLine.textContent = 'File sent. Lectern is checking it…'
       // The upload's id is the id of the video it became.
       const id = decodeURIComponent(new URL(current.url, location.href).pathname.split('/').pop())
+      if (captions !== null) void addCaptions(id, captions)
       let answered = null
       try { answered = JSON.parse(lastResponse?.getBody?.() || 'null') } catch {}
       if (answered?.id === id) { follow(answered); return }
@@ -409,6 +451,9 @@ againButton.addEventListener('click', () => {
   panel.hidden = true
   delete panel.dataset.state
   form.reset()
+  captionLanguage.value = defaultCaptionLanguage()
+  captionStatus.textContent = ''
+  captionError.textContent = ''
   $('#file-info').textContent = ''
   const session = getSession()
   signedOut.hidden = session !== null
