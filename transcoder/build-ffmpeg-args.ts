@@ -15,8 +15,14 @@ export interface EncodeOptions {
   segmentSeconds: number
   /** x264 preset; the benchmark and tests use the same default as production */
   preset?: string
-  /** quality of the capped-CRF encode */
+  /** quality of the capped-CRF encode, every rung (tests, benchmarks); wins over rungCrf */
   crf?: number
+  /** quality of each rung's capped-CRF encode, by ladder index, as planned for the source */
+  rungCrf?: number[]
+  /** the source is interlaced: bwdif makes one frame per frame (not per field) before anything else */
+  deinterlace?: boolean
+  /** which audio stream is encoded (N of -map 0:a:N); default the first */
+  audioStream?: number
   /** threads per x264 encoder; the rungs already run in parallel, so few threads each */
   encoderThreads?: (rung: PlannedRung, index: number) => number
   /** threads of the filter graph (scaling) */
@@ -67,7 +73,8 @@ export function progressivePath (outputDir: string): string {
  */
 export function buildFfmpegArgs (o: EncodeOptions): string[] {
   const preset = o.preset ?? DEFAULT_PRESET
-  const crf = o.crf ?? DEFAULT_CRF
+  const crfOf = (i: number) => o.crf ?? o.rungCrf?.[i] ?? DEFAULT_CRF
+  const audioMap = `0:a:${o.audioStream ?? 0}`
   const kf = keyframeSeconds(o.segmentSeconds)
   const threadsFor = o.encoderThreads ?? ((rung: PlannedRung) => defaultEncoderThreads(rung))
   if (o.ladder.length === 0) throw new RangeError('empty ladder')
@@ -78,6 +85,9 @@ export function buildFfmpegArgs (o: EncodeOptions): string[] {
   o.ladder.forEach((rung, i) => {
     const above = i === 0 ? undefined : o.ladder[i - 1]
     const filters: string[] = []
+    // One frame out per frame in (send_frame), so the planned frame rate holds; only frames
+    // flagged interlaced are touched, so a mislabelled progressive source passes unchanged.
+    if (i === 0 && o.deinterlace === true) filters.push('bwdif=mode=send_frame:deint=interlaced')
     if (above === undefined || above.frameRate !== rung.frameRate) filters.push(`fps=${rung.frameRate}`)
     filters.push(`scale=${rung.width}:${rung.height}:flags=bicubic`)
     if (i === 0) filters.push('format=yuv420p')
@@ -101,11 +111,11 @@ export function buildFfmpegArgs (o: EncodeOptions): string[] {
     const paths = rungPaths(o.outputDir, rung)
     args.push(
       '-map', `[v${i}]`,
-      ...(o.hasAudio ? ['-map', '0:a:0'] : []),
+      ...(o.hasAudio ? ['-map', audioMap] : []),
       '-map_metadata', '-1', '-map_chapters', '-1',
       '-c:v', 'libx264', '-preset', preset,
       '-profile:v', rung.profile, '-level:v', rung.level,
-      '-crf', String(crf),
+      '-crf', String(crfOf(i)),
       '-maxrate', String(rung.videoBitrate), '-bufsize', String(rung.bufferSize),
       '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0',
       '-force_key_frames', `expr:gte(t,n_forced*${kf})`, '-forced-idr', '1',

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises'
-import type { SourceInfo } from '../src/db/documents.js'
+import type { SourceInfo, SourceSubtitle } from '../src/db/documents.js'
 import { runProcess, ProcessError, lastLines, type TranscodeLog } from './run-process.js'
 import { TranscodeError } from './transcode-error.js'
 
@@ -33,8 +33,9 @@ interface FfprobeStream {
   r_frame_rate?: string
   duration?: string
   bit_rate?: string
-  disposition?: { attached_pic?: number }
-  tags?: { rotate?: string }
+  field_order?: string
+  disposition?: { attached_pic?: number, default?: number }
+  tags?: { rotate?: string, language?: string, title?: string }
   side_data_list?: Array<{ side_data_type?: string, rotation?: number }>
 }
 
@@ -62,6 +63,11 @@ function rotationOf (stream: FfprobeStream): number {
   const degrees = fromSideData ?? Number(stream.tags?.rotate ?? 0)
   return Number.isFinite(degrees) ? ((Math.round(degrees) % 360) + 360) % 360 : 0
 }
+
+/** ffprobe's field orders of interlaced video; progressive and unknown are taken as progressive. */
+const INTERLACED_FIELD_ORDERS = new Set(['tt', 'bb', 'tb', 'bt'])
+
+const tag = (value: string | undefined): string | null => (value === undefined || value.trim() === '' ? null : value.trim())
 
 /**
  * Reads what an untrusted original holds. ffprobe runs with the input format and protocol
@@ -99,7 +105,14 @@ export function sourceInfoFrom (out: FfprobeOutput, size: number): SourceInfo {
   const streams = out.streams ?? []
   // Cover art in audio files is a "video" stream with attached_pic; it is not a video.
   const video = streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1)
-  const audio = streams.find((s) => s.codec_type === 'audio')
+  // The track the author marked default (a dub's original language, a commentary left off), else the first.
+  const audios = streams.filter((s) => s.codec_type === 'audio')
+  const defaultAudio = audios.findIndex((s) => s.disposition?.default === 1)
+  const audioStream = audios.length === 0 ? null : Math.max(0, defaultAudio)
+  const audio = audioStream === null ? undefined : audios[audioStream]
+  const subtitles: SourceSubtitle[] = streams.filter((s) => s.codec_type === 'subtitle').map((s, index) => ({
+    index, codec: s.codec_name ?? 'unknown', language: tag(s.tags?.language), title: tag(s.tags?.title)
+  }))
   if (video === undefined) throw new TranscodeError('unsupported input: the file has no video stream', true)
   const codedWidth = video.width ?? 0
   const codedHeight = video.height ?? 0
@@ -128,6 +141,9 @@ export function sourceInfoFrom (out: FfprobeOutput, size: number): SourceInfo {
     height,
     frameRate: Math.round(frameRate * 1000) / 1000,
     bitrate,
-    duration
+    duration,
+    interlaced: INTERLACED_FIELD_ORDERS.has(video.field_order ?? ''),
+    audioStream,
+    subtitles
   }
 }

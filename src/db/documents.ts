@@ -33,6 +33,23 @@ export interface SourceInfo {
   /** bits per second of the whole file */
   bitrate: number
   duration: number
+  /** coded as fields (ffprobe field_order tt, bb, tb or bt): deinterlaced before scaling. Missing on documents from before it was probed. */
+  interlaced?: boolean
+  /** which audio stream is encoded (N of -map 0:a:N): the one marked default, else the first; null without audio */
+  audioStream?: number | null
+  /** the source's subtitle streams; the text ones become caption tracks */
+  subtitles?: SourceSubtitle[]
+}
+
+/** A subtitle stream of an original, as ffprobe reports it. */
+export interface SourceSubtitle {
+  /** N of -map 0:s:N */
+  index: number
+  /** ffprobe codec_name: subrip, ass, mov_text, webvtt (text); hdmv_pgs_subtitle, dvd_subtitle (bitmaps) */
+  codec: string
+  /** the stream's language tag as written (ISO 639-2 such as "eng", or BCP 47), null when absent */
+  language: string | null
+  title: string | null
 }
 
 /** One rung of the published ladder, with figures measured from its real segments. */

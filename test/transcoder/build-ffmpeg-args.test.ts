@@ -67,3 +67,26 @@ t.test('keyframe spacing and threads', async (t) => {
   t.same(ladder.map((r) => defaultEncoderThreads(r, 2)), [4, 4, 2, 1, 1])
   t.same(ladder.map((r) => defaultEncoderThreads(r, 8)), [16, 16, 8, 4, 4])
 })
+
+t.test('an interlaced source is deinterlaced first, once, before the cascade', async (t) => {
+  const a = buildFfmpegArgs({ input: '/in', outputDir: '/tmp/o', ladder, progressiveIndex: 1, hasAudio: true, segmentSeconds: 4, deinterlace: true })
+  const graph = a[a.indexOf('-filter_complex') + 1]!
+  t.match(graph, /^\[0:v:0\]bwdif=mode=send_frame:deint=interlaced,fps=60,scale=1920:1080/)
+  t.equal(graph.split('bwdif').length - 1, 1)
+  t.notMatch(valuesOf('-filter_complex')[0]!, /bwdif/, 'progressive sources are not touched')
+})
+
+t.test('the chosen audio stream is mapped into every rung', async (t) => {
+  const a = buildFfmpegArgs({ input: '/in', outputDir: '/tmp/o', ladder, progressiveIndex: 1, hasAudio: true, segmentSeconds: 4, audioStream: 1 })
+  t.same(a.flatMap((x, i) => (x === '-map' && a[i + 1]!.startsWith('0:a') ? [a[i + 1]] : [])), ladder.map(() => '0:a:1'))
+  t.same(valuesOf('-map').filter((m) => m.startsWith('0:a')), ladder.map(() => '0:a:0'), 'the first by default')
+})
+
+t.test('CRF per rung as planned; an explicit CRF overrides every rung', async (t) => {
+  const rungCrf = [20, 20, 23, 23, 23]
+  const planned = buildFfmpegArgs({ input: '/in', outputDir: '/tmp/o', ladder, progressiveIndex: 1, hasAudio: true, segmentSeconds: 4, rungCrf })
+  t.same(planned.flatMap((x, i) => (x === '-crf' ? [planned[i + 1]] : [])), rungCrf.map(String))
+  const forced = buildFfmpegArgs({ input: '/in', outputDir: '/tmp/o', ladder, progressiveIndex: 1, hasAudio: true, segmentSeconds: 4, rungCrf, crf: 26 })
+  t.same(forced.flatMap((x, i) => (x === '-crf' ? [forced[i + 1]] : [])), ladder.map(() => '26'))
+  t.same(valuesOf('-crf'), ladder.map(() => '23'), 'the default')
+})
