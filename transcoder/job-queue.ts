@@ -161,6 +161,50 @@ export async function claimJob (db: Database, workerId: string, leaseMs = DEFAUL
   return null
 }
 
+/** Queued jobs the queue position looks through; beyond them a video shows no position. */
+const MAX_POSITIONED = 1000
+
+/**
+ * Each given video's place in the queue (1: runs next), counting the runnable queued jobs that a
+ * fair queue serves before it: owners take turns, the least recently served first, each owner's
+ * jobs oldest first. Videos with no runnable queued job (running, waiting for a retry, done) are
+ * absent. Exact for one worker; with several, jobs start sooner.
+ */
+export async function queuePositions (db: Database, videoIds: string[], now = new Date()): Promise<Map<string, number>> {
+  const positions = new Map<string, number>()
+  if (videoIds.length === 0) return positions
+  const jobs = db.collection<Job>(JOBS)
+  const runnable = { state: 'queued', runAfter: { $lte: now } }
+  if (await jobs.countDocuments({ ...runnable, videoId: { $in: videoIds } }) === 0) return positions
+  const queued = await jobs.find(runnable, { sort: { createdAt: 1 }, limit: MAX_POSITIONED, projection: { videoId: 1, owner: 1, createdAt: 1 } })
+  const lines = new Map<string, Job[]>()
+  for (const job of queued) {
+    const owner = job.owner ?? ''
+    const line = lines.get(owner)
+    if (line === undefined) lines.set(owner, [job])
+    else line.push(job)
+  }
+  const served = new Map((await db.collection<QueueOwner>(QUEUE_OWNERS).find({ _id: { $in: [...lines.keys()] } }))
+    .map((o) => [o._id, new Date(o.lastServedAt).getTime()]))
+  const wanted = new Set(videoIds)
+  let turn = now.getTime()
+  for (let position = 1; position <= queued.length && positions.size < wanted.size; position++) {
+    let next: string | null = null
+    for (const [owner, line] of lines) {
+      if (line.length === 0) continue
+      if (next === null) { next = owner; continue }
+      const a = served.get(owner) ?? 0
+      const b = served.get(next) ?? 0
+      if (a < b || (a === b && new Date(line[0]!.createdAt).getTime() < new Date(lines.get(next)![0]!.createdAt).getTime())) next = owner
+    }
+    if (next === null) break
+    const job = lines.get(next)!.shift()!
+    served.set(next, ++turn)
+    if (wanted.has(job.videoId)) positions.set(job.videoId, position)
+  }
+  return positions
+}
+
 async function takeClaim (db: Database, claim: JobClaim, now: Date): Promise<boolean> {
   const claims = db.collection<JobClaim>(JOB_CLAIMS)
   try {
