@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { RECOMMENDED_NOTSENT_LOWAT, readNotsentLowat } from '../src/delivery/tcp-notsent-lowat.js'
+import { checkTools } from '../transcoder/check-tools.js'
 
 const PROBE_TIMEOUT_MS = 2000
 
@@ -33,9 +34,11 @@ const readySchema = z.object({
     storage: statusSchema,
     database: statusSchema,
     cacheMemory: statusSchema,
-    cacheRedis: statusSchema
+    cacheRedis: statusSchema,
+    transcoder: statusSchema.describe('ffmpeg and ffprobe answer -version (checked once at start); disabled when this node runs no worker (WORKER=off)')
   }),
   details: z.object({
+    transcoder: z.string().nullable().describe('what is wrong with ffmpeg or ffprobe, and how to fix it; null when nothing is'),
     tcpNotsentLowat: z.number().nullable().describe('net.ipv4.tcp_notsent_lowat in bytes; null when unlimited (the kernel default)'),
     throughputSampling: z.enum(['precise', 'coarse']).describe("precise: 'finish' of a large segment tracks its real transfer; coarse: throughput comes from request gaps and players' reports")
   })
@@ -44,7 +47,10 @@ const readySchema = z.object({
 export default fp(async function healthPlugin (fastify) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
   const lowat = readNotsentLowat()
-  const details = { tcpNotsentLowat: lowat.bytes, throughputSampling: lowat.preciseFinish ? 'precise' as const : 'coarse' as const }
+  // Checked once: ffmpeg does not come and go while the server runs, and every upload fails without it.
+  const tools = app.config.worker === 'inline' ? await checkTools(app.config) : null
+  const transcoder: Status = tools === null ? 'disabled' : tools.problem === null ? 'ok' : 'down'
+  const details = { transcoder: tools?.problem ?? null, tcpNotsentLowat: lowat.bytes, throughputSampling: lowat.preciseFinish ? 'precise' as const : 'coarse' as const }
   if (!lowat.preciseFinish) {
     app.log.info({ tcpNotsentLowat: lowat.bytes }, `net.ipv4.tcp_notsent_lowat is ${lowat.bytes ?? 'unlimited'}: per-session throughput comes from request gaps and players' CMCD; set it to ${RECOMMENDED_NOTSENT_LOWAT} for samples from every large segment (see README, Adaptive bitrate)`)
   } else {
@@ -61,7 +67,7 @@ export default fp(async function healthPlugin (fastify) {
   app.get('/health/ready', {
     schema: {
       tags: ['health'],
-      summary: 'Storage, database and cache tiers each answer',
+      summary: 'Storage, database and cache tiers each answer, and ffmpeg runs where this node transcodes',
       response: { 200: readySchema, 503: readySchema }
     }
   }, async (request, reply) => {
@@ -70,7 +76,7 @@ export default fp(async function healthPlugin (fastify) {
       check('database', () => app.db.probe(), request.log),
       app.cache.probe().catch(() => ({ memory: 'down' as const, redis: 'down' as const }))
     ])
-    const dependencies = { storage, database, cacheMemory: cacheTiers.memory, cacheRedis: cacheTiers.redis }
+    const dependencies = { storage, database, cacheMemory: cacheTiers.memory, cacheRedis: cacheTiers.redis, transcoder }
     const down = Object.values(dependencies).includes('down')
     reply.header('cache-control', 'no-store').code(down ? 503 : 200)
     return { status: down ? 'down' as const : 'ok' as const, dependencies, details }

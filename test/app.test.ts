@@ -14,7 +14,7 @@ t.test('liveness and readiness on embedded defaults', async (t) => {
   const ready = await app.inject('/health/ready')
   t.equal(ready.statusCode, 200, ready.body)
   t.same(ready.json().status, 'ok')
-  t.same(ready.json().dependencies, { storage: 'ok', database: 'ok', cacheMemory: 'ok', cacheRedis: 'disabled' })
+  t.same(ready.json().dependencies, { storage: 'ok', database: 'ok', cacheMemory: 'ok', cacheRedis: 'disabled', transcoder: 'disabled' })
   t.equal(ready.headers['cache-control'], 'no-store')
 })
 
@@ -46,7 +46,7 @@ t.test('readiness is 503 when a probe hangs: the probe is given up on, not waite
   const ready = await app.inject('/health/ready')
   const took = Date.now() - started
   t.equal(ready.statusCode, 503)
-  t.same(ready.json().dependencies, { storage: 'down', database: 'ok', cacheMemory: 'ok', cacheRedis: 'disabled' })
+  t.same(ready.json().dependencies, { storage: 'down', database: 'ok', cacheMemory: 'ok', cacheRedis: 'disabled', transcoder: 'disabled' })
   t.ok(took >= 1500 && took < 5000, `answered after the probe timeout (${took} ms), not never`)
 })
 
@@ -65,5 +65,5 @@ t.test('readiness is 503 when the database is down', async (t) => {
   const down = await app.inject('/health/ready')
   t.equal(down.statusCode, 503)
   t.equal(down.json().status, 'down')
-  t.same(down.json().dependencies, { storage: 'ok', database: 'down', cacheMemory: 'ok', cacheRedis: 'disabled' })
+  t.same(down.json().dependencies, { storage: 'ok', database: 'down', cacheMemory: 'ok', cacheRedis: 'disabled', transcoder: 'disabled' })
 })
