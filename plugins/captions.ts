@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { CaptionTrack, Video } from '../src/db/documents.js'
 import { segmentName, videoKeys } from '../src/db/documents.js'
-import { ID_PATTERN, newId } from '../src/db/new-id.js'
+import { ID_PATTERN } from '../src/db/new-id.js'
 import { canEdit, canView, findVideo } from '../src/db/video-repository.js'
 import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError, UnsupportedMediaError, isObjectNotFound } from '../src/errors.js'
 import { errorSchema } from '../src/api/error-schema.js'
@@ -14,10 +14,10 @@ import { MediaAccess, tokenOf } from '../src/delivery/media-access.js'
 import { rewritePlaylist } from '../src/delivery/rewrite-playlist.js'
 import { PLAYLIST, PLAYLIST_PRIVATE } from '../src/delivery/served-object.js'
 import { CaptionFormatError, parseCaptions, type ParsedCaptions } from '../src/captions/parse-captions.js'
-import { writeWebVtt } from '../src/captions/write-webvtt.js'
 import { canonicalLanguage, languageLabel } from '../src/captions/language-tag.js'
-import { CAPTION_MAX_BYTES, ParsedCaptionCache, captionKey, captionRevision, readObject } from '../src/captions/caption-files.js'
+import { CAPTION_MAX_BYTES, ParsedCaptionCache, captionRevision, readObject } from '../src/captions/caption-files.js'
 import { setCaptionTrack } from '../src/captions/caption-repository.js'
+import { storeCaptionTrack } from '../src/captions/store-caption-track.js'
 import { SUBTITLE_SEGMENT_NAME, subtitlePlaylist, subtitleSegment, subtitleSegmentCount } from '../src/captions/subtitle-playlist.js'
 import { firstPts } from '../src/captions/first-pts.js'
 import { matchCues } from '../src/search/find-moments.js'
@@ -167,19 +167,8 @@ export default fp(async function captionsPlugin (fastify) {
         throw err
       }
       // A new key for every upload: the switch to it is the document update, so a reader sees the old file or the new one, never a mix.
-      const key = captionKey(id, language, newId())
-      await app.storage.put(key, Buffer.from(writeWebVtt(captions.cues, { styles: captions.styles })), { contentType: VTT })
-      let change
-      try {
-        change = await setCaptionTrack(app.db, id, language, { language, label, key, updatedAt: new Date() })
-      } catch (err) {
-        await app.storage.delete(key).catch(() => {})
-        throw err
-      }
-      if (change === null) {
-        await app.storage.delete(key).catch(() => {})
-        throw new NotFoundError(`No video ${id}`)
-      }
+      const change = await storeCaptionTrack(app.db, app.storage, id, language, label, captions)
+      if (change === null) throw new NotFoundError(`No video ${id}`)
       if (change.previous !== undefined) await removeFile(change.previous.key, request)
       await app.searchIndex.refresh(id)
       request.log.info({ videoId: id, language, cues: captions.cues.length, format: captions.format, replaced: change.previous !== undefined }, 'captions stored')
