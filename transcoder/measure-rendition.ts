@@ -96,23 +96,7 @@ export async function measureRendition (ffmpegPath: string, ffprobePath: string,
   for (const s of listed) segments.push({ ...s, size: (await stat(join(rungDir, s.uri))).size })
   const first = join(rungDir, listed[0]!.uri)
 
-  const h264 = join(rungDir, 'first-frame.h264')
-  await runProcess(ffmpegPath, ['-hide_banner', '-nostdin', '-y', '-v', 'error', '-protocol_whitelist', 'file', '-f', 'mpegts', '-i', fileUrl(first), '-map', '0:v:0', '-c', 'copy', '-frames:v', '1', '-f', 'h264', fileUrl(h264)],
-    { timeoutMs: 30_000, log: options.log, signal: options.signal })
-  const videoCodec = codecFromAnnexB(await readFile(h264))
-  await rm(h264, { force: true })
-  if (videoCodec === null) throw new TranscodeError(`rung ${rung.name}: no H.264 sequence header in the first segment`, false)
-
-  const probed = await runProcess(ffprobePath, ['-v', 'error', '-protocol_whitelist', 'file', '-f', 'mpegts', '-print_format', 'json', '-show_entries', 'stream=codec_type,codec_name,profile', fileUrl(first)],
-    { timeoutMs: 30_000, captureStdout: true, log: options.log, signal: options.signal })
-  const streams = (JSON.parse(probed.stdout) as { streams?: Array<{ codec_type?: string, codec_name?: string, profile?: string }> }).streams ?? []
-  const audio = streams.find((s) => s.codec_type === 'audio')
-  const codecs = [videoCodec]
-  if (audio !== undefined) {
-    if (audio.codec_name !== 'aac') throw new TranscodeError(`rung ${rung.name}: unexpected audio codec ${audio.codec_name ?? 'unknown'}`, false)
-    // RFC 6381 mp4a.40.<audio object type>: LC is 2, HE-AAC 5, HE-AACv2 29.
-    codecs.push(audio.profile === 'HE-AACv2' ? 'mp4a.40.29' : audio.profile === 'HE-AAC' ? 'mp4a.40.5' : 'mp4a.40.2')
-  }
+  const codecs = await codecsOfSegment(ffmpegPath, ffprobePath, first, rung, options)
 
   const targetDuration = targetDurationOf(segments)
   const duration = segments.reduce((s, x) => s + x.duration, 0)
@@ -124,11 +108,41 @@ export async function measureRendition (ffmpegPath: string, ffprobePath: string,
       frameRate: rung.frameRate,
       bandwidth: Math.ceil(peakBitrate(segments, targetDuration)),
       averageBandwidth: Math.ceil(averageBitrate(segments)),
-      codecs: codecs.join(','),
+      codecs,
       segmentCount: segments.length
     },
     segments,
     targetDuration,
     duration
   }
+}
+
+/**
+ * The RFC 6381 CODECS of a rung, read from one of its segments: the video codec from the SPS the
+ * encoder actually wrote (so a level x264 raised is reported truthfully) and the audio profile
+ * ffprobe reads.
+ */
+export async function codecsOfSegment (ffmpegPath: string, ffprobePath: string, segmentPath: string, rung: PlannedRung, options: { log?: TranscodeLog, signal?: AbortSignal } = {}): Promise<string> {
+  const h264 = segmentPath + '.first-frame.h264'
+  let videoCodec: string | null
+  try {
+    await runProcess(ffmpegPath, ['-hide_banner', '-nostdin', '-y', '-v', 'error', '-protocol_whitelist', 'file', '-f', 'mpegts', '-i', fileUrl(segmentPath), '-map', '0:v:0', '-c', 'copy', '-frames:v', '1', '-f', 'h264', fileUrl(h264)],
+      { timeoutMs: 30_000, log: options.log, signal: options.signal })
+    videoCodec = codecFromAnnexB(await readFile(h264))
+  } finally {
+    await rm(h264, { force: true })
+  }
+  if (videoCodec === null) throw new TranscodeError(`rung ${rung.name}: no H.264 sequence header in the first segment`, false)
+
+  const probed = await runProcess(ffprobePath, ['-v', 'error', '-protocol_whitelist', 'file', '-f', 'mpegts', '-print_format', 'json', '-show_entries', 'stream=codec_type,codec_name,profile', fileUrl(segmentPath)],
+    { timeoutMs: 30_000, captureStdout: true, log: options.log, signal: options.signal })
+  const streams = (JSON.parse(probed.stdout) as { streams?: Array<{ codec_type?: string, codec_name?: string, profile?: string }> }).streams ?? []
+  const audio = streams.find((s) => s.codec_type === 'audio')
+  const codecs = [videoCodec]
+  if (audio !== undefined) {
+    if (audio.codec_name !== 'aac') throw new TranscodeError(`rung ${rung.name}: unexpected audio codec ${audio.codec_name ?? 'unknown'}`, false)
+    // RFC 6381 mp4a.40.<audio object type>: LC is 2, HE-AAC 5, HE-AACv2 29.
+    codecs.push(audio.profile === 'HE-AACv2' ? 'mp4a.40.29' : audio.profile === 'HE-AAC' ? 'mp4a.40.5' : 'mp4a.40.2')
+  }
+  return codecs.join(',')
 }

@@ -11,7 +11,9 @@ import { VIDEOS } from '../src/db/video-repository.js'
 import { isObjectNotFound } from '../src/errors.js'
 import type { ObjectStore } from '../src/storage/object-store.js'
 import { buildFfmpegArgs, rungPaths, type EncodeOptions } from './build-ffmpeg-args.js'
-import { measureRendition, type MeasuredRendition } from './measure-rendition.js'
+import { codecsOfSegment, measureRendition, type MeasuredRendition } from './measure-rendition.js'
+import { LivePublisher, type LiveVersion } from './live-publisher.js'
+import { removeStaleVersions } from './remove-stale-versions.js'
 import { planEncode } from './plan-encode.js'
 import { progressiveRung, type Ladder } from './plan-ladder.js'
 import { probe, safeInputArgs, fileUrl } from './probe.js'
@@ -39,6 +41,8 @@ export interface TranscodeContext {
   encode?: Pick<EncodeOptions, 'preset' | 'crf' | 'encoderThreads' | 'filterThreads'>
   /** Minimum time between progress writes. */
   progressIntervalMs?: number
+  /** How often finished segments are looked for and published while ffmpeg runs. */
+  publishIntervalMs?: number
 }
 
 export interface TranscodeResult {
@@ -98,6 +102,7 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
   const version = newId()
   const prefix = videoKeys.versionPrefix(videoId, version)
   let uploadStarted = false
+  let publisher: LivePublisher | undefined
   try {
     // 1. The original, streamed to a local file: ffmpeg needs to seek (an MP4's index may be at its end).
     const original = join(workDir, 'original')
@@ -120,7 +125,40 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
     for (const rung of ladder) await mkdir(rungPaths(outputDir, rung).dir, { recursive: true })
     log.info({ videoId, source, ladder: ladder.map((r) => `${r.name} ${r.width}x${r.height}@${r.frameRate} ${r.videoBitrate}`) }, 'transcode planned')
 
-    // 3. One ffmpeg for the whole ladder, progress onto the video at most about once a second.
+    // 3. The poster, from about 10% in, at the progressive rung's size: first, so that a video
+    // published while it transcodes has its poster from the start.
+    const poster = join(outputDir, 'poster.jpg')
+    await runProcess(config.ffmpegPath, [
+      '-hide_banner', '-nostdin', '-y', '-v', 'error',
+      '-ss', (source.duration * 0.1).toFixed(3),
+      ...safeInputArgs(), '-i', fileUrl(original),
+      '-map', '0:v:0', '-frames:v', '1',
+      '-vf', `scale=${progressive.width}:${progressive.height}:flags=bicubic,setsar=1`,
+      '-q:v', '3', fileUrl(poster)
+    ], { timeoutMs: 120_000, signal, log }).catch((err: unknown) => { throw asTranscodeFailure(err, signal, 'poster') })
+    uploadStarted = true
+    await storage.put(videoKeys.poster(videoId, version), createReadStream(poster), { contentType: CONTENT_TYPES.jpg, signal })
+      .catch((err: unknown) => { throwIfAborted(signal); throw new TranscodeError(`upload to storage failed: ${(err as Error).message}`, false, { cause: err }) })
+
+    // 4. Segments are published as ffmpeg finishes them: the video plays while it transcodes.
+    publisher = new LivePublisher({
+      storage,
+      videos,
+      videoId,
+      version,
+      ladder,
+      outputDir,
+      segmentSeconds: config.hlsSegmentSeconds,
+      hasAudio: source.audioCodec !== null,
+      codecsOf: async (path, rung) => await codecsOfSegment(config.ffmpegPath, config.ffprobePath, path, rung, { log, signal }),
+      previous: liveVersionOf(video),
+      posterKey: videoKeys.poster(videoId, version),
+      log,
+      signal
+    })
+    publisher.uploaded.add('poster.jpg')
+
+    // 5. One ffmpeg for the whole ladder, progress onto the video at most about once a second.
     const progress = new FfmpegProgress(source.duration)
     const interval = ctx.progressIntervalMs ?? 1000
     let lastWrite = 0
@@ -136,6 +174,7 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
       ...ctx.encode
     })
     let encoded
+    publisher.start(ctx.publishIntervalMs ?? 1000)
     try {
       encoded = await runProcess(config.ffmpegPath, args, {
         // Generous: a slow machine encodes a 1080p ladder at a fraction of real time.
@@ -158,6 +197,8 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
       })
     } catch (err) {
       throw asTranscodeFailure(err, signal, 'encode')
+    } finally {
+      await publisher.stop()
     }
     throwIfAborted(signal)
     // ffmpeg encodes what there is of a file cut short and exits 0; publishing half a lecture
@@ -165,8 +206,13 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
     if (/partial file/.test(encoded.stderrTail)) {
       throw new TranscodeError('unsupported input: the file is truncated (it ends before the media its header describes); upload it again', true)
     }
+    // Everything ffmpeg wrote is published before the slower steps below.
+    await publisher.tick().catch((err: unknown) => {
+      throwIfAborted(signal)
+      log.warn({ videoId, err: (err as Error).message }, 'publishing the last segments early failed; they are stored with the rest')
+    })
 
-    // 4. Measure every rung from its files; rewrite media playlists; write the master.
+    // 6. Measure every rung from its files; rewrite media playlists; write the master.
     const measured: MeasuredRendition[] = []
     for (const rung of ladder) {
       const dir = rungPaths(outputDir, rung).dir
@@ -181,22 +227,15 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
     const renditions = measured.map((m) => m.rendition)
     await writeFile(join(outputDir, 'master.m3u8'), writeMasterPlaylist(renditions))
 
-    // 5. The poster, from about 10% in, at the progressive rung's size.
-    const poster = join(outputDir, 'poster.jpg')
-    await runProcess(config.ffmpegPath, [
-      '-hide_banner', '-nostdin', '-y', '-v', 'error',
-      '-ss', (source.duration * 0.1).toFixed(3),
-      ...safeInputArgs(), '-i', fileUrl(original),
-      '-map', '0:v:0', '-frames:v', '1',
-      '-vf', `scale=${progressive.width}:${progressive.height}:flags=bicubic,setsar=1`,
-      '-q:v', '3', fileUrl(poster)
-    ], { timeoutMs: 120_000, signal, log }).catch((err: unknown) => { throw asTranscodeFailure(err, signal, 'poster') })
     await setProgress(videos, videoId, ENCODE_SHARE + 0.02, log)
 
-    // 6. Upload: media first, the master last, so nothing refers to an object not yet stored.
-    const files = (await listFiles(outputDir)).sort((a, b) => uploadRank(a) - uploadRank(b) || a.localeCompare(b))
-    const keys = files.map((f) => prefix + f)
-    uploadStarted = true
+    await setProgress(videos, videoId, ENCODE_SHARE + 0.02, log)
+
+    // 7. Upload what is not stored yet: media first, the master last, so nothing refers to an
+    // object not yet stored. The VOD playlists replace the EVENT ones a live video had.
+    const all = (await listFiles(outputDir)).sort((a, b) => uploadRank(a) - uploadRank(b) || a.localeCompare(b))
+    const keys = all.map((f) => prefix + f)
+    const files = all.filter((f) => !publisher!.uploaded.has(f))
     await forEachLimit(files, UPLOAD_CONCURRENCY, async (file) => {
       throwIfAborted(signal)
       const ext = file.slice(file.lastIndexOf('.') + 1)
@@ -207,38 +246,51 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
     })
     throwIfAborted(signal)
 
-    // 7. Publish: only if the job is still ours and the video still exists.
+    // 8. Publish: only if the job is still ours and the video still exists.
     await ctx.beforePublish?.()
     throwIfAborted(signal)
     const duration = measured[0]!.duration
     const before = await videos.findOneAndUpdate({ _id: videoId }, {
       $set: {
         status: 'ready',
+        playable: true,
         progress: 1,
         etaSeconds: 0,
         failureReason: null,
         duration: round3(duration),
+        publishedSeconds: round3(duration),
         source,
         renditions,
         version,
         posterKey: videoKeys.poster(videoId, version),
         progressiveKey: videoKeys.progressive(videoId, version),
         updatedAt: new Date()
-      },
-      // A new ladder revokes the playback tokens of the old one (a first transcode has issued none).
-      $inc: { accessEpoch: 1 }
+      }
     }, { returnDocument: 'before' })
     if (before === null) throw new TranscodeAbortedError('deleted')
-    // A re-transcode replaces an earlier ladder; viewers now get the new one.
-    if (before.version !== null && before.version !== version) {
-      await storage.deletePrefix(videoKeys.versionPrefix(videoId, before.version)).catch((err: unknown) => {
-        log.warn({ videoId, version: before.version, err: (err as Error).message }, 'could not remove the previous ladder')
-      })
+    // A new ladder for a video that was ready revokes the playback tokens of the old one. Going
+    // from playable-while-transcoding to ready is the same ladder: its viewers keep playing.
+    if (before.status === 'ready' && before.version !== null && before.version !== version) {
+      await videos.updateOne({ _id: videoId, version }, { $inc: { accessEpoch: 1 } })
     }
+    // Earlier attempts' outputs (a retried or crashed job, a replaced ladder) are no longer played.
+    await removeStaleVersions(storage, videoId, version).catch((err: unknown) => {
+      log.warn({ videoId, version, err: (err as Error).message }, 'could not remove earlier outputs')
+    })
     log.info({ videoId, version, renditions: renditions.map((r) => `${r.name} peak ${r.bandwidth} avg ${r.averageBandwidth} ${r.codecs}`) }, 'transcode published')
     return { version, source, ladder, renditions, keys }
   } catch (err) {
-    if (uploadStarted) {
+    // A version viewers already play stays while the job may be retried: the next attempt takes
+    // over from it (see LivePublisher). A source that can never make a ladder leaves nothing.
+    // Cancelled (the video deleted) is the end of it too.
+    const final = (err instanceof TranscodeError && err.permanent) ||
+      (err instanceof TranscodeAbortedError && (err.why === 'cancelled' || err.why === 'deleted'))
+    const keep = publisher?.live === true && !final
+    if (publisher?.live === true && final) {
+      await videos.updateOne({ _id: videoId, version }, { $set: { playable: false, updatedAt: new Date() } })
+        .catch((e: unknown) => { log.warn({ videoId, err: (e as Error).message }, 'could not withdraw a video published while transcoding') })
+    }
+    if (uploadStarted && !keep) {
       const removed = await storage.deletePrefix(prefix).catch((e: unknown) => {
         log.error({ videoId, prefix, err: (e as Error).message }, 'could not remove a partial ladder')
         return -1
@@ -256,6 +308,12 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
 async function setProgress (videos: ReturnType<Database['collection']>, videoId: string, progress: number, log: TranscodeLog): Promise<void> {
   await videos.updateOne({ _id: videoId, status: 'processing' }, { $set: { progress: round3(progress), etaSeconds: null } })
     .catch((err: unknown) => { log.warn({ videoId, err: (err as Error).message }, 'progress update failed') })
+}
+
+/** The version an earlier attempt made playable, which this attempt must not cut short. */
+function liveVersionOf (video: Video): LiveVersion | null {
+  if (video.playable !== true || video.version === null || video.renditions.length === 0) return null
+  return { version: video.version, rungs: video.renditions.map((r) => r.name), segments: Math.min(...video.renditions.map((r) => r.segmentCount)) }
 }
 
 function round3 (n: number): number {

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { Video } from '../db/documents.js'
+import { isPlayable, type Video } from '../db/documents.js'
 
 const sourceSchema = z.object({
   container: z.string(),
@@ -32,9 +32,12 @@ export const videoViewSchema = z.object({
   tags: z.array(z.string()),
   visibility: z.enum(['public', 'unlisted', 'private']),
   status: z.enum(['uploaded', 'processing', 'ready', 'failed']),
+  playable: z.boolean().describe('true when HLS plays now: when ready, and while still processing once the first segments of every rung are published (the playlists grow until the job ends; the MP4 at /stream comes last)'),
   progress: z.number().min(0).max(1),
   etaSeconds: z.number().nullable(),
-  failureReason: z.string().nullable(),
+  failureReason: z.string().nullable().describe('why the last attempt failed, for the uploader; also set while a retry waits (status uploaded, retryAt set)'),
+  retryAt: z.string().nullable().describe('while a failed attempt waits to be retried: when it runs again (ISO 8601)'),
+  queuePosition: z.number().int().min(1).nullable().describe('while waiting to be transcoded: 1 runs next; owners take turns, so another user\'s long queue does not come first'),
   duration: z.number().nullable(),
   source: sourceSchema.nullable(),
   renditions: z.array(renditionSchema),
@@ -48,7 +51,9 @@ export const videoViewSchema = z.object({
 
 export type VideoView = z.infer<typeof videoViewSchema>
 
-export function toVideoView (video: Video): VideoView {
+/** `queuePosition`: the video's place in the transcode queue (queuePositions), when it waits in it. */
+export function toVideoView (video: Video, queuePosition: number | null = null): VideoView {
+  const waiting = video.status === 'uploaded'
   return {
     id: video._id,
     owner: video.owner,
@@ -57,9 +62,12 @@ export function toVideoView (video: Video): VideoView {
     tags: video.tags,
     visibility: video.visibility,
     status: video.status,
+    playable: isPlayable(video),
     progress: video.progress,
     etaSeconds: video.etaSeconds,
     failureReason: video.failureReason,
+    retryAt: waiting && video.retryAt !== undefined && video.retryAt !== null ? new Date(video.retryAt).toISOString() : null,
+    queuePosition: waiting ? queuePosition : null,
     duration: video.duration,
     source: video.source,
     renditions: video.renditions.map((r) => ({

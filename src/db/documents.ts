@@ -97,6 +97,14 @@ export interface Video {
   originalName: string | null
   /** published output prefix version; outputs live under videos/<id>/<version>/ */
   version: string | null
+  /**
+   * True once HLS can be played: when the video is ready, and earlier, while it is still being
+   * transcoded, once the first segments of every rung are published (status stays 'processing';
+   * the playlists are EVENT playlists that grow). Missing on documents from before: read through isPlayable().
+   */
+  playable?: boolean
+  /** While processing and playable: seconds of every rung published so far. */
+  publishedSeconds?: number
   posterKey: string | null
   /** the faststart MP4 for /stream/:id */
   progressiveKey: string | null
@@ -122,6 +130,14 @@ export interface CaptionTrack {
   key: string
   updatedAt: Date
 }
+
+/** Whether HLS of the video can be played now: ready, or published as it transcodes. */
+export const isPlayable = (video: Pick<Video, 'status' | 'version' | 'playable'>): boolean =>
+  video.version !== null && (video.status === 'ready' || (video.playable === true && video.status !== 'failed'))
+
+/** Whether the video is playable but its playlists still grow (its job runs, or waits to be retried). */
+export const isLive = (video: Pick<Video, 'status' | 'version' | 'playable'>): boolean =>
+  video.status !== 'ready' && isPlayable(video)
 
 /** The video's access epoch (0 for documents from before it existed). */
 export const accessEpochOf = (video: Pick<Video, 'accessEpoch'>): number => video.accessEpoch ?? 0

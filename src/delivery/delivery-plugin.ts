@@ -5,16 +5,16 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { ByteRange, ObjectStore } from '../storage/object-store.js'
 import type { Rendition, Video } from '../db/documents.js'
-import { SEGMENT_NAME, segmentName, videoKeys } from '../db/documents.js'
+import { SEGMENT_NAME, isLive, segmentName, videoKeys } from '../db/documents.js'
 import { VIDEOS, type Viewer } from '../db/video-repository.js'
-import { BadRequestError, NotFoundError } from '../errors.js'
+import { BadRequestError, ConflictError, NotFoundError } from '../errors.js'
 import { deriveKey } from '../secrets.js'
 import { SessionStore } from '../abr/session-store.js'
 import { rewritePlaylist } from './rewrite-playlist.js'
 import { putVariantFirst } from './put-variant-first.js'
 import { adaptivePlaylist } from './adaptive-playlist.js'
 import { ObjectInfoCache } from './object-info-cache.js'
-import { CORS_HEADERS, IMMUTABLE, IMMUTABLE_PRIVATE, PLAYLIST, PLAYLIST_PRIVATE, SESSION, servedObject, type ServedObject } from './served-object.js'
+import { CORS_HEADERS, IMMUTABLE, IMMUTABLE_PRIVATE, LIVE_PLAYLIST, LIVE_PLAYLIST_PRIVATE, PLAYLIST, PLAYLIST_PRIVATE, SESSION, servedObject, type ServedObject } from './served-object.js'
 import { CHUNK_SIZE, chunkBounds, chunkKey } from './chunked-body.js'
 import { ChunkFill } from './chunk-fill.js'
 import { ChunkPool, ResponseHolds } from './chunk-pool.js'
@@ -28,6 +28,7 @@ import { registerPlaybackRoute } from './playback-route.js'
 import { listenForEdgeLog } from './edge-log-listener.js'
 import { deliveryCounters, type CacheOutcome, type DeliveryKind } from '../metrics/delivery-counters.js'
 import { addSubtitleGroup, subtitleRenditions } from '../captions/subtitle-playlist.js'
+import { writeMasterPlaylist } from '../../transcoder/write-master-playlist.js'
 
 export interface DeliveryOptions {
   /** How long a looked-up video document is reused; bounds how late a visibility change or deletion is seen. */
@@ -145,8 +146,9 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
   }
 
   /** A playlist rewritten for one viewer (a token, a session id): its validator depends on the body. */
-  async function sendRewritten (request: FastifyRequest, reply: FastifyReply, objectKey: string, body: string, cacheControl: string, extra: string[] | undefined, seen: Seen): Promise<void> {
-    const info = await infos.get(objectKey)
+  async function sendRewritten (request: FastifyRequest, reply: FastifyReply, objectKey: string, body: string, cacheControl: string, extra: string[] | undefined, seen: Seen, live = false): Promise<void> {
+    // A live playlist is rewritten under the same key as it grows: its head() is not kept.
+    const info = live ? { lastModified: new Date() } : await infos.get(objectKey)
     const bytes = Buffer.from(body)
     const tag = createHash('sha256').update(bytes).digest('base64url').slice(0, 22)
     const obj = servedObject({ key: objectKey, size: bytes.byteLength, etag: `"${tag}"`, lastModified: info.lastModified }, MPEGURL, cacheControl)
@@ -159,6 +161,38 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     return (await readCached(objectKey, info.size, seen)).toString('utf8')
   }
 
+  /**
+   * A playlist of a video published while it transcodes: read from storage at every request,
+   * never kept by either cache tier (it is rewritten under the same key until the job ends).
+   */
+  async function liveText (objectKey: string, seen: Seen): Promise<string> {
+    seen.outcome = 'origin'
+    const chunks: Buffer[] = []
+    for await (const chunk of await storage.get(objectKey)) chunks.push(chunk as Buffer)
+    return Buffer.concat(chunks).toString('utf8')
+  }
+
+  /** A playlist of the video as it is now: live, or as stored (through the cache). */
+  async function playlistText (a: Access, objectKey: string, seen: Seen): Promise<string> {
+    return isLive(a.video) ? await liveText(objectKey, seen) : await storedText(objectKey, seen)
+  }
+
+  /**
+   * The index of a requested segment, checked against the rendition's count. A video published
+   * while it transcodes gains segments every few seconds, so a count from a remembered document
+   * is checked once more against the database before a segment is called missing.
+   */
+  async function checkedSegment (a: Access, segment: string, count: (video: Video) => number, where: string): Promise<{ index: number, video: Video }> {
+    try {
+      return { index: segmentIndex(segment, count(a.video), where), video: a.video }
+    } catch (err) {
+      if (!isLive(a.video) || !(err instanceof NotFoundError)) throw err
+      const now = await access.reread(a.video._id)
+      if (now === null || now.version !== a.video.version) throw err
+      return { index: segmentIndex(segment, count(now), where), video: now }
+    }
+  }
+
   function cmsdHeaders (sid: string, staticValue: string, maxSuggestedBps?: number): string[] {
     const dynamic = tracker.cmsdDynamic(sid, maxSuggestedBps)
     return dynamic === undefined ? ['cmsd-static', staticValue] : ['cmsd-static', staticValue, 'cmsd-dynamic', dynamic]
@@ -166,7 +200,8 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
 
   async function serveMediaPlaylist (request: FastifyRequest, reply: FastifyReply, a: Access, objectKey: string): Promise<void> {
     const { sid } = sessionOf(request)
-    if (a.token === undefined && sid === undefined) {
+    const live = isLive(a.video)
+    if (a.token === undefined && sid === undefined && !live) {
       await serveWhole(request, reply, objectKey, MPEGURL, a.shared ? PLAYLIST : PLAYLIST_PRIVATE)
       return
     }
@@ -174,9 +209,10 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     if (a.token !== undefined) params.token = a.token
     if (sid !== undefined) params.sid = sid
     const seen: Seen = { outcome: 'l1' }
-    const body = rewritePlaylist(await storedText(objectKey, seen), params)
+    const body = rewritePlaylist(await playlistText(a, objectKey, seen), params)
     if (sid !== undefined) tracker.answeredSmall(reply.raw, sid)
-    await sendRewritten(request, reply, objectKey, body, sid !== undefined ? SESSION : PLAYLIST_PRIVATE, sid === undefined ? undefined : cmsdHeaders(sid, CMSD_STATIC_PLAYLIST), seen)
+    const cacheControl = sid !== undefined ? SESSION : live ? (a.shared && a.token === undefined ? LIVE_PLAYLIST : LIVE_PLAYLIST_PRIVATE) : PLAYLIST_PRIVATE
+    await sendRewritten(request, reply, objectKey, body, cacheControl, sid === undefined ? undefined : cmsdHeaders(sid, CMSD_STATIC_PLAYLIST), seen, live)
   }
 
   /**
@@ -229,6 +265,9 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
   }
 
   async function serveProgressive (request: FastifyRequest, reply: FastifyReply, a: Access): Promise<void> {
+    if (isLive(a.video)) {
+      throw new ConflictError(`Video ${a.video._id} is still being transcoded (${Math.round(a.video.progress * 100)}% done); its MP4 is made last. Play it by HLS meanwhile: /hls/${a.video._id}/master.m3u8`)
+    }
     const objectKey = a.video.progressiveKey
     if (objectKey === null) throw new NotFoundError(`Video ${a.video._id} has no progressive MP4; play it by HLS at /hls/${a.video._id}/master.m3u8`)
     const pending = servedFor(objectKey, CONTENT_TYPES.progressive, a.shared ? IMMUTABLE : IMMUTABLE_PRIVATE)
@@ -355,11 +394,13 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const first = renditions[tracker.firstVariant(ladder, estimateBps)]!
     const objectKey = videoKeys.master(id, a.video.version!)
     const seen: Seen = { outcome: 'l1' }
+    // While it transcodes, the renditions (and their provisional figures) change: from the document.
+    const master = isLive(a.video) ? writeMasterPlaylist(a.video.renditions) : await storedText(objectKey, seen)
     // Caption tracks as a subtitle group: from the video document, so a caption change shows at once.
-    const ordered = putVariantFirst(addSubtitleGroup(await storedText(objectKey, seen), subtitleRenditions(a.video)), `${first.name}/index.m3u8`)
+    const ordered = putVariantFirst(addSubtitleGroup(master, subtitleRenditions(a.video)), `${first.name}/index.m3u8`)
     const body = rewritePlaylist(ordered, a.token === undefined ? { sid } : { token: a.token, sid })
     tracker.answeredSmall(reply.raw, sid)
-    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST, estimateBps === null ? undefined : first.bandwidth), seen)
+    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST, estimateBps === null ? undefined : first.bandwidth), seen, isLive(a.video))
   })
 
   app.get('/hls/:id/:rendition/index.m3u8', async (request, reply) => {
@@ -381,7 +422,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const { id, rendition, segment } = request.params as { id: string, rendition: string, segment: string }
     const a = await access.check(request, reply, id)
     const r = findRendition(a.video, rendition)
-    segmentIndex(segment, r.segmentCount, `Rendition ${r.name} of video ${id}`)
+    await checkedSegment(a, segment, (v) => v.renditions.find((x) => x.name === r.name)?.segmentCount ?? 0, `Rendition ${r.name} of video ${id}`)
     const objectKey = videoKeys.segment(id, a.video.version!, r.name, segment)
     const { sid, cmcd } = sessionOf(request)
     const cacheControl = a.shared ? IMMUTABLE : IMMUTABLE_PRIVATE
@@ -404,17 +445,18 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const { renditions, segments } = ladderOf(a.video)
     const objectKey = videoKeys.mediaPlaylist(id, a.video.version!, renditions[0]!.name)
     const seen: Seen = { outcome: 'l1' }
-    const media = adaptivePlaylist(await storedText(objectKey, seen), segments, (i) => `/adaptive_stream/${id}/${segmentName(i)}`)
+    const media = adaptivePlaylist(await playlistText(a, objectKey, seen), segments, (i) => `/adaptive_stream/${id}/${segmentName(i)}`)
     const body = rewritePlaylist(media, a.token === undefined ? { sid } : { token: a.token, sid })
     tracker.answeredSmall(reply.raw, sid)
-    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST), seen)
+    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST), seen, isLive(a.video))
   })
 
   app.get('/adaptive_stream/:id/:segment', async (request, reply) => {
     const { id, segment } = request.params as { id: string, segment: string }
-    const a = await access.check(request, reply, id)
+    const checked = await access.check(request, reply, id)
+    const { index, video } = await checkedSegment(checked, segment, (v) => ladderOf(v).segments, `The adaptive stream of video ${id}`)
+    const a = { ...checked, video }
     const { renditions, ladder, segments, segmentSeconds } = ladderOf(a.video)
-    const index = segmentIndex(segment, segments, `The adaptive stream of video ${id}`)
     const { sid, cmcd } = sessionOf(request)
     if (sid === undefined) throw new BadRequestError(`An adaptive segment needs its viewing session: fetch /adaptive_stream/${id} and follow the segment URIs it lists (they carry ?sid=)`)
     await tracker.reported(request.raw, sid, cmcd, (s) => ladder.averageBps[s.current ?? 0]! * segmentSeconds / 8)

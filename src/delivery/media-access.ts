@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Database } from '../db/collection.js'
-import { accessEpochOf, type Video } from '../db/documents.js'
+import { accessEpochOf, isPlayable, type Video } from '../db/documents.js'
 import { ID_PATTERN } from '../db/new-id.js'
 import { canEdit, findVideo, type Viewer } from '../db/video-repository.js'
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors.js'
@@ -60,6 +60,12 @@ export class MediaAccess {
     })
   }
 
+  /** The video as the database has it now (a playlist may already list what a remembered copy does not). */
+  async reread (id: string): Promise<Video | null> {
+    this.#videos.delete(id)
+    return await this.lookup(id)
+  }
+
   async viewer (request: FastifyRequest, reply: FastifyReply): Promise<Viewer | undefined> {
     return await this.#viewer(request, reply)
   }
@@ -85,7 +91,7 @@ export class MediaAccess {
     const found = this.lookup(id)
     const video = found instanceof Promise ? await found : found
     if (video === null) throw missing(id)
-    if (video.status !== 'ready' || video.version === null) {
+    if (!isPlayable(video)) {
       const user = await this.#viewerOrNone(request, reply)
       if (canEdit(video, user)) {
         const detail = video.status === 'processing' ? ` (${Math.round(video.progress * 100)}% done)` : video.status === 'failed' ? `: ${video.failureReason ?? 'no reason recorded'}` : ''

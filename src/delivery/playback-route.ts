@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { accessEpochOf } from '../db/documents.js'
+import { accessEpochOf, isPlayable } from '../db/documents.js'
 import { ID_PATTERN } from '../db/new-id.js'
 import { canEdit, canView, findVideo } from '../db/video-repository.js'
 import { ConflictError, NotFoundError } from '../errors.js'
@@ -41,7 +41,7 @@ export function registerPlaybackRoute (fastify: FastifyInstance, access: MediaAc
     const video = await findVideo(db, id)
     const user = await access.viewer(request, reply)
     if (video === null || !canView(video, user)) throw new NotFoundError(`No video ${id}`)
-    if (video.status !== 'ready') {
+    if (!isPlayable(video)) {
       if (canEdit(video, user)) throw new ConflictError(`Video ${id} is ${video.status}; it plays once it is ready`)
       throw new NotFoundError(`No video ${id}`)
     }

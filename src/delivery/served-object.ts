@@ -7,6 +7,9 @@ export const IMMUTABLE_PRIVATE = 'private, max-age=31536000, immutable'
 /** Playlists live at stable URLs that a re-transcode repoints, so they are kept briefly. */
 export const PLAYLIST = 'public, max-age=5'
 export const PLAYLIST_PRIVATE = 'private, max-age=5'
+/** A playlist that still grows (a video published while it transcodes): players reload it every few seconds. */
+export const LIVE_PLAYLIST = 'public, max-age=1'
+export const LIVE_PLAYLIST_PRIVATE = 'private, max-age=1'
 /** Answers that belong to one viewing session (a playlist carrying its id, an adaptive segment chosen for it). */
 export const SESSION = 'private, no-store'
 

@@ -8,7 +8,9 @@ import type { Ladder } from './session-tracker.js'
 function segmentsOf (video: Video): { segments: number, segmentSeconds: number } {
   let segments = Infinity
   for (const r of video.renditions) if (r.segmentCount < segments) segments = r.segmentCount
-  return { segments, segmentSeconds: video.duration !== null && segments > 0 ? video.duration / segments : 4 }
+  // While it transcodes, a video's duration is what every rung has published so far.
+  const seconds = video.duration ?? video.publishedSeconds ?? null
+  return { segments, segmentSeconds: seconds !== null && segments > 0 ? seconds / segments : 4 }
 }
 
 /** A segment's mean length in seconds, without building the ladder (the fast path asks for it per answer). */

@@ -83,7 +83,9 @@ export async function createPlayer ({ videoId, playback, duration, hlsScript, st
   const Hls = window.Hls
   if (Hls !== undefined && Hls.isSupported()) {
     const config = {
-      startPosition: start ?? -1,
+      // From the start (or where the viewer left off), also while a playlist still grows: a
+      // video published as it transcodes is a recording, not a live event to join at its edge.
+      startPosition: start ?? 0,
       capLevelToPlayerSize: true,
       // Captions come as <track> elements (captions.js), the same with hls.js, Safari and the MP4.
       enableWebVTT: false,

@@ -86,6 +86,9 @@ async function load () {
   await startPlayer()
 }
 
+/** Whether the player was started before the video was ready (it plays while it transcodes). */
+let startedEarly = false
+
 async function startPlayer () {
   let playback
   try {
@@ -119,15 +122,24 @@ function waitUntilReady () {
       $('#player').querySelector('.controls').hidden = false
       $('#download').parentElement.hidden = false
       renderDetails(video)
-      await startPlayer()
+      // A player started while the video transcoded keeps playing: its playlists just ended.
+      if (!startedEarly) await startPlayer()
       return
+    }
+    if (video.playable && !startedEarly) {
+      // The first minutes are published while the rest transcodes: play them now.
+      startedEarly = true
+      $('#player').querySelector('.controls').hidden = false
+      await startPlayer()
     }
     if (video.status === 'failed') {
       status.classList.add('error')
       status.textContent = `This video could not be prepared: ${video.failureReason ?? 'unknown reason'}.`
       return
     }
-    status.textContent = video.status === 'processing'
+    status.textContent = video.playable
+      ? `Still being prepared (${Math.floor(video.progress * 100)}%): you can watch what is ready; the download comes when it is done.`
+      : video.status === 'processing'
       ? `Being prepared for streaming: ${Math.floor(video.progress * 100)}%` + (typeof video.etaSeconds === 'number' ? `, about ${spokenDuration(video.etaSeconds)} left.` : '.')
       : 'Waiting to be prepared for streaming.'
     setTimeout(tick, 1500)
