@@ -9,7 +9,7 @@ import {
   canEdit, canView, deleteVideoRecord, findVideo, insertVideo, listVideos,
   newVideoDocument, updateVideoMetadata
 } from '../src/db/video-repository.js'
-import { enqueueTranscode, cancelTranscode } from '../transcoder/job-queue.js'
+import { enqueueTranscode, cancelTranscode, queuePositions } from '../transcoder/job-queue.js'
 import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError, UnsupportedMediaError } from '../src/errors.js'
 import { toVideoView, videoViewSchema } from '../src/api/video-view.js'
 import { errorSchema } from '../src/api/error-schema.js'
@@ -236,9 +236,10 @@ export default fp(async function metadataPlugin (fastify) {
       const found = await listVideos(app.db, { owner, status, limit, after })
       const items = found.slice(0, limit)
       const last = items[items.length - 1]
+      const positions = await queuePositions(app.db, items.filter((v) => v.status === 'uploaded').map((v) => v._id))
       reply.header('cache-control', 'no-store')
       return {
-        items: items.map(toVideoView),
+        items: items.map((v) => toVideoView(v, positions.get(v._id) ?? null)),
         nextCursor: found.length > limit && last !== undefined
           ? encodeCursor({ c: new Date(last.createdAt).getTime(), id: last._id })
           : null
@@ -256,7 +257,8 @@ export default fp(async function metadataPlugin (fastify) {
     }, async (request, reply) => {
       const video = await loadVisible(request.params.id, currentUser(request))
       reply.header('cache-control', video.visibility === 'private' ? 'private, no-store' : 'no-cache')
-      return toVideoView(video)
+      const positions = await queuePositions(app.db, video.status === 'uploaded' ? [video._id] : [])
+      return toVideoView(video, positions.get(video._id) ?? null)
     })
 
     routes.patch('/api/videos/:id', {

@@ -24,9 +24,19 @@ function statusCell (v) {
       typeof v.etaSeconds === 'number' ? h('span', { class: 'hint', text: ` (about ${spokenDuration(v.etaSeconds)} left)` }) : null,
       h('progress', { max: 100, value: percent, 'aria-label': `Processing ${v.title}` }))
   }
+  if (v.status === 'uploaded' && v.retryAt) {
+    // A failed attempt that will be tried again: say why, and when.
+    const wait = (Date.parse(v.retryAt) - Date.now()) / 1000
+    return h('td', { 'data-label': 'Status' },
+      h('span', { class: 'status-retry', text: 'Will be retried' }),
+      h('span', { class: 'hint', text: wait > 1 ? ` in about ${spokenDuration(wait)}` : ' shortly' }),
+      v.failureReason ? h('span', { class: 'hint', text: `; the last attempt failed: ${v.failureReason}` }) : null)
+  }
   const words = { uploaded: 'Waiting to be processed', ready: 'Ready', failed: 'Failed' }
+  const queued = v.status === 'uploaded' && typeof v.queuePosition === 'number'
   return h('td', { 'data-label': 'Status' },
     h('span', { class: `status-${v.status}`, text: words[v.status] ?? v.status }),
+    queued ? h('span', { class: 'hint', text: v.queuePosition === 1 ? ' (next in the queue)' : ` (number ${v.queuePosition} in the queue)` }) : null,
     v.status === 'failed' && v.failureReason ? h('span', { class: 'hint', text: `: ${v.failureReason}` }) : null)
 }
 
