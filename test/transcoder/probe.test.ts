@@ -123,3 +123,18 @@ t.test('frame rates: a variable-rate time base is not taken for a frame rate', a
   t.throws(() => sourceInfoFrom({ format: { duration: '0' }, streams: [{ codec_type: 'video', width: 10, height: 10, avg_frame_rate: '30/1' }] }, 1), /no duration/)
   t.throws(() => sourceInfoFrom({ ...base, streams: [{ codec_type: 'video', width: 10, height: 10, disposition: { attached_pic: 1 } }, { codec_type: 'audio' }] }, 1), /no video stream/, 'cover art is not a video')
 })
+
+t.test('field order, the default audio track and subtitle streams, from ffprobe\'s JSON', async (t) => {
+  const { sourceInfoFrom } = await import('../../transcoder/probe.js')
+  const base = { format: { format_name: 'matroska,webm', duration: '10', bit_rate: '1000000' } }
+  const v = (fieldOrder?: string) => ({ codec_type: 'video', codec_name: 'mpeg2video', width: 720, height: 576, avg_frame_rate: '25/1', field_order: fieldOrder })
+  for (const order of ['tt', 'bb', 'tb', 'bt']) t.equal(sourceInfoFrom({ ...base, streams: [v(order)] }, 1).interlaced, true, order)
+  for (const order of ['progressive', 'unknown', undefined]) t.equal(sourceInfoFrom({ ...base, streams: [v(order)] }, 1).interlaced, false, String(order))
+  const audio = (codec: string, isDefault: number) => ({ codec_type: 'audio', codec_name: codec, disposition: { default: isDefault } })
+  const dub = sourceInfoFrom({ ...base, streams: [v(), audio('ac3', 0), audio('aac', 1)] }, 1)
+  t.match(dub, { audioStream: 1, audioCodec: 'aac' }, 'the default track, and its codec')
+  t.match(sourceInfoFrom({ ...base, streams: [v(), audio('ac3', 0), audio('aac', 0)] }, 1), { audioStream: 0, audioCodec: 'ac3' }, 'none marked: the first')
+  t.match(sourceInfoFrom({ ...base, streams: [v()] }, 1), { audioStream: null, audioCodec: null })
+  const subs = sourceInfoFrom({ ...base, streams: [v(), { codec_type: 'subtitle', codec_name: 'subrip', tags: { language: 'eng', title: ' SDH ' } }, { codec_type: 'subtitle', codec_name: 'dvd_subtitle' }] }, 1)
+  t.same(subs.subtitles, [{ index: 0, codec: 'subrip', language: 'eng', title: 'SDH' }, { index: 1, codec: 'dvd_subtitle', language: null, title: null }])
+})
