@@ -1,3 +1,5 @@
+import { planAhead } from './plan-ahead.js'
+
 /** What the choice of a session's next segment rests on. */
 export interface ChoiceInput {
   /** Rung bitrates in bits/s (the playlist's BANDWIDTH), ascending. */
@@ -17,6 +19,11 @@ export interface ChoiceInput {
   remainingSeconds?: number | null | undefined
   /** Segments served in a row at `current`, when tracked: a step up waits until it has been held for 3. */
   heldSegments?: number | null | undefined
+  /**
+   * Bits of each rung for this segment and the next few (upcomingBits[k][rung]), when the server
+   * knows its segments' sizes: the choice is then a lookahead over them (see plan-ahead.ts).
+   */
+  upcomingBits?: number[][] | undefined
 }
 
 // With nothing known, a master playlist lists first a rung under what a 3G phone sustains.
@@ -66,9 +73,15 @@ export function chooseRendition (input: ChoiceInput): number {
   const figure = low < DROP * estimate ? low : estimate
   const buffer = input.bufferSeconds ?? (current === null ? 0 : segmentSeconds)
   const target = input.remainingSeconds != null ? Math.min(TARGET_BUFFER_S, Math.max(0, input.remainingSeconds - END_MARGIN_S)) : TARGET_BUFFER_S
-  const factor = Math.min(MAX_FACTOR, Math.max(MIN_FACTOR, 1 + (buffer - target) * FACTOR_PER_S))
+  const spendFactor = (b: number) => Math.min(MAX_FACTOR, Math.max(MIN_FACTOR, 1 + (b - target) * FACTOR_PER_S))
+  const factor = spendFactor(buffer)
   let rung = highestUnder(rates, figure * factor)
   if (current === null) return rung
+  const upcoming = input.upcomingBits
+  if (upcoming !== undefined && upcoming.length > 0 && upcoming.every((row) => row.length === n)) {
+    // With the sizes known, the same buffer schedule prices a lookahead (plan-ahead.ts) instead.
+    return planAhead({ ratesBps: rates, upcomingBits: upcoming, planBps: figure, lowBps: low, bufferSeconds: buffer, current, segmentSeconds, spendFactor })
+  }
   // no rung whose download at the low estimate would outlast the buffer
   const fits = (r: number) => (rates[r]! * segmentSeconds) / low <= buffer
   while (rung > 0 && !fits(rung)) rung--

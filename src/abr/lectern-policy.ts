@@ -1,4 +1,4 @@
-import type { AbrPolicy, Download, PolicyFactory } from './abr-policy.js'
+import type { AbrPolicy, Download, PlayerView, PolicyFactory } from './abr-policy.js'
 import { addSample, estimateBps, lowEstimateBps, newEstimator, type EstimatorState } from './bandwidth-estimator.js'
 import { bufferSeconds, newBufferModel, onSegment } from './buffer-model.js'
 import { chooseRendition } from './choose-rendition.js'
@@ -11,12 +11,22 @@ export interface ServerObservation {
   mtp: boolean
   /** The RTT the server believes in; defaults to the simulated request latency. */
   rttMs?: number
+  /**
+   * Whether the server knows each segment's size in every rung (the files it serves), and chooses by
+   * a lookahead over the next five. Lectern's delivery path does not pass them yet.
+   */
+  segmentSizes?: boolean
+}
+
+/** Bits of every rung of segment `index` and the next four, as the manifest gives them. */
+export function upcomingBits (view: PlayerView): number[][] {
+  return view.video.bytes.slice(view.index, Math.min(view.segmentCount, view.index + 5)).map((row) => row.map((b) => b * 8))
 }
 
 /** What the server keeps per session for the choice, beside the estimator and the buffer model. */
 interface Held { current: number | null, held: number }
 
-function choose (state: Held, ladderBps: number[], estimator: EstimatorState, buffer: number | null, segmentSeconds: number, remainingSeconds: number): number {
+function choose (state: Held, ladderBps: number[], estimator: EstimatorState, buffer: number | null, segmentSeconds: number, remainingSeconds: number, upcoming?: number[][]): number {
   const rung = chooseRendition({
     ladderBps,
     estimateBps: estimateBps(estimator),
@@ -25,7 +35,8 @@ function choose (state: Held, ladderBps: number[], estimator: EstimatorState, bu
     current: state.current,
     segmentSeconds,
     remainingSeconds,
-    heldSegments: state.current === null ? null : state.held
+    heldSegments: state.current === null ? null : state.held,
+    upcomingBits: upcoming
   })
   state.held = rung === state.current ? state.held + 1 : 1
   state.current = rung
@@ -41,7 +52,7 @@ function choose (state: Held, ladderBps: number[], estimator: EstimatorState, bu
  */
 export function lecternServerObserved (observe: ServerObservation): PolicyFactory {
   const sb = observe.sendBufferBytes
-  const name = `Lectern, server-observed, ${sb >= 1 << 20 ? `${sb / (1 << 20)} MiB` : `${sb / 1024} KiB`}${observe.mtp ? ', mtp' : ''}`
+  const name = `Lectern, server-observed, ${sb >= 1 << 20 ? `${sb / (1 << 20)} MiB` : `${sb / 1024} KiB`}${observe.mtp ? ', mtp' : ''}${observe.segmentSizes === true ? ', sizes' : ''}`
   return {
     name,
     create: (): AbrPolicy => {
@@ -88,7 +99,7 @@ export function lecternServerObserved (observe: ServerObservation): PolicyFactor
           }
           pending = null
           buffer = onSegment(buffer, arrivalMs, L)
-          return choose(held, ladderBps, estimator, bufferSeconds(buffer, arrivalMs), L, (view.segmentCount - view.index) * L)
+          return choose(held, ladderBps, estimator, bufferSeconds(buffer, arrivalMs), L, (view.segmentCount - view.index) * L, observe.segmentSizes === true ? upcomingBits(view) : undefined)
         }
       }
     }
