@@ -4,6 +4,7 @@ import { loadConfig, ConfigError } from '../src/config.js'
 import { openDatabase } from '../src/db/open-database.js'
 import { createObjectStore } from '../src/storage/create-object-store.js'
 import { Worker } from './worker.js'
+import { checkTools } from './check-tools.js'
 import { lecternRegistry } from '../src/metrics/lectern-registry.js'
 import { listenForScrapes, portOf } from '../src/metrics/metrics-server.js'
 
@@ -39,6 +40,12 @@ async function main (): Promise<void> {
     process.exit(1)
   }
   const log = pino({ level: config.logLevel, base: { component: 'transcoder', pid: process.pid } })
+  // A worker without a working ffmpeg would fail every job after its retries: stop here, saying why.
+  const tools = await checkTools(config)
+  if (tools.problem !== null) {
+    log.fatal({ detail: tools.logDetail }, `lectern worker: ${tools.problem}`)
+    process.exit(1)
+  }
   const storage = await createObjectStore(config, log)
   const db = await openDatabase(config, log)
   const worker = new Worker({ db, storage, config, log, leaseMs, pollIntervalMs, backoffBaseMs })

@@ -7,7 +7,9 @@ import { tempDir } from '../helpers/config.js'
 import { captureLogger } from '../helpers/capture-logger.js'
 import { makeClip } from '../helpers/media.js'
 import { requireToolsForFile } from '../helpers/requirements.js'
-import { transcoderFixture, uploadVideo, getJob, getVideo } from './fixtures.js'
+import { transcoderFixture, uploadVideo, getJob, getVideo, workerEnv } from './fixtures.js'
+import { spawnWatched } from '../helpers/watched-process.js'
+import { fileURLToPath } from 'node:url'
 
 requireToolsForFile(t, 'ffmpeg', 'ffprobe')
 
@@ -69,5 +71,21 @@ t.test('a worker with a broken ffmpeg logs one clear line and leaves the queue a
     t.match(String(errors[0]?.detail), broken.path.includes('not-installed') ? /not-installed\/ffmpeg/ : /libavdevice/, `${name}: the log has the path and the raw error`)
     t.match(await getJob(fx.db, job._id), { state: 'queued', attempts: 0 }, `${name}: the job was not claimed`)
     t.equal((await getVideo(fx.db, id)).status, 'uploaded', `${name}: the video was not failed for the server's fault`)
+  }
+})
+
+t.test('npm run worker with a broken ffmpeg stops at start-up with one line saying what to fix', async (t) => {
+  const root = fileURLToPath(new URL('../..', import.meta.url))
+  for (const [name, broken] of Object.entries(await brokenFfmpegs(t))) {
+    const child = spawnWatched(t, process.execPath, ['--import', 'tsx', 'transcoder/worker-main.ts'], {
+      cwd: root,
+      env: workerEnv({ DATA_DIR: await tempDir(t), FFMPEG_PATH: broken.path })
+    })
+    let stdout = ''
+    child.child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
+    t.equal(await child.exited, 1, `${name}: exit code 1`)
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { level: number, msg: string })
+    t.equal(lines.length, 1, `${name}: one line`)
+    t.match(lines[0], { level: 60, msg: /^lectern worker: ffmpeg \(FFMPEG_PATH\) (could not be started|failed on -version)/ }, name)
   }
 })
