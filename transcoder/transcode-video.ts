@@ -52,6 +52,8 @@ export interface TranscodeResult {
   renditions: Rendition[]
   /** storage keys written, in upload order */
   keys: string[]
+  /** ms from the start of the job until viewers could play it (every rung's first segment stored); null if it was not published before the end */
+  firstPlayableMs: number | null
 }
 
 /** Share of the progress bar that the encode takes; measuring and uploading take the rest. */
@@ -91,6 +93,7 @@ function asTranscodeFailure (err: unknown, signal: AbortSignal, what: string): E
  */
 export async function transcodeVideo (ctx: TranscodeContext, videoId: string): Promise<TranscodeResult> {
   const { db, storage, config, log, signal } = ctx
+  const startedAt = performance.now()
   const videos = db.collection<Video>(VIDEOS)
   const video = await videos.findOneAndUpdate(
     { _id: videoId },
@@ -278,7 +281,8 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
       log.warn({ videoId, version, err: (err as Error).message }, 'could not remove earlier outputs')
     })
     log.info({ videoId, version, renditions: renditions.map((r) => `${r.name} peak ${r.bandwidth} avg ${r.averageBandwidth} ${r.codecs}`) }, 'transcode published')
-    return { version, source, ladder, renditions, keys }
+    const playableAt = publisher.firstPlayableAt
+    return { version, source, ladder, renditions, keys, firstPlayableMs: playableAt === null ? null : playableAt - startedAt }
   } catch (err) {
     // A version viewers already play stays while the job may be retried: the next attempt takes
     // over from it (see LivePublisher). A source that can never make a ladder leaves nothing.

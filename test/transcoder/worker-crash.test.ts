@@ -104,7 +104,25 @@ t.test('SIGTERM: the worker process stops ffmpeg, gives the job back and exits 0
   db = await openDatabase(config, silentLog)
   t.teardown(() => db.close())
   t.match(await getJob(db, job._id), { state: 'queued', attempts: 0, leaseOwner: null }, 'the job is back in the queue')
-  t.not((await getVideo(db, id)).status, 'ready')
-  t.same(await storage.list(videoKeys.prefix(id)), [])
+  const video = await getVideo(db, id)
+  t.not(video.status, 'ready')
+  const stored = await storage.list(videoKeys.prefix(id))
+  if (video.playable === true) {
+    // Published while it transcoded: viewers play that version until the next attempt catches up.
+    t.same([...new Set(stored.map((o) => o.key.split('/')[2]))], [video.version], 'only the version viewers play is left')
+    for (const r of video.renditions) {
+      const listed = (await streamText(await storage.get(videoKeys.mediaPlaylist(id, video.version!, r.name)))).split('\n').filter((l) => l.startsWith('segment-'))
+      const keys = new Set(stored.map((o) => o.key))
+      t.ok(listed.every((s) => keys.has(videoKeys.segment(id, video.version!, r.name, s))), `every segment its ${r.name} playlist lists is stored`)
+    }
+  } else {
+    t.same(stored, [], 'nothing was published, nothing is left')
+  }
   t.same((await readdir(childTmp)).filter((f) => f.startsWith('lectern-transcode-')), [], 'the worker removed its temp files')
 })
+
+async function streamText (stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
