@@ -66,7 +66,8 @@ export function toVideoView (video: Video, queuePosition: number | null = null):
     progress: video.progress,
     etaSeconds: video.etaSeconds,
     failureReason: video.failureReason,
-    retryAt: waiting && video.retryAt !== undefined && video.retryAt !== null ? new Date(video.retryAt).toISOString() : null,
+    // An attempt clears failureReason when it starts, so a retryAt left from before never shows.
+    retryAt: waiting && video.failureReason !== null && video.retryAt !== undefined && video.retryAt !== null ? new Date(video.retryAt).toISOString() : null,
     queuePosition: waiting ? queuePosition : null,
     duration: video.duration,
     source: video.source,
