@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ObjectStore } from '../../src/storage/object-store.js'
-import { videoKeys } from '../../src/db/documents.js'
+import { videoKeys, type Video } from '../../src/db/documents.js'
 import { Worker, type JobSettled, type WorkerOptions } from '../../transcoder/worker.js'
 import { cancelTranscode, claimJob, renewLease, releaseJob, backoffMs, JOB_CLAIMS, type JobClaim } from '../../transcoder/job-queue.js'
 import { makeClip, makeAudioOnly, mediaDir } from '../helpers/media.js'
@@ -147,6 +147,8 @@ t.test('tool failures are retried after 30 s, then 60 s, then the video fails wi
   await writeFile(failing, `#!/bin/sh\ncase " $* " in *" -version "*) exec ${JSON.stringify(toolPath('ffmpeg'))} "$@";; esac\necho "[h264 @ 0x55d0c0ffee00] simulated failure in ${bin}/x" >&2\nexit 1\n`, { mode: 0o755 })
   const fx = await transcoderFixture(t, { FFMPEG_PATH: failing })
   const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 1, width: 160, height: 90 }, t), { maxAttempts: 3 })
+  // As if an earlier transcode had published a ladder viewers are watching.
+  await fx.db.collection<Video>('videos').updateOne({ _id: id }, { $set: { playable: true, version: 'earlier' } })
   // The default backoff. The test is the clock: claimJob is asked at chosen times, and time
   // "passes" by handing the job back runnable now once its backoff has been checked.
   const { until } = startWorker(t, fx, { backoffBaseMs: undefined })
@@ -167,6 +169,7 @@ t.test('tool failures are retried after 30 s, then 60 s, then the video fails wi
     t.match(waiting.failureReason, /^processing failed; upload the video again, or export it as MP4 \(H\.264 and AAC\) first/, 'with the last error')
     t.notMatch(waiting.failureReason, /0x[0-9a-f]{6,}|\/tmp\/|lectern-failing/, 'scrubbed of addresses and paths')
     t.equal(new Date(waiting.retryAt!).getTime(), runAfter, 'and when it runs again')
+    t.match(waiting, { playable: true, version: 'earlier' }, 'what viewers could watch stays while the retry waits')
     const claimed = await claimJob(fx.db, 'clock', 60_000, new Date(runAfter))
     t.equal(claimed?._id, job._id, `attempt ${attempt + 1} is runnable once its backoff has passed`)
     t.ok(await releaseJob(fx.db, job._id, 'clock'), 'handed back, runnable now, without using up the attempt')
@@ -179,6 +182,7 @@ t.test('tool failures are retried after 30 s, then 60 s, then the video fails wi
   t.equal(video.status, 'failed')
   t.match(video.failureReason, /^processing failed;/)
   t.equal(video.retryAt, null, 'no retry pending')
+  t.equal(video.playable, false, 'failed for good: no longer playable')
 })
 
 t.test('cancelling a job mid-encode stops ffmpeg and leaves nothing', async (t) => {
