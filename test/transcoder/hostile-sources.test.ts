@@ -31,7 +31,7 @@ async function runWorker (t: Test, fx: TranscoderFixture, count: number): Promis
   return settled
 }
 
-t.test('two frames ten hours apart are refused before encoding, and another user\'s clip is transcoded', { timeout: 120_000 }, async (t) => {
+t.test('two frames ten hours apart are refused before encoding, and another user\'s clip is transcoded', { timeout: 60_000 }, async (t) => {
   const fx = await transcoderFixture(t)
   const dir = await mediaDir(t)
   // A few tens of KB that probe as ten hours: encoded at a constant frame rate, they would keep
