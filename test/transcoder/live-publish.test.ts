@@ -117,6 +117,18 @@ t.test('players start while the job runs and play to the end as the playlists gr
     return result
   })(${JSON.stringify(`${base}/hls/${id}/master.m3u8`)})`) as Promise<{ ended: boolean, currentTime: number, errors: string[] }>
 
+  // Lectern's own watch page, as a student opening the link would: it plays before the job ends.
+  const watch = await browser.newPage()
+  await watch.goto(`${base}/watch/${id}`)
+  // (The viewer presses play once the player has something to show; muted, as autoplay wants.)
+  // A function, not a string: the page's CSP refuses eval.
+  const watchPlayed = watch.waitForFunction(() => {
+    const el = (globalThis as unknown as { document: { querySelector: (s: string) => { paused: boolean, readyState: number, muted: boolean, currentTime: number, play: () => Promise<void> } | null } }).document.querySelector('video')
+    if (el === null) return false
+    if (el.paused && el.readyState >= 2) { el.muted = true; el.play().catch(() => {}) }
+    return el.currentTime > 2
+  }, undefined, { timeout: 120_000, polling: 200 }).then(() => ({ playedBeforeTheEnd: !finished }), (err: Error) => ({ playedBeforeTheEnd: false, error: err.message }))
+
   // The playlist as a poller sees it while the job runs: it only grows.
   const counts: number[] = []
   while (!finished) {
@@ -132,6 +144,10 @@ t.test('players start while the job runs and play to the end as the playlists gr
   t.equal(errors.trim(), '', 'without a single error')
   const decoded = frames.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length
   t.equal(decoded, SECONDS * FPS, `every frame of the source was decoded (${decoded})`)
+
+  const onWatchPage = await watchPlayed
+  t.ok(onWatchPage.playedBeforeTheEnd, `the watch page played the video while it was still being transcoded ${JSON.stringify(onWatchPage)}`)
+  await watch.close()
 
   const result = await played
   t.ok(result.ended, `hls.js played to the end (${result.currentTime.toFixed(2)} s)`)

@@ -409,7 +409,14 @@ function follow (video) {
       const percent = Math.floor((v.progress ?? 0) * 100)
       transcodeBar.value = percent
       transcodeText.textContent = `${percent}%` + (typeof v.etaSeconds === 'number' ? ` · about ${spokenDuration(v.etaSeconds)} left` : '')
-      statusLine.textContent = 'Preparing the video for streaming. You can leave this page; it carries on.'
+      if (v.playable) {
+        // The first minutes are published while the rest transcodes.
+        statusLine.textContent = 'Preparing the rest of the video. It can be watched already; you can leave this page, it carries on.'
+        watchLink.href = link
+        watchLink.hidden = false
+      } else {
+        statusLine.textContent = 'Preparing the video for streaming. You can leave this page; it carries on.'
+      }
     } else {
       transcodeBar.removeAttribute('value')
       transcodeText.textContent = 'Waiting for the transcoder to start…'
