@@ -2,8 +2,8 @@ import type { SourceInfo } from '../src/db/documents.js'
 import { DEFAULT_CRF, type EncodeOptions } from './build-ffmpeg-args.js'
 import { measureComplexity, type SourceComplexity } from './measure-complexity.js'
 import { planLadder, type Ladder } from './plan-ladder.js'
-import { predictBitrates } from './predict-bitrates.js'
-import { pruneLadder, type PrunedLadder } from './prune-ladder.js'
+import { playerBitrate, predictBitrates } from './predict-bitrates.js'
+import { MIN_RUNG_RATIO, pruneLadder, type PrunedLadder } from './prune-ladder.js'
 import type { TranscodeLog } from './run-process.js'
 
 /** What planning may use besides the probe: the original on local disk and the tools. */
@@ -29,6 +29,8 @@ export interface EncodePlan {
   complexity: SourceComplexity | null
   /** predicted average video bitrate of each rung kept (bits/s), by ladder index */
   predicted: number[]
+  /** predicted segment bytes over time of each rung kept (video, audio and MPEG-TS), what pruning compared */
+  predictedTotal: number[]
   /** rungs left out for being too close in bitrate to a kept one */
   dropped: PrunedLadder['dropped']
   /** a still source (slides): its text-carrying rungs get a lower CRF */
@@ -60,19 +62,20 @@ export function rungCrfs (ladder: Ladder, still: boolean): number[] {
 
 /**
  * From the full ladder and the probe: each rung's CRF, its predicted bitrate at that CRF, and
- * the rungs kept once those closer than 1.5x (video plus audio, what a player switches on) to
- * the kept rung below are dropped. Pure.
+ * the rungs kept once those closer than MIN_RUNG_RATIO (in what a player will fetch: video,
+ * audio and muxing) to the kept rung below are dropped. Pure.
  */
-export function planFromComplexity (full: Ladder, c: SourceComplexity, hasAudio: boolean): Pick<EncodePlan, 'ladder' | 'predicted' | 'dropped' | 'still'> & { rungCrf: number[] } {
+export function planFromComplexity (full: Ladder, c: SourceComplexity, hasAudio: boolean): Pick<EncodePlan, 'ladder' | 'predicted' | 'predictedTotal' | 'dropped' | 'still'> & { rungCrf: number[] } {
   const still = isStill(c)
   const crfs = rungCrfs(full, still)
   const video = predictBitrates(full, crfs, c)
-  const total = video.map((v, i) => v + (hasAudio ? full[i]!.audioBitrate : 0))
+  const total = video.map((v, i) => playerBitrate(v, full[i]!, hasAudio))
   const pruned = pruneLadder(full, total)
   return {
     ladder: pruned.ladder,
     rungCrf: pruned.kept.map((i) => crfs[i]!),
     predicted: pruned.kept.map((i) => video[i]!),
+    predictedTotal: pruned.kept.map((i) => total[i]!),
     dropped: pruned.dropped,
     still
   }
@@ -99,17 +102,18 @@ export async function planEncode (input: PlanInput): Promise<EncodePlan> {
   } catch (err) {
     if (signal.aborted) throw err
     log.warn({ err: (err as Error).message }, 'complexity probe failed; encoding the full ladder at the default CRF')
-    return { ladder: full, encode: base, complexity: null, predicted: [], dropped: [], still: false }
+    return { ladder: full, encode: base, complexity: null, predicted: [], predictedTotal: [], dropped: [], still: false }
   }
   const planned = planFromComplexity(full, complexity, source.audioCodec !== null)
   if (planned.dropped.length > 0) {
-    log.info({ dropped: planned.dropped.map((d) => `${d.rung.name} ~${Math.round(d.bitrate / 1000)}k within 1.5x of ${d.closeTo} ~${Math.round(d.closeToBitrate / 1000)}k`) }, 'ladder pruned')
+    log.info({ dropped: planned.dropped.map((d) => `${d.rung.name} ~${Math.round(d.bitrate / 1000)}k within ${MIN_RUNG_RATIO}x of ${d.closeTo} ~${Math.round(d.closeToBitrate / 1000)}k`) }, 'ladder pruned')
   }
   return {
     ladder: planned.ladder,
     encode: { ...base, rungCrf: planned.rungCrf },
     complexity,
     predicted: planned.predicted,
+    predictedTotal: planned.predictedTotal,
     dropped: planned.dropped,
     still: planned.still
   }

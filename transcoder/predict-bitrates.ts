@@ -46,3 +46,18 @@ export function predictUncapped (rung: Pick<PlannedRung, 'width' | 'height' | 'f
 export function predictBitrates (ladder: Ladder, crfs: readonly number[], c: SourceComplexity): number[] {
   return ladder.map((rung, i) => Math.round(Math.min(rung.videoBitrate, predictUncapped(rung, crfs[i] ?? c.crf, c))))
 }
+
+/**
+ * MPEG-TS costs beyond the encoders' bits, measured on Lectern's rungs (60 s slide lecture):
+ * about 4% on video, and about 75 kbit/s per rung with audio, because every AAC frame goes out in
+ * a PES packet of its own (the outputs run with -muxdelay 0 to share one timeline), two TS
+ * packets for about 170-340 bytes. Segment bytes came to 522/424/305/236 kbit/s for
+ * 313/217/128/75k of video and 131/131/99/67k of audio.
+ */
+export const TS_VIDEO_OVERHEAD = 0.04
+export const TS_AUDIO_OVERHEAD_BPS = 75_000
+
+/** What a rung will cost a player, segment bytes over time: predicted video, its audio, and the muxing around them. Pure. */
+export function playerBitrate (video: number, rung: Pick<PlannedRung, 'audioBitrate'>, hasAudio: boolean): number {
+  return Math.round(video * (1 + TS_VIDEO_OVERHEAD) + (hasAudio ? rung.audioBitrate + TS_AUDIO_OVERHEAD_BPS : 0))
+}

@@ -10,6 +10,10 @@ import {
 } from '../../transcoder/build-ffmpeg-args.js'
 import { runProcess } from '../../transcoder/run-process.js'
 import { makeClip } from '../helpers/media.js'
+import { planEncode } from '../../transcoder/plan-encode.js'
+import { MIN_RUNG_RATIO } from '../../transcoder/prune-ladder.js'
+import { makeLectureClip, makeMotionClip } from '../transcoder/source-clips.js'
+import { readdir, stat } from 'node:fs/promises'
 import { formatBenchResult, type BenchResult } from './bench-result.js'
 
 // Lectern's one-process ladder (decode once, cascade scaling, threads split between the rungs)
@@ -122,12 +126,71 @@ export async function run (): Promise<BenchResult> {
     if (Number.isFinite(bestOne.cpu) && Number.isFinite(bestPer.cpu)) {
       lines.push(`and ${(bestPer.cpu / bestOne.cpu).toFixed(2)}x less CPU time (independent of other load on the machine)`)
     }
+    if (process.env.BENCH_LADDER !== '0') lines.push(...await ladderFit())
     lines.push(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${availableParallelism()} cores`)
     return {
       name: `transcode ${SECONDS} s of 1080p30 into ${ladder.map((r) => r.name).join('/')} (libx264 ${DEFAULT_PRESET}, CRF ${DEFAULT_CRF} capped, keyframes every ${keyframeSeconds(SEGMENT_SECONDS)} s, AAC; HLS + ${progressive.name} MP4), best of ${ROUNDS}`,
       rows: [row('Lectern: one process, cascade', bestOne, one), row('one ffmpeg process per rung', bestPer, per)],
       lines
     }
+  } finally {
+    await rm(root, { recursive: true, force: true })
+  }
+}
+
+// Ladder fit: what planEncode makes of a slide lecture and of high motion. The complexity probe's
+// cost, the rungs kept with their predicted and measured bitrates (as a player sees them: segment
+// bytes over duration), and the encode's speed, against the full ladder.
+const LADDER_LECTURE_SECONDS = Number(process.env.BENCH_LADDER_LECTURE_SECONDS ?? 120)
+const LADDER_MOTION_SECONDS = Number(process.env.BENCH_LADDER_MOTION_SECONDS ?? 20)
+
+async function ladderFit (): Promise<string[]> {
+  const root = await mkdtemp(join(tmpdir(), 'lectern-bench-ladder-'))
+  try {
+    const lines: string[] = ['', 'ladder fit (planEncode: complexity probe, prediction, pruning, CRF for still sources):']
+    const sources = [
+      { kind: 'slide lecture', seconds: LADDER_LECTURE_SECONDS, make: () => makeLectureClip({ seconds: LADDER_LECTURE_SECONDS, dir: root }) },
+      { kind: 'high motion (fractal zoom)', seconds: LADDER_MOTION_SECONDS, make: () => makeMotionClip({ seconds: LADDER_MOTION_SECONDS, dir: root }) }
+    ]
+    for (const { kind, make } of sources) {
+      process.stderr.write(`  ladder fit: making the ${kind} source\n`)
+      const input = await make()
+      const source = await probe(ffprobe, input)
+      const log = { debug () {}, info () {}, warn () {}, error () {} }
+      const started = process.hrtime.bigint()
+      const plan = await planEncode({ ffmpegPath: ffmpeg, original: input, source, log, signal: new AbortController().signal, segmentSeconds: SEGMENT_SECONDS })
+      const probeSeconds = Number(process.hrtime.bigint() - started) / 1e9
+      const hasAudio = source.audioCodec !== null
+      const encode = async (ladder: Ladder, extra: Partial<EncodeOptions>) => {
+        const outputDir = await freshDir(root, ladder)
+        process.stderr.write(`  ladder fit: ${kind}, encoding ${ladder.map((r) => r.name).join('/')}\n`)
+        const { wall, cpu } = await timed(() => ffmpegCpu(buildFfmpegArgs({
+          input, outputDir, ladder, progressiveIndex: ladder.indexOf(progressiveRung(ladder)), hasAudio, segmentSeconds: SEGMENT_SECONDS, progress: false, ...extra
+        })))
+        const kbps: number[] = []
+        for (const rung of ladder) {
+          const dir = rungPaths(outputDir, rung).dir
+          let bytes = 0
+          for (const f of (await readdir(dir)).filter((n) => n.endsWith('.ts'))) bytes += (await stat(join(dir, f))).size
+          kbps.push(Math.round(bytes * 8 / source.duration / 1000))
+        }
+        await rm(outputDir, { recursive: true, force: true })
+        return { wall, cpu, kbps }
+      }
+      const planned = await encode(plan.ladder, plan.encode)
+      const full = planLadder(source)
+      const whole = await encode(full, {})
+      const cpu = (c: number) => (Number.isFinite(c) ? `, CPU ${c.toFixed(1)} s` : '')
+      const probeEncode = plan.complexity?.encodes.map((e) => `${e.height}p ${Math.round(e.bitrate / 1000)}k`).join(', ') ?? 'failed'
+      lines.push(
+        `  ${kind}, ${source.width}x${source.height} ${source.duration.toFixed(0)} s: probe ${probeSeconds.toFixed(1)} s (${probeEncode}; ${plan.still ? 'still' : 'not still'})`,
+        `    planned: ${plan.ladder.map((r, i) => `${r.name} ${planned.kbps[i]}k (predicted ${Math.round(plan.predictedTotal[i]! / 1000)}k, CRF ${plan.encode.rungCrf?.[i] ?? DEFAULT_CRF})`).join(', ')}` +
+          `; encode ${planned.wall.toFixed(1)} s = ${(source.duration / planned.wall).toFixed(2)}x real time${cpu(planned.cpu)}`,
+        `    dropped: ${plan.dropped.length === 0 ? 'none' : plan.dropped.map((d) => `${d.rung.name} (~${Math.round(d.bitrate / 1000)}k, within ${MIN_RUNG_RATIO}x of ${d.closeTo} ~${Math.round(d.closeToBitrate / 1000)}k)`).join(', ')}`,
+        `    full ladder at CRF ${DEFAULT_CRF}: ${full.map((r, i) => `${r.name} ${whole.kbps[i]}k`).join(', ')}; encode ${whole.wall.toFixed(1)} s = ${(source.duration / whole.wall).toFixed(2)}x real time${cpu(whole.cpu)}`
+      )
+    }
+    return lines
   } finally {
     await rm(root, { recursive: true, force: true })
   }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { pruneLadder } from '../../transcoder/prune-ladder.js'
 import { planLadder, type Ladder } from '../../transcoder/plan-ladder.js'
-import { areaExponent, predictBitrates, predictUncapped } from '../../transcoder/predict-bitrates.js'
+import { areaExponent, playerBitrate, predictBitrates, predictUncapped } from '../../transcoder/predict-bitrates.js'
 import { complexityProbeArgs, complexityWindows, parseVstats, probeSize, type SourceComplexity } from '../../transcoder/measure-complexity.js'
 import { isStill, planFromComplexity } from '../../transcoder/plan-encode.js'
 import { INPUT_FORMAT_WHITELIST } from '../../transcoder/probe.js'
@@ -21,13 +21,16 @@ t.test('the issue\'s low-bitrate source (285k against 228k): two rungs too close
   t.same(names(pruneLadder(two, [285_000, 228_000]).ladder), ['720p', '234p'])
 })
 
-t.test('a well-spread ladder is kept whole; exactly 1.5x apart is far enough', async (t) => {
+t.test('a well-spread ladder is kept whole; exactly MIN_RUNG_RATIO apart is far enough', async (t) => {
   t.same(names(pruneLadder(ladder, [3_000_000, 2_000_000, 800_000, 250_000]).ladder), ['720p', '540p', '360p', '234p'])
-  t.same(pruneLadder(ladder, [3_375_000, 2_250_000, 1_500_000, 1_000_000]).dropped, [])
+  t.same(pruneLadder(ladder, [2_744_000, 1_960_000, 1_400_000, 1_000_000]).dropped, [], '1.4x apart')
+  t.same(pruneLadder(ladder, [2_744_000, 1_960_000, 1_390_000, 1_000_000]).dropped.map((d) => d.rung.name), ['360p'], 'just under 1.4x')
+  // Apple's budgets, every rung at its cap, with audio and MPEG-TS muxing on top: all kept.
+  t.same(pruneLadder(ladder, ladder.map((r) => playerBitrate(r.videoBitrate, r, true))).dropped, [])
 })
 
 t.test('spacing is measured against the kept rung, not the dropped one', async (t) => {
-  // 360p is within 1.5x of 234p and goes; 540p is 1.5x above 234p (not above 360p) and stays.
+  // 360p is within 1.4x of 234p and goes; 540p is 1.5x above 234p (not above 360p) and stays.
   t.same(names(pruneLadder(ladder, [2_000_000, 600_000, 500_000, 400_000]).ladder), ['720p', '540p', '234p'])
 })
 

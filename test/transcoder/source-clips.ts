@@ -2,13 +2,21 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { mediaDir, runFfmpeg } from '../helpers/media.js'
 
+export interface ClipSize {
+  seconds?: number
+  width?: number
+  height?: number
+  /** directory to write into (default: a fresh temp dir, removed after the test when t is given) */
+  dir?: string
+}
+
 /**
  * A slide lecture in miniature: a still, detailed picture (ffmpeg's testsrc, whose only change is
  * a counter once a second) with a small moving camera inset (testsrc2) in a corner, and a tone.
  */
-export async function makeLectureClip (t: Test, options: { seconds?: number, width?: number, height?: number } = {}): Promise<string> {
+export async function makeLectureClip (options: ClipSize = {}, t?: Test): Promise<string> {
   const { seconds = 6, width = 1280, height = 720 } = options
-  const dir = await mediaDir(t)
+  const dir = options.dir ?? await mediaDir(t)
   const path = join(dir, 'lecture.mp4')
   const inset = `${Math.round(width / 4 / 2) * 2}x${Math.round(height / 4 / 2) * 2}`
   runFfmpeg([
@@ -23,9 +31,9 @@ export async function makeLectureClip (t: Test, options: { seconds?: number, wid
 }
 
 /** High motion everywhere: a zoom into the Mandelbrot set, new detail in every frame. */
-export async function makeMotionClip (t: Test, options: { seconds?: number, width?: number, height?: number } = {}): Promise<string> {
+export async function makeMotionClip (options: ClipSize = {}, t?: Test): Promise<string> {
   const { seconds = 4, width = 1280, height = 720 } = options
-  const dir = await mediaDir(t)
+  const dir = options.dir ?? await mediaDir(t)
   const path = join(dir, 'motion.mp4')
   runFfmpeg([
     '-f', 'lavfi', '-i', `mandelbrot=size=${width}x${height}:rate=30`,
