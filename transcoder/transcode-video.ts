@@ -15,6 +15,8 @@ import { codecsOfSegment, measureRendition, type MeasuredRendition } from './mea
 import { LivePublisher, type LiveVersion } from './live-publisher.js'
 import { removeStaleVersions } from './remove-stale-versions.js'
 import { planEncode } from './plan-encode.js'
+import { checkSourceLimits } from './source-limits.js'
+import { expectedTranscodeSeconds } from './transcode-estimate.js'
 import { progressiveRung, type Ladder } from './plan-ladder.js'
 import { probe, safeInputArgs, fileUrl } from './probe.js'
 import { FfmpegProgress } from './ffmpeg-progress.js'
@@ -26,7 +28,9 @@ import { writeMediaPlaylist } from './write-media-playlist.js'
 export interface TranscodeContext {
   db: Database
   storage: ObjectStore
-  config: Pick<Config, 'ffmpegPath' | 'ffprobePath' | 'hlsSegmentSeconds'>
+  config: Pick<Config, 'ffmpegPath' | 'ffprobePath' | 'hlsSegmentSeconds' | 'sourceLimits'>
+  /** Recent jobs' speed (see transcode-estimate.ts), for the first estimate of the time left. */
+  throughput?: number | null
   log: TranscodeLog
   /** Aborted on cancel, lost lease or shutdown; its reason is a TranscodeAbortedError. */
   signal: AbortSignal
@@ -120,6 +124,8 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
     // 2. What it is, and the ladder for it.
     const source = await probe(config.ffprobePath, original, { log, signal, timeoutMs: 120_000 })
       .catch((err: unknown) => { throw asTranscodeFailure(err, signal, 'probe') })
+    // What a job may cost is decided before it costs anything.
+    checkSourceLimits(source, config.sourceLimits)
     const plan = await planEncode({ ffmpegPath: config.ffmpegPath, original, source, log, signal })
       .catch((err: unknown) => { throw asTranscodeFailure(err, signal, 'plan') })
     const ladder = plan.ladder
@@ -162,7 +168,7 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
     publisher.uploaded.add('poster.jpg')
 
     // 5. One ffmpeg for the whole ladder, progress onto the video at most about once a second.
-    const progress = new FfmpegProgress(source.duration)
+    const progress = new FfmpegProgress(source.duration, { expectedSeconds: expectedTranscodeSeconds(source, ctx.throughput) })
     const interval = ctx.progressIntervalMs ?? 1000
     let lastWrite = 0
     let writing = false

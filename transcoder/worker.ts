@@ -15,6 +15,7 @@ import { TranscodeAbortedError, TranscodeError } from './transcode-error.js'
 import { VIDEOS } from '../src/db/video-repository.js'
 import { setSafeTimeout } from '../src/safe-timeout.js'
 import { transcodeVideo, type TranscodeContext } from './transcode-video.js'
+import { removeStaleVersions } from './remove-stale-versions.js'
 import { transcodeDurationSeconds, transcodeJobsSettled, transcodeSpeedRatio } from '../src/metrics/process-metrics.js'
 
 export type JobOutcome = 'done' | 'retry' | 'failed' | 'cancelled' | 'lease-lost' | 'released'
@@ -226,6 +227,10 @@ export class Worker {
     const videos = db.collection<Video>(VIDEOS)
     if (result.outcome === 'failed') {
       await videos.updateOne({ _id: job.videoId }, { $set: { status: 'failed', failureReason: reason, retryAt: null, playable: false, progress: 0, etaSeconds: null, updatedAt: new Date() } })
+      // What attempts published or left behind (a crash leaves its version) will never be played.
+      await removeStaleVersions(this.options.storage, job.videoId, null).catch((err: unknown) => {
+        this.options.log.warn({ videoId: job.videoId, err: (err as Error).message }, 'could not remove the outputs of a failed video')
+      })
     } else if (result.outcome === 'retry') {
       // Back in the queue, saying why and when it runs again. What was published while the
       // attempt ran (playable, version, renditions) stays: viewers keep what they could watch.

@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ObjectStore } from '../../src/storage/object-store.js'
 import { videoKeys, type Video } from '../../src/db/documents.js'
+import { newId } from '../../src/db/new-id.js'
 import { Worker, type JobSettled, type WorkerOptions } from '../../transcoder/worker.js'
 import { cancelTranscode, claimJob, renewLease, releaseJob, backoffMs, JOB_CLAIMS, type JobClaim } from '../../transcoder/job-queue.js'
 import { makeClip, makeAudioOnly, mediaDir } from '../helpers/media.js'
@@ -131,9 +132,13 @@ t.test('a job whose workers keep dying is given up after its last attempt', asyn
   const fx = await transcoderFixture(t)
   const { id, job } = await uploadVideo(fx, await makeClip({ seconds: 1, width: 160, height: 90 }, t), { maxAttempts: 1 })
   t.ok(await claimJob(fx.db, 'dies-mid-job', 1))
+  // What the dead worker had stored under its own version before it died.
+  const orphan = videoKeys.segment(id, newId(), '90p', 'segment-00000.ts')
+  await fx.storage.put(orphan, Buffer.from('partial'))
   await new Promise((resolve) => setTimeout(resolve, 20))
   const { until } = startWorker(t, fx)
   t.equal((await until(1))[0]!.outcome, 'failed')
+  t.same(await fx.storage.list(videoKeys.prefix(id)), [], 'the dead attempt\'s outputs are removed with the failed video')
   t.match(await getJob(fx.db, job._id), { state: 'failed', attempts: 2 })
   const video = await getVideo(fx.db, id)
   t.equal(video.status, 'failed')
