@@ -65,6 +65,24 @@ const url = (protocols: string[]) =>
       return v
     })
 
+// The value is never echoed: an SMTP URL carries a password.
+const smtpUrl = z.preprocess(emptyToUndefined, z.string().optional())
+  .transform((v, ctx) => {
+    if (v === undefined) return undefined
+    let parsed: URL
+    try {
+      parsed = new URL(v)
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not a valid URL; write it as smtp://user:password@host:587 or smtps://user:password@host:465 (percent-encode special characters)' })
+      return z.NEVER
+    }
+    if (!['smtp:', 'smtps:'].includes(parsed.protocol) || parsed.hostname === '') {
+      ctx.addIssue({ code: 'custom', message: 'must be smtp://[user:password@]host[:port] or smtps://...' })
+      return z.NEVER
+    }
+    return v
+  })
+
 /** A sensible share of memory for the in-process cache: a tenth of RAM, at most 1 GiB. */
 export const defaultCacheMemoryMb = () => Math.max(16, Math.min(1024, Math.floor(totalmem() / 1024 / 1024 / 10)))
 
@@ -94,6 +112,10 @@ const envSchema = z.object({
   REGISTRATION: z.preprocess(emptyToUndefined, z.enum(['open', 'invite', 'closed'], { error: 'must be open, invite or closed' }).default('open')),
   DEFAULT_ROLE: z.preprocess(emptyToUndefined, z.enum(['teacher', 'student'], { error: 'must be teacher or student' }).default('teacher')),
   INVITATION_TTL_HOURS: positiveInt(7 * 24, 365 * 24),
+  SIGNUP_CONFIRMATION: z.preprocess(emptyToUndefined, z.enum(['email', 'off'], { error: 'must be email or off' }).default('email')),
+  SMTP_URL: smtpUrl,
+  MAIL_FROM: optionalString,
+  PUBLIC_URL: url(['http:', 'https:']),
   QUOTA_STORAGE_MB: positiveInt(20 * 1024),
   QUOTA_UPLOADS: positiveInt(2, 1000),
   QUOTA_JOBS: positiveInt(3, 1000),
@@ -150,6 +172,12 @@ export interface Config {
   /** the role of an account that registers without an invitation */
   defaultRole: 'teacher' | 'student'
   invitationTtlSeconds: number
+  /** email: sign-up (after the first account, without an invitation) is finished by a link mailed to the address; off: at once, 409 for a taken email */
+  signupConfirmation: 'email' | 'off'
+  /** where mail goes: an SMTP server, or (smtpUrl undefined) .eml files in DATA_DIR/outbox */
+  mail: { smtpUrl: string | undefined, from: string }
+  /** the address people reach Lectern at, for links in mails (never taken from a request's Host header) */
+  publicUrl: string
   /** per account (admins have none): stored originals, uploads at once, videos waiting for or in a transcode */
   quotas: { storageBytes: number, uploads: number, jobs: number }
   /** a connection on which no byte moves for this long is closed (a stalled upload body included) */
@@ -217,6 +245,13 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   } else if (e.S3_ENDPOINT !== undefined) {
     throw new ConfigError('S3_ENDPOINT: is set without S3_BUCKET; set S3_BUCKET too, or unset S3_ENDPOINT to keep objects on disk')
   }
+  if (e.SMTP_URL !== undefined && e.PUBLIC_URL === undefined) {
+    throw new ConfigError('PUBLIC_URL: is required with SMTP_URL, for the links in mails (e.g. https://lectern.example.org)')
+  }
+  if (e.SMTP_URL !== undefined && e.MAIL_FROM === undefined) {
+    throw new ConfigError('MAIL_FROM: is required with SMTP_URL, as the sender of mails (e.g. "Lectern <lectern@example.org>")')
+  }
+  const publicUrl = (e.PUBLIC_URL ?? `http://${['0.0.0.0', '::', ''].includes(e.HOST) ? '127.0.0.1' : e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST}:${e.PORT}`).replace(/\/+$/, '')
   return {
     port: e.PORT,
     host: e.HOST,
@@ -232,6 +267,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     registration: e.REGISTRATION,
     defaultRole: e.DEFAULT_ROLE,
     invitationTtlSeconds: e.INVITATION_TTL_HOURS * 3600,
+    signupConfirmation: e.SIGNUP_CONFIRMATION,
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? 'Lectern <lectern@localhost>' },
+    publicUrl,
     quotas: { storageBytes: e.QUOTA_STORAGE_MB * 1024 * 1024, uploads: e.QUOTA_UPLOADS, jobs: e.QUOTA_JOBS },
     idleTimeoutMs: e.HTTP_IDLE_TIMEOUT_S * 1000,
     headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_S * 1000,

@@ -2,6 +2,7 @@ import type { Database } from './collection.js'
 import { USERS } from './user-repository.js'
 import { REFRESH_TOKENS } from './refresh-token-repository.js'
 import { INVITATIONS } from './invitation-repository.js'
+import { SIGNUPS } from './signup-repository.js'
 import { VIDEOS, VIDEO_TOMBSTONES } from './video-repository.js'
 
 /**
@@ -15,6 +16,9 @@ export async function ensureIndexes (db: Database): Promise<void> {
   await db.collection(REFRESH_TOKENS).createIndex({ userId: 1 })
   await db.collection(REFRESH_TOKENS).createIndex({ expiresAt: 1 })
   await db.collection(INVITATIONS).createIndex({ createdAt: -1 })
+  // mails sent to one address lately (a bound against mail-bombing), and the pruning of expired sign-ups
+  await db.collection(SIGNUPS).createIndex({ email: 1, createdAt: -1 })
+  await db.collection(SIGNUPS).createIndex({ expiresAt: 1 })
 
   const videos = db.collection(VIDEOS)
   // "my videos, newest first"
