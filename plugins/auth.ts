@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { ROLES, type Role, type User } from '../src/db/documents.js'
 import { deriveKey } from '../src/secrets.js'
-import { ForbiddenError, TooManyRequestsError, UnauthorizedError } from '../src/errors.js'
+import { ConflictError, ForbiddenError, TooManyRequestsError, UnauthorizedError, isDuplicateKey } from '../src/errors.js'
 import { hashPassword, verifyAgainstDummy, verifyPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../src/auth/password.js'
 import { isPlausibleEmail, normalizeEmail } from '../src/auth/normalize-email.js'
 import { AccountStatus } from '../src/auth/account-status.js'
@@ -17,6 +17,8 @@ import { createUser, findUserByEmail, findUserById, noUsersYet, roleOf, toPublic
 import { findRefreshToken, issueRefreshToken, pruneRefreshTokens, revokeRefreshFamily, useRefreshToken } from '../src/db/refresh-token-repository.js'
 import { markInvitationUsed, returnInvitation, takeInvitation, type Invitation } from '../src/db/invitation-repository.js'
 import { errorSchema } from '../src/api/error-schema.js'
+import { countSignupsSince, createSignup, pruneSignups, takeSignup } from '../src/db/signup-repository.js'
+import { createMailer, type Mail } from '../src/mail/mailer.js'
 
 /** The caller of a request once its access token is verified: the account and its role now (not the one in the token). */
 export interface AuthUser {
@@ -123,6 +125,25 @@ const sessionSchema = z.object({
   refreshExpiresAt: z.string().describe('ISO 8601 time after which the refresh token is refused')
 })
 
+const confirmBody = z.object({
+  code: z.string().max(100, 'is not a sign-up code').describe('the code from the link in the sign-up mail (/?confirm=<code>)')
+})
+
+const signupAnswer = z.object({
+  message: z.string().describe('where the mail went; the same whether or not the address already has an account')
+})
+
+/** How long a sign-up link works. */
+export const SIGNUP_TTL_SECONDS = 24 * 3600
+/** Sign-up mails one address gets in an hour at most, whoever asks: the form must not be a way to flood someone's inbox. */
+const SIGNUP_MAILS_PER_HOUR = 5
+
+/** "a…@example.org": enough for a person to see which inbox to check, and nothing they did not type. */
+export function maskEmail (email: string): string {
+  const at = email.lastIndexOf('@')
+  return `${email.slice(0, 1)}…${email.slice(at)}`
+}
+
 const BAD_LOGIN = 'email or password is wrong'
 const BAD_REFRESH = 'the refresh token is not valid (signed out, expired or already used); sign in again'
 
@@ -228,6 +249,80 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
 
   const limit = options.rateLimit ?? DEFAULT_AUTH_RATE_LIMIT
 
+  // Sign-up mails go out after the answer, so that how long the answer takes says nothing about
+  // the mail (or the address); close waits for those still being sent.
+  const mailer = createMailer(config, app.log)
+  const sending = new Set<Promise<void>>()
+  function sendLater (mail: Mail): void {
+    const sent = mailer.send(mail).catch((err: Error) => {
+      app.log.error({ err: err.message, to: maskEmail(mail.to) },
+        mailer.kind === 'smtp'
+          ? 'a sign-up mail could not be sent; check SMTP_URL and MAIL_FROM, and that the SMTP server accepts mail from this host'
+          : 'a sign-up mail could not be written to DATA_DIR/outbox; check that the directory is writable')
+    }).finally(() => { sending.delete(sent) })
+    sending.add(sent)
+  }
+  app.addHook('onClose', async () => {
+    await Promise.allSettled([...sending])
+    mailer.close()
+  })
+  if (config.signupConfirmation === 'email' && mailer.kind === 'outbox' && config.registration === 'open') {
+    app.log.info('sign-up is confirmed by mail, and SMTP_URL is not set: sign-up mails are written to DATA_DIR/outbox and their links logged; set SMTP_URL, MAIL_FROM and PUBLIC_URL to send them')
+  }
+  const pruneSignupsTimer = setInterval(() => { pruneSignups(app.db).catch(() => {}) }, 3600_000)
+  pruneSignupsTimer.unref()
+  app.addHook('onClose', async () => { clearInterval(pruneSignupsTimer) })
+
+  /**
+   * The sign-up that does not say whether the email has an account: the same scrypt work, one
+   * write and one mail either way; the mail tells its reader which case it is.
+   */
+  async function signUpByMail (email: string, password: string, name: string): Promise<void> {
+    const hashed = await hashPassword(password)
+    const existing = await findUserByEmail(app.db, email)
+    const recent = await countSignupsSince(app.db, email, new Date(Date.now() - 3600_000))
+    if (recent >= SIGNUP_MAILS_PER_HOUR) {
+      app.log.warn({ to: maskEmail(email), recent }, 'sign-up mail not sent: this address had as many as it may get in an hour')
+      return
+    }
+    const { code } = await createSignup(app.db, { email, name, password: existing === null ? hashed : null, ttlSeconds: SIGNUP_TTL_SECONDS })
+    const home = `${config.publicUrl}/`
+    if (existing === null) {
+      const link = `${config.publicUrl}/?confirm=${code}`
+      sendLater({
+        to: email,
+        subject: 'Finish signing up to Lectern',
+        link,
+        text: [
+          `Someone (you, we hope) asked to create a Lectern account for this address at ${home}.`,
+          '',
+          'To finish signing up, open this link within 24 hours:',
+          '',
+          link,
+          '',
+          'The link works once. If you did not ask for an account, ignore this mail: no account is made without the link.',
+          ''
+        ].join('\n')
+      })
+    } else {
+      sendLater({
+        to: email,
+        subject: 'Signing up to Lectern: you already have an account',
+        link: home,
+        text: [
+          `Someone (you, we hope) tried to create a Lectern account for this address at ${home}, but this address already has one.`,
+          'No new account was made and yours is unchanged.',
+          '',
+          `To sign in, open ${home} and choose "Sign in" with this address and your password.`,
+          'If you forgot your password, ask an admin of this Lectern to set a new one for you.',
+          '',
+          'If it was not you, ignore this mail: the password given in that attempt was not kept.',
+          ''
+        ].join('\n')
+      })
+    }
+  }
+
   // Routes (and the rate limiter) live in a child context so that their hooks stay theirs.
   await app.register(async function authRoutes (child) {
     const routes = child.withTypeProvider<ZodTypeProvider>()
@@ -261,20 +356,29 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
         tags: ['auth'],
         summary: 'Create an account (REGISTRATION: open, invite or closed); the first account of a new installation is the admin',
         body: registerBody,
-        response: { 201: sessionSchema, 400: errorSchema, 403: errorSchema, 409: errorSchema, 429: errorSchema }
+        description: 'With SIGNUP_CONFIRMATION=email (the default), a sign-up after the first account and without an invitation answers 202 and a mail: a link to finish (POST /api/auth/confirm), or, for an address that has an account, a note saying so. The answer is the same either way. With SIGNUP_CONFIRMATION=off the account is made at once (201), and a taken email is 409.',
+        response: { 201: sessionSchema, 202: signupAnswer, 400: errorSchema, 403: errorSchema, 409: errorSchema, 429: errorSchema }
       }
     }, async (request, reply) => {
       const { email, password, name, invite } = request.body
       const mode = config.registration
+      const confirming = config.signupConfirmation === 'email'
       // The first account of an empty store may always register (it becomes the admin): that is
-      // how an installation gets its admin, whatever the mode.
-      const first = mode !== 'open' && await noUsersYet(app.db)
+      // how an installation gets its admin, whatever the mode. It is made at once: with no
+      // account yet there is nothing to tell about.
+      const first = (mode !== 'open' || confirming) && await noUsersYet(app.db)
       if (mode === 'closed' && !first) {
         throw new ForbiddenError('registration is closed on this server; ask an admin to create your account')
       }
       if (mode === 'invite' && invite === undefined && !first) {
         throw new ForbiddenError('registration needs an invitation on this server: open the invitation link an admin sent you')
       }
+      if (confirming && !first && invite === undefined) {
+        await signUpByMail(email, password, name)
+        reply.code(202).header('cache-control', 'no-store')
+        return { message: `Check your inbox at ${maskEmail(email)}: we sent a link to finish signing up. It is valid for 24 hours.` }
+      }
+      // An invitation link is already proof enough: its account is made at once.
       let invitation: Invitation | null = null
       if (invite !== undefined) {
         invitation = await takeInvitation(app.db, invite)
@@ -290,6 +394,41 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
       }
       if (invitation !== null) await markInvitationUsed(app.db, invitation._id, user._id).catch(() => {})
       request.log.info({ userId: user._id, role: user.role, invited: invitation !== null }, 'account created')
+      reply.code(201)
+      return await sessionFor(request, reply, user)
+    })
+
+    routes.post('/api/auth/confirm', {
+      config: rateLimitConfig,
+      schema: {
+        tags: ['auth'],
+        summary: 'Finish signing up with the code from the sign-up mail\'s link; creates the account and answers a session as register does',
+        body: confirmBody,
+        response: { 201: sessionSchema, 400: errorSchema, 403: errorSchema, 409: errorSchema, 429: errorSchema }
+      }
+    }, async (request, reply) => {
+      // Links from before registration was restricted do not get round the restriction.
+      if (config.registration === 'closed') {
+        throw new ForbiddenError('registration is closed on this server; ask an admin to create your account')
+      }
+      if (config.registration === 'invite') {
+        throw new ForbiddenError('registration needs an invitation on this server: open the invitation link an admin sent you')
+      }
+      const signup = await takeSignup(app.db, request.body.code)
+      if (signup === null || signup.passwordHash === null || signup.passwordSalt === null) {
+        throw new ForbiddenError('this sign-up link is unknown, already used or expired (links work once, for 24 hours); sign up again to get a new one')
+      }
+      let user: User
+      try {
+        user = await createUser(app.db, { email: signup.email, name: signup.name, passwordHash: signup.passwordHash, passwordSalt: signup.passwordSalt, role: config.defaultRole })
+      } catch (err) {
+        // The holder of the link reads the mailbox: telling them the address has an account leaks nothing.
+        if (isDuplicateKey(err)) {
+          throw new ConflictError('this address already has an account (finished from another sign-up link, or made by an admin); sign in with its password instead')
+        }
+        throw err
+      }
+      request.log.info({ userId: user._id, role: user.role, confirmed: true }, 'account created')
       reply.code(201)
       return await sessionFor(request, reply, user)
     })

@@ -87,6 +87,7 @@ async function json (base: string, path: string, init: RequestInit = {}): Promis
 async function account (base: string): Promise<string> {
   const email = `load-${randomBytes(4).toString('hex')}@example.org`
   const res = await json(base, '/api/auth/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: 'load test password 1', name: 'Load test' }) })
+  if (res.status === 202) throw new Error('could not register a load-test account: this server finishes sign-ups by mail; start it with SIGNUP_CONFIRMATION=off for a load test')
   if (res.status !== 201) throw new Error(`could not register a load-test account: ${res.status} ${JSON.stringify(res.body)}`)
   return res.body.token as string
 }
@@ -109,7 +110,8 @@ async function startLocal (dir: string): Promise<{ base: string, child: ChildPro
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: root,
     // Embedded defaults: none of the caller's store settings (S3_BUCKET, MONGODB_URL, REDIS_URL...) go through.
-    env: { ...Object.fromEntries(['PATH', 'HOME', 'TMPDIR', 'LANG', 'FFMPEG_PATH', 'FFPROBE_PATH'].flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]]))), PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(dir, 'data'), WORKER: 'inline', LOG_LEVEL: 'warn' },
+    // Sign-up at once (no confirmation mail): the run registers a second account for its uploads.
+    env: { ...Object.fromEntries(['PATH', 'HOME', 'TMPDIR', 'LANG', 'FFMPEG_PATH', 'FFPROBE_PATH'].flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]]))), PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(dir, 'data'), WORKER: 'inline', LOG_LEVEL: 'warn', SIGNUP_CONFIRMATION: 'off' },
     stdio: ['ignore', 'ignore', 'inherit']
   })
   local = child
