@@ -3,24 +3,34 @@ import { z } from 'zod'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { RECOMMENDED_NOTSENT_LOWAT, readNotsentLowat } from '../src/delivery/tcp-notsent-lowat.js'
 import { checkTools } from '../transcoder/check-tools.js'
+import { dependencyOutages, type OutageLog } from '../src/dependency-outages.js'
+import { unreachableReason } from '../src/errors.js'
 
 const PROBE_TIMEOUT_MS = 2000
 
 type Status = 'ok' | 'down' | 'disabled'
 
-/** Resolves 'ok' if probe settles in time, 'down' (with the reason logged) otherwise. */
-async function check (name: string, probe: () => Promise<unknown>, log: { warn: (o: object, m: string) => void }): Promise<Status> {
+class ProbeTimeout extends Error {}
+const timedOut = (err: unknown) => err instanceof ProbeTimeout
+
+/**
+ * Resolves 'ok' if probe settles in time, 'down' (with the reason logged) otherwise; either way
+ * the answer goes into the dependency's outage log.
+ */
+async function check (name: string, probe: () => Promise<unknown>, log: { warn: (o: object, m: string) => void }, outages: OutageLog): Promise<Status> {
   let timer: NodeJS.Timeout | undefined
   try {
     await Promise.race([
       probe(),
       new Promise((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS)
+        timer = setTimeout(() => reject(new ProbeTimeout(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS)
       })
     ])
+    outages.up()
     return 'ok'
   } catch (err) {
     log.warn({ dependency: name, err: (err as Error).message }, 'readiness probe failed')
+    outages.down(timedOut(err) ? 'timed out' : unreachableReason((err as Error).cause ?? err) ?? 'did not answer the readiness probe')
     return 'down'
   } finally {
     clearTimeout(timer)
@@ -28,6 +38,12 @@ async function check (name: string, probe: () => Promise<unknown>, log: { warn: 
 }
 
 const statusSchema = z.enum(['ok', 'down', 'disabled'])
+const outageSchema = z.object({
+  from: z.string().describe('when this process first saw the dependency fail (ISO 8601)'),
+  to: z.string().nullable().describe('when it answered again; null while the outage goes on'),
+  error: z.string().describe('what was seen, e.g. "connection refused", "timed out"')
+})
+const outagesSchema = z.array(outageSchema).describe('newest first: the outage going on, if any, then the last 10 that ended within the hour, as this process saw them')
 const readySchema = z.object({
   status: z.enum(['ok', 'down']),
   dependencies: z.object({
@@ -37,6 +53,11 @@ const readySchema = z.object({
     cacheRedis: statusSchema,
     transcoder: statusSchema.describe('ffmpeg and ffprobe answer -version (checked once at start); disabled when this node runs no worker (WORKER=off)')
   }),
+  outages: z.object({
+    storage: outagesSchema,
+    database: outagesSchema,
+    cacheRedis: outagesSchema
+  }).describe('what happened meanwhile: outages seen by requests, the clients and these probes, kept in process'),
   details: z.object({
     transcoder: z.string().nullable().describe('what is wrong with ffmpeg or ffprobe, and how to fix it; null when nothing is'),
     tcpNotsentLowat: z.number().nullable().describe('net.ipv4.tcp_notsent_lowat in bytes; null when unlimited (the kernel default)'),
@@ -72,13 +93,16 @@ export default fp(async function healthPlugin (fastify) {
     }
   }, async (request, reply) => {
     const [storage, database, cacheTiers] = await Promise.all([
-      check('storage', () => app.storage.probe(), request.log),
-      check('database', () => app.db.probe(), request.log),
+      check('storage', () => app.storage.probe(), request.log, dependencyOutages.storage),
+      check('database', () => app.db.probe(), request.log, dependencyOutages.database),
       app.cache.probe().catch(() => ({ memory: 'down' as const, redis: 'down' as const }))
     ])
+    if (cacheTiers.redis === 'ok') dependencyOutages.cacheRedis.up()
+    if (cacheTiers.redis === 'down') dependencyOutages.cacheRedis.down('did not answer PING')
     const dependencies = { storage, database, cacheMemory: cacheTiers.memory, cacheRedis: cacheTiers.redis, transcoder }
     const down = Object.values(dependencies).includes('down')
     reply.header('cache-control', 'no-store').code(down ? 503 : 200)
-    return { status: down ? 'down' as const : 'ok' as const, dependencies, details }
+    const outages = { storage: dependencyOutages.storage.recent(), database: dependencyOutages.database.recent(), cacheRedis: dependencyOutages.cacheRedis.recent() }
+    return { status: down ? 'down' as const : 'ok' as const, dependencies, outages, details }
   })
 }, { fastify: '5.x', name: 'lectern-health', dependencies: ['lectern-storage', 'lectern-db', 'lectern-cache'] })

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
+import { unreachableReason } from './errors.js'
 
 export interface ErrorBody {
   statusCode: number
@@ -10,6 +11,9 @@ export interface ErrorBody {
 }
 
 const HIDDEN_5XX_MESSAGE = 'Something went wrong on our side; it has been logged.'
+const UNREACHABLE_MESSAGE = 'A service Lectern depends on is unreachable right now; try again in a moment'
+/** Seconds a client is asked to wait before trying again after a 503. */
+const RETRY_AFTER_S = '5'
 
 /**
  * The one root error handler: every error becomes { statusCode, code, error, message }.
@@ -35,6 +39,13 @@ export function errorHandler (err: FastifyError, request: FastifyRequest, reply:
       return `${err.validationContext ?? 'request'}${where !== '' ? '.' + where : ''}: ${v.message ?? 'is invalid'}`
     }).join('; ')
   }
+  // The stores raise typed 503s when their backend is unreachable; anything else that failed for
+  // that reason (a client Lectern did not wrap) is still a 503 a user can act on, not a 500.
+  if (statusCode === 500 && unreachableReason(err) !== undefined) {
+    statusCode = 503
+    code = 'LECTERN_ERR_DEPENDENCY_UNAVAILABLE'
+    message = UNREACHABLE_MESSAGE
+  }
   if (statusCode >= 500) {
     request.log.error({ err }, 'request failed')
     const deliberate = statusCode === 503 && code.startsWith('LECTERN_ERR_')
@@ -51,6 +62,7 @@ export function errorHandler (err: FastifyError, request: FastifyRequest, reply:
     return
   }
   const body: ErrorBody = { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message }
+  if (statusCode === 503) reply.header('retry-after', RETRY_AFTER_S)
   reply.code(statusCode).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(body)
 }
 

@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { TierStatus } from './byte-cache.js'
+import { dependencyOutages } from '../dependency-outages.js'
+import { unreachableReason } from '../errors.js'
 
 export const REDIS_KEY_PREFIX = 'lectern:c:'
 
@@ -60,13 +62,19 @@ export class RedisTier {
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), maxDelay) + Math.floor(Math.random() * 50),
       connectionName: 'lectern-cache'
     })
-    this.client.on('error', (err: Error) => { this.#report('connection', err) })
+    this.client.on('error', (err: Error) => {
+      if (!this.#closed) dependencyOutages.cacheRedis.down(unreachableReason(err) ?? 'connection failed')
+      this.#report('connection', err)
+    })
     this.client.on('close', () => {
-      if (!this.#closed) this.#wasDown = true
+      if (this.#closed) return
+      this.#wasDown = true
+      dependencyOutages.cacheRedis.down('connection lost')
     })
     this.client.on('ready', () => {
       if (this.#wasDown) this.#log.info('redis cache tier reconnected')
       this.#wasDown = false
+      dependencyOutages.cacheRedis.up()
     })
   }
 

@@ -1,7 +1,8 @@
 import { MongoClient, MongoServerError, type Collection as MongoCollection, type Db, type Document } from 'mongodb'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Collection, Database, Filter, FindOneAndUpdateOptions, FindOptions, IndexOptions, Projection, Update, UpdateResult } from './collection.js'
-import { DuplicateKeyError } from '../errors.js'
+import { DuplicateKeyError, MetadataStoreUnavailableError, unreachableReason } from '../errors.js'
+import { dependencyOutages } from '../dependency-outages.js'
 import { newId } from './new-id.js'
 import { filterEqualities } from './filter-equalities.js'
 import { checkFilter, checkPull } from './nedb-query.js'
@@ -9,6 +10,14 @@ import { SerialQueue } from './serial-queue.js'
 
 export const DEFAULT_DATABASE_NAME = 'lectern'
 const SERVER_SELECTION_TIMEOUT_MS = 5000
+/** A new connection that is not up within this fails (the driver's default is 30 s). */
+const CONNECT_TIMEOUT_MS = 5000
+/**
+ * An operation whose socket stays silent this long fails (the driver's default is never): a
+ * server that accepts connections but stopped answering does not hold a request forever. Lectern's
+ * queries are small and paged, so none waits this long on a healthy server.
+ */
+const SOCKET_TIMEOUT_MS = 20_000
 const PROBE_TIMEOUT_MS = 1500
 const UPDATE_OPERATORS = new Set(['$set', '$unset', '$inc', '$push', '$pull'])
 
@@ -41,7 +50,22 @@ function isDuplicateKeyError (err: unknown): boolean {
   return err.code === 1 && /UNIQUE constraint failed|duplicate key value violates unique constraint/.test(err.message)
 }
 
+/**
+ * A failure to reach the server becomes MetadataStoreUnavailableError (a 503 that names no host)
+ * and opens a database outage; the next operation that gets an answer ends it.
+ */
+function unavailable (err: unknown): unknown {
+  const reason = unreachableReason(err)
+  if (reason === undefined) return undefined
+  dependencyOutages.database.down(reason)
+  return new MetadataStoreUnavailableError({ cause: err })
+}
+
 function translate (err: unknown, collection: string): unknown {
+  const away = unavailable(err)
+  if (away !== undefined) return away
+  // The server answered (with an error): it is there.
+  if (err instanceof MongoServerError) dependencyOutages.database.up()
   if (!isDuplicateKeyError(err)) return err
   const keyValue = (err as { keyValue?: Record<string, unknown> }).keyValue
   const what = keyValue !== undefined && Object.keys(keyValue).length > 0
@@ -82,7 +106,9 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
 
   private async call<R> (op: () => Promise<R>): Promise<R> {
     try {
-      return await op()
+      const result = await op()
+      dependencyOutages.database.up()
+      return result
     } catch (err) {
       throw translate(err, this.name)
     }
@@ -191,9 +217,12 @@ export class MongoDatabase implements Database {
     const databaseName = options.dbName ?? databaseNameFromUrl(options.url) ?? DEFAULT_DATABASE_NAME
     // The driver's default (30 s) is too long to wait for a start-up error; a URL's own setting wins.
     const urlSetsTimeout = /[?&]serverSelectionTimeoutMS=/i.test(options.url)
+    const urlSets = (name: string) => new RegExp(`[?&]${name}=`, 'i').test(options.url)
     const client = new MongoClient(options.url, {
       appName: 'lectern',
       ...(urlSetsTimeout && options.serverSelectionTimeoutMs === undefined ? {} : { serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? SERVER_SELECTION_TIMEOUT_MS }),
+      ...(urlSets('connectTimeoutMS') ? {} : { connectTimeoutMS: CONNECT_TIMEOUT_MS }),
+      ...(urlSets('socketTimeoutMS') ? {} : { socketTimeoutMS: SOCKET_TIMEOUT_MS }),
       // Matches the embedded store, which cannot keep undefined: such fields are left out.
       ignoreUndefined: true
     })
@@ -227,7 +256,12 @@ export class MongoDatabase implements Database {
 
   async probe (): Promise<void> {
     if (this.closing !== undefined) throw new Error('The MongoDB connection is closed')
-    await this.db.command({ ping: 1 }, { timeoutMS: PROBE_TIMEOUT_MS })
+    try {
+      await this.db.command({ ping: 1 }, { timeoutMS: PROBE_TIMEOUT_MS })
+    } catch (err) {
+      throw unavailable(err) ?? err
+    }
+    dependencyOutages.database.up()
   }
 
   /** Drops this database (tests clean up their own). */

@@ -4,6 +4,13 @@ import type { S3ClientConfig } from '@aws-sdk/client-s3'
 import type { S3Config } from '../config.js'
 
 const CONNECT_TIMEOUT_MS = 5000
+/**
+ * A socket on which nothing moves for this long fails its call (the SDK then retries it, up to
+ * its 3 attempts): a store that accepts connections but no longer answers does not hold requests
+ * forever. Idle time, not a total: a slow but moving upload part is never cut. A GetObject body is
+ * exempt once it is handed out (S3ObjectStore.get), since its reader sets the pace.
+ */
+export const SOCKET_IDLE_TIMEOUT_MS = 10_000
 
 /**
  * The S3 client settings every S3 user in Lectern shares (the object store, the tus upload store):
@@ -25,6 +32,7 @@ export function s3ClientConfig (config: S3Config, maxSockets: number): S3ClientC
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {
       connectionTimeout: CONNECT_TIMEOUT_MS,
+      socketTimeout: SOCKET_IDLE_TIMEOUT_MS,
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets })
     }

@@ -11,8 +11,10 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import type { FastifyBaseLogger } from 'fastify'
+import type { InitializeMiddleware, MetadataBearer } from '@smithy/types'
 import type { S3Config } from '../config.js'
-import { ObjectNotFoundError, RangeNotSatisfiableError } from '../errors.js'
+import { ObjectNotFoundError, RangeNotSatisfiableError, StorageUnavailableError, unreachableReason } from '../errors.js'
+import { dependencyOutages } from '../dependency-outages.js'
 import type { ByteRange, GetOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
 import { assertValidKey, assertValidPrefix, compareKeys } from './object-key.js'
 import { assertValidRange } from './assert-valid-range.js'
@@ -106,6 +108,31 @@ function exactRange (body: Readable, range: ByteRange, contentRange: string | un
   return last === wantedLast ? body : truncate(body, wantedLast - range.start + 1)
 }
 
+const UNAVAILABLE_STATUSES = new Set([502, 503, 504])
+
+/**
+ * Around every call of the client, retries included (the initialize step): a call that could not
+ * reach the store becomes StorageUnavailableError (a 503 that names no host) and opens a storage
+ * outage; any answer from the store, even a 404, ends it.
+ */
+const unreachableAsUnavailable: InitializeMiddleware<object, MetadataBearer> = (next) => async (args) => {
+  const outages = dependencyOutages.storage
+  try {
+    const out = await next(args)
+    outages.up()
+    return out
+  } catch (err) {
+    const status = (err as SdkError)?.$metadata?.httpStatusCode
+    const reason = unreachableReason(err) ?? (status !== undefined && UNAVAILABLE_STATUSES.has(status) ? `answered ${status}` : undefined)
+    if (reason === undefined) {
+      if (status !== undefined) outages.up()
+      throw err
+    }
+    outages.down(reason)
+    throw new StorageUnavailableError({ cause: err })
+  }
+}
+
 /**
  * Objects in one S3 bucket (AWS, or any S3-compatible store through S3_ENDPOINT). Puts go
  * through multipart uploads that never hold more than a few parts in memory; a failed or aborted
@@ -125,6 +152,7 @@ export class S3ObjectStore implements ObjectStore {
     this.queueSize = queueSize
     this.log = log
     this.client = new S3Client(s3ClientConfig(config, MAX_SOCKETS))
+    this.client.middlewareStack.add(unreachableAsUnavailable, { step: 'initialize', name: 'lecternUnreachableAsUnavailable' })
   }
 
   async put (key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<ObjectInfo> {
@@ -194,6 +222,9 @@ export class S3ObjectStore implements ObjectStore {
     if (!(body instanceof Readable)) {
       throw new Error(`S3 GetObject for "${key}" returned no readable body`)
     }
+    // From here the reader sets the pace (a paused viewer): the idle timeout of s3ClientConfig
+    // would cut a body that is only waiting for it.
+    ;(body as Readable & { socket?: { setTimeout?: (ms: number) => unknown } }).socket?.setTimeout?.(0)
     let stream: Readable = body
     if (range !== undefined) {
       try {
