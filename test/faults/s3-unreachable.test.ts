@@ -1,0 +1,109 @@
+import t from 'tap'
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
+import { buildTestApp } from '../helpers/app.js'
+import { publishVideo } from '../delivery/fixtures.js'
+import { fakeVideo, multipartBody } from '../plugins/multipart-body.js'
+import { restartableS3rver, type RestartableS3rver } from './restartable-servers.js'
+import { byteLadder, call, type Answer, isUnavailable, listen, signUp, until } from './fault-client.js'
+
+// S3 unreachable for a while (s3rver SIGKILLed, then started again on the same port with the
+// same directory), against one Lectern on a real socket: uploads fail cleanly with nothing
+// stored, cached segments still play, uncached ones answer 503, and everything recovers
+// without restarting Lectern. /health/ready tells what happened meanwhile.
+
+/** Every key in the bucket under prefix, listed by a client of the test's own. */
+async function keysIn (s3: RestartableS3rver, prefix: string): Promise<string[]> {
+  const client = new S3Client({
+    region: 'us-east-1',
+    endpoint: s3.env.S3_ENDPOINT,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.env.S3_ACCESS_KEY_ID!, secretAccessKey: s3.env.S3_SECRET_ACCESS_KEY! }
+  })
+  try {
+    const out = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }))
+    return (out.Contents ?? []).map((o) => o.Key!)
+  } finally {
+    client.destroy()
+  }
+}
+
+const titles = (res: Answer) => (res.json?.items as Array<{ title: string }>).map((v) => v.title).sort()
+
+function upload (base: string, auth: { authorization: string }, title: string, size = 256 * 1024) {
+  const { payload, headers } = multipartBody([{ name: 'title', value: title }, { name: 'file', filename: 'lecture.mp4', content: fakeVideo(size) }])
+  return call(base, '/api/videos', { method: 'POST', headers: { ...headers, ...auth }, body: payload })
+}
+
+t.test('S3 away: uploads refused with nothing stored, cached segments play, the rest 503, all back by itself', async (t) => {
+  const s3 = await restartableS3rver(t)
+  const { app } = await buildTestApp(t, { ...s3.env, UPLOAD_MAX_MB: '16' })
+  t.equal(app.storage.kind, 's3')
+  const base = await listen(app)
+  const admin = await signUp(base, 'teacher')
+  const ladder = byteLadder()
+  const { video } = await publishVideo(app, ladder)
+  const seg = (n: number, rung = '360p') => `/hls/${video._id}/${rung}/segment-0000${n}.ts`
+
+  // Played once before: segment 0 and the media playlist are in memory now.
+  for (let i = 0; i < 2; i++) {
+    const res = await call(base, seg(0))
+    t.equal(res.status, 200)
+    t.ok(res.body.equals(ladder.get('360p/segment-00000.ts')!), 'segment 0 plays before the outage')
+  }
+  t.equal((await call(base, `/hls/${video._id}/360p/index.m3u8`)).status, 200)
+  t.equal((await call(base, '/health/ready')).status, 200, 'ready before the outage')
+
+  await s3.kill()
+
+  // Cached segments still play, for as long as the outage lasts (the document comes from the database).
+  for (let i = 0; i < 3; i++) {
+    const res = await call(base, seg(0))
+    t.equal(res.status, 200, `cached segment, request ${i + 1}: 200`)
+    t.ok(res.body.equals(ladder.get('360p/segment-00000.ts')!), `cached segment, request ${i + 1}: its bytes`)
+  }
+  const playlist = await call(base, `/hls/${video._id}/360p/index.m3u8`)
+  t.equal(playlist.status, 200, 'the cached media playlist')
+  t.ok(playlist.body.equals(ladder.get('360p/index.m3u8')!))
+
+  // What was never read answers 503 with a message: a segment, another rendition's playlist.
+  isUnavailable(t, await call(base, seg(1)), 'LECTERN_ERR_STORAGE_UNAVAILABLE', /video storage is unreachable/, 'an uncached segment')
+  isUnavailable(t, await call(base, `/hls/${video._id}/180p/index.m3u8`), 'LECTERN_ERR_STORAGE_UNAVAILABLE', /video storage is unreachable/, 'an uncached playlist')
+
+  // An upload is refused and leaves no video behind.
+  const refused = await upload(base, admin, 'During the outage')
+  isUnavailable(t, refused, 'LECTERN_ERR_STORAGE_UNAVAILABLE', /video storage is unreachable/, 'an upload')
+  const mine = await call(base, '/api/videos', { headers: admin })
+  t.equal(mine.status, 200, 'the metadata store still answers')
+  // The admin sees every video: the published one, and no document for the refused upload.
+  t.same(titles(mine), ['Fixture lecture'], 'no video document claims the refused upload')
+
+  const during = await call(base, '/health/ready')
+  t.equal(during.status, 503, 'not ready while storage is away')
+  t.equal(during.json?.dependencies.storage, 'down')
+  t.equal(during.json?.dependencies.database, 'ok')
+  const open = during.json?.outages.storage[0]
+  t.equal(open?.to, null, 'an outage going on')
+  t.match(open?.error, /connection refused|connection reset/, 'with what was seen')
+  t.equal((await call(base, '/health/live')).status, 200, 'the process is up')
+
+  await s3.start()
+
+  // Back without a restart of Lectern: the first uncached segment that plays again.
+  t.ok(await until(async () => (await call(base, seg(1))).status === 200, 30_000), 'uncached segments play again once S3 is back')
+  const again = await call(base, seg(1))
+  t.ok(again.body.equals(ladder.get('360p/segment-00001.ts')!), 'with their bytes')
+  t.equal((await call(base, `/hls/${video._id}/180p/index.m3u8`)).status, 200)
+  t.same(await keysIn(s3, 'originals/'), [], 'the refused upload stored no object')
+
+  const stored = await upload(base, admin, 'After the outage')
+  t.equal(stored.status, 202, `an upload is taken again (${stored.body.toString().slice(0, 200)})`)
+  t.same(await keysIn(s3, 'originals/'), [`originals/${stored.json?.id as string}`], 'and stored, alone')
+  const listed = await call(base, '/api/videos', { headers: admin })
+  t.same(titles(listed), ['After the outage', 'Fixture lecture'], 'one more video document: the upload that was stored')
+
+  const after = await call(base, '/health/ready')
+  t.equal(after.status, 200, 'ready again')
+  const ended = after.json?.outages.storage[0]
+  t.ok(typeof ended?.to === 'string' && ended.to >= ended.from, `the outage is reported with its end (${JSON.stringify(ended)})`)
+  t.match(ended?.error, /connection refused|connection reset/)
+})
