@@ -14,6 +14,7 @@ import { planEncode } from '../../transcoder/plan-encode.js'
 import { MIN_RUNG_RATIO } from '../../transcoder/prune-ladder.js'
 import { makeLectureClip, makeMotionClip } from '../transcoder/source-clips.js'
 import { readdir, stat } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import { formatBenchResult, type BenchResult } from './bench-result.js'
 
 // Lectern's one-process ladder (decode once, cascade scaling, threads split between the rungs)
@@ -144,6 +145,16 @@ export async function run (): Promise<BenchResult> {
 const LADDER_LECTURE_SECONDS = Number(process.env.BENCH_LADDER_LECTURE_SECONDS ?? 120)
 const LADDER_MOTION_SECONDS = Number(process.env.BENCH_LADDER_MOTION_SECONDS ?? 20)
 
+/** CPU seconds of this process's finished children (Linux: cutime + cstime, at 100 ticks a second); NaN elsewhere. */
+function childCpuSeconds (): number {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')
+    return (Number(fields[13]) + Number(fields[14])) / 100
+  } catch {
+    return NaN
+  }
+}
+
 async function ladderFit (): Promise<string[]> {
   const root = await mkdtemp(join(tmpdir(), 'lectern-bench-ladder-'))
   try {
@@ -158,8 +169,10 @@ async function ladderFit (): Promise<string[]> {
       const source = await probe(ffprobe, input)
       const log = { debug () {}, info () {}, warn () {}, error () {} }
       const started = process.hrtime.bigint()
+      const cpuBefore = childCpuSeconds()
       const plan = await planEncode({ ffmpegPath: ffmpeg, original: input, source, log, signal: new AbortController().signal, segmentSeconds: SEGMENT_SECONDS })
       const probeSeconds = Number(process.hrtime.bigint() - started) / 1e9
+      const probeCpu = childCpuSeconds() - cpuBefore
       const hasAudio = source.audioCodec !== null
       const encode = async (ladder: Ladder, extra: Partial<EncodeOptions>) => {
         const outputDir = await freshDir(root, ladder)
@@ -183,7 +196,7 @@ async function ladderFit (): Promise<string[]> {
       const cpu = (c: number) => (Number.isFinite(c) ? `, CPU ${c.toFixed(1)} s` : '')
       const probeEncode = plan.complexity?.encodes.map((e) => `${e.height}p ${Math.round(e.bitrate / 1000)}k`).join(', ') ?? 'failed'
       lines.push(
-        `  ${kind}, ${source.width}x${source.height} ${source.duration.toFixed(0)} s: probe ${probeSeconds.toFixed(1)} s (${probeEncode}; ${plan.still ? 'still' : 'not still'})`,
+        `  ${kind}, ${source.width}x${source.height} ${source.duration.toFixed(0)} s: probe ${probeSeconds.toFixed(1)} s${cpu(probeCpu)} (${probeEncode}; ${plan.still ? 'still' : 'not still'})`,
         `    planned: ${plan.ladder.map((r, i) => `${r.name} ${planned.kbps[i]}k (predicted ${Math.round(plan.predictedTotal[i]! / 1000)}k, CRF ${plan.encode.rungCrf?.[i] ?? DEFAULT_CRF})`).join(', ')}` +
           `; encode ${planned.wall.toFixed(1)} s = ${(source.duration / planned.wall).toFixed(2)}x real time${cpu(planned.cpu)}`,
         `    dropped: ${plan.dropped.length === 0 ? 'none' : plan.dropped.map((d) => `${d.rung.name} (~${Math.round(d.bitrate / 1000)}k, within ${MIN_RUNG_RATIO}x of ${d.closeTo} ~${Math.round(d.closeToBitrate / 1000)}k)`).join(', ')}`,
