@@ -15,10 +15,11 @@ import { putVariantFirst } from './put-variant-first.js'
 import { adaptivePlaylist } from './adaptive-playlist.js'
 import { ObjectInfoCache } from './object-info-cache.js'
 import { CORS_HEADERS, IMMUTABLE, IMMUTABLE_PRIVATE, LIVE_PLAYLIST, LIVE_PLAYLIST_PRIVATE, PLAYLIST, PLAYLIST_PRIVATE, SESSION, servedObject, type ServedObject } from './served-object.js'
-import { CHUNK_SIZE, chunkBounds, chunkKey } from './chunked-body.js'
+import { CHUNK_SIZE } from './chunked-body.js'
 import { ChunkFill } from './chunk-fill.js'
-import { ChunkPool, ResponseHolds } from './chunk-pool.js'
-import { sendBuffer, sendChunked } from './send-bytes.js'
+import { ChunkPool } from './chunk-pool.js'
+import { ProgressiveDelivery } from './progressive-delivery.js'
+import { sendBuffer } from './send-bytes.js'
 import { ViewSessions, viewSessionKey } from './view-sessions.js'
 import { MediaAccess, type Access } from './media-access.js'
 import { fastPathParts, installFastPath } from './fast-path.js'
@@ -46,7 +47,6 @@ const MPEGURL = 'application/vnd.apple.mpegurl'
 const CONTENT_TYPES = { segment: 'video/mp2t', progressive: 'video/mp4', poster: 'image/jpeg', playlist: MPEGURL } as const
 const KIND_OF: Record<string, DeliveryKind> = { 'video/mp2t': 'segment', 'image/jpeg': 'poster', [MPEGURL]: 'playlist' }
 const DEFAULT_VIDEO_TTL_MS = 1000
-const PASS_THROUGH_RECHECK = 256
 /** Evicted chunk buffers kept for the next fills; more are left to the garbage collector. */
 const MAX_IDLE_CHUNKS = 8
 /** CTA-5006 static keys: object type (m manifest, v video), streaming format HLS, stream type VOD. */
@@ -74,7 +74,6 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
   const infos = new ObjectInfoCache((k) => storage.head(k))
   const served = new Map<string, ServedObject>()
   const views = new ViewSessions(options.viewWindowMs)
-  const fills = new Map<string, ChunkFill>()
   const access = new MediaAccess(db, key, options.videoTtlMs ?? DEFAULT_VIDEO_TTL_MS, async (request, reply) => {
     if (!app.hasDecorator('authenticateOptional')) return undefined
     await app.authenticateOptional(request, reply)
@@ -87,6 +86,15 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
   // to Redis may still be reading a buffer after L1 has dropped it.
   const pool = !l2Enabled && cache.onL1Remove !== undefined ? new ChunkPool(chunkSize, MAX_IDLE_CHUNKS) : undefined
   if (pool !== undefined) cache.onL1Remove!((_key, value) => pool.uncached(value))
+  const progressive = new ProgressiveDelivery({
+    storage,
+    cache,
+    pool,
+    chunkSize,
+    l2Enabled,
+    served: (objectKey, cacheControl) => servedFor(objectKey, CONTENT_TYPES.progressive, cacheControl),
+    countView: (request, a) => { countView(request, a) }
+  })
 
   function rememberServed (obj: ServedObject, slot: string): ServedObject {
     if (served.size >= 50_000) served.delete(served.keys().next().value!)
@@ -216,100 +224,6 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
   }
 
   /**
-   * Starts filling one chunk through the cache: one origin read of exactly the chunk's bytes (or
-   * the L2 copy), which readers of the chunk follow as it arrives.
-   */
-  function startFill (ck: string, objectKey: string, bounds: ByteRange): ChunkFill {
-    const length = bounds.end - bounds.start + 1
-    // The fill holds a pooled buffer until it settles; readers hold it on their own (ResponseHolds).
-    const pooled = pool !== undefined && length === chunkSize ? pool.take() : undefined
-    const fill = new ChunkFill(length, pooled)
-    fills.set(ck, fill)
-    const from: Seen = { outcome: l2Enabled ? 'l2' : 'origin' }
-    fillOutcomes.set(fill, from)
-    cache.readThrough(ck, async () => {
-      from.outcome = 'origin'
-      return await fill.read(await storage.get(objectKey, { range: bounds }))
-    })
-      .then((chunk) => {
-        fill.settle(chunk)
-        const kept = cache.peek(ck)
-        if (pooled !== undefined && kept === pooled) pool!.markCached(pooled)
-        noteFillKept(kept !== undefined, chunk.byteLength)
-      }, (err: Error) => fill.fail(err))
-      .finally(() => {
-        fills.delete(ck)
-        if (pooled !== undefined) pool!.release(pooled)
-      })
-    return fill
-  }
-
-  /**
-   * Whether chunk fills are pointless: no L2, and L1 did not keep a full-size chunk it was just
-   * given (its largest entry is smaller than a chunk). Single-range misses are then piped straight
-   * from storage. One miss in PASS_THROUGH_RECHECK still fills, so a spurious miss (a concurrent
-   * delete) does not switch chunk caching off for good.
-   */
-  let fillsKept = true
-  /** Which tier each chunk fill reads from (its pieces are counted as they are sent). */
-  const fillOutcomes = new WeakMap<ChunkFill, Seen>()
-  let missesSinceCheck = 0
-  function noteFillKept (kept: boolean, size: number): void {
-    if (size === chunkSize) fillsKept = kept || l2Enabled
-  }
-  function passThrough (): boolean {
-    if (fillsKept) return false
-    if (++missesSinceCheck < PASS_THROUGH_RECHECK) return true
-    missesSinceCheck = 0
-    return false
-  }
-
-  async function serveProgressive (request: FastifyRequest, reply: FastifyReply, a: Access): Promise<void> {
-    if (isLive(a.video)) {
-      throw new ConflictError(`Video ${a.video._id} is still being transcoded (${Math.round(a.video.progress * 100)}% done); its MP4 is made last. Play it by HLS meanwhile: /hls/${a.video._id}/master.m3u8`)
-    }
-    const objectKey = a.video.progressiveKey
-    if (objectKey === null) throw new NotFoundError(`Video ${a.video._id} has no progressive MP4; play it by HLS at /hls/${a.video._id}/master.m3u8`)
-    const pending = servedFor(objectKey, CONTENT_TYPES.progressive, a.shared ? IMMUTABLE : IMMUTABLE_PRIVATE)
-    const obj = pending instanceof Promise ? await pending : pending
-    countView(request, a)
-    // Every pooled chunk this response reads from stays out of the pool until the response is
-    // closed (written out or torn down): only then can no socket write still read its bytes.
-    const holds = pool === undefined ? undefined : new ResponseHolds(pool)
-    if (holds !== undefined) reply.raw.once('close', () => holds.releaseAll())
-    // Chunks this response reads from a fill; any other piece came from L1.
-    let filled: Map<number, Seen> | undefined
-    const counted = deliveryCounters.bytes.progressive
-    const source = (n: number): Buffer | ChunkFill => {
-      const ck = chunkKey(objectKey, n)
-      const hit = cache.peek(ck)
-      if (hit !== undefined) {
-        holds?.hold(hit)
-        filled?.delete(n)
-        return hit
-      }
-      const fill = fills.get(ck) ?? startFill(ck, objectKey, chunkBounds(n, obj.size, chunkSize))
-      ;(filled ??= new Map()).set(n, fillOutcomes.get(fill) ?? { outcome: 'origin' })
-      holds?.hold(fill.result ?? fill.buffer)
-      return fill
-    }
-    reply.hijack()
-    sendChunked(request.raw, reply.raw, obj, {
-      source,
-      peek: (n) => {
-        const hit = cache.peek(chunkKey(objectKey, n))
-        if (hit !== undefined) holds?.hold(hit)
-        return hit
-      },
-      chunkSize,
-      passThrough: passThrough() ? async (range) => await storage.get(objectKey, { range }) : undefined,
-      onPiece: (n, bytes) => { counted[filled?.get(n)?.outcome ?? 'l1'] += bytes },
-      onPassThrough: (bytes) => { counted.origin += bytes },
-      onError: (err) => request.log.warn({ err, key: objectKey }, 'progressive stream failed mid-body')
-    })
-  }
-
-  /**
    * The hot path, ahead of Fastify's router: a GET or HEAD of a segment or media playlist of a
    * public, ready video whose document, object info and bytes are all in memory is answered right
    * here, with the same headers and semantics as the routes below (sendBuffer), but without a
@@ -380,7 +294,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     exposeHeadRoute: false,
     handler: async (request, reply) => {
       const { id } = request.params as { id: string }
-      await serveProgressive(request, reply, await access.check(request, reply, id))
+      await progressive.serve(request, reply, await access.check(request, reply, id))
     }
   })
 
