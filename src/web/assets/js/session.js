@@ -105,7 +105,13 @@ export async function api (path, { method = 'GET', body, signal } = {}, retried 
   return data
 }
 
-/** A sign-in form that can switch to registering; calls onDone(session) once signed in. */
+const sentence = (message) => message.replace(/^\w+: /, '').replace(/^./, (c) => c.toUpperCase()).replace(/([^.])$/, '$1.')
+
+/**
+ * A sign-in form that can switch to registering; calls onDone(session) once signed in. Opened from
+ * a sign-up mail's link (/?confirm=<code>), it is one button that finishes the sign-up: a click,
+ * not a page load, so that a mail scanner that opens links does not use the link up.
+ */
 export function accountForm ({ onDone, headingLevel = 'h2', startWith = 'signin' } = {}) {
   const ids = { name: uid('name'), email: uid('email'), password: uid('password'), hint: uid('hint'), heading: uid('heading') }
   const heading = h(headingLevel, { id: ids.heading })
@@ -119,35 +125,84 @@ export function accountForm ({ onDone, headingLevel = 'h2', startWith = 'signin'
   const submit = h('button', { type: 'submit' })
   const switchText = h('span')
   const switchButton = h('button', { type: 'button', class: 'link' })
-  const form = h('form', { class: 'account-form', 'aria-labelledby': ids.heading, novalidate: true },
-    heading, nameField,
+  // What the page says after a sign-up that waits for its mail, and on a confirmation link.
+  const notice = h('p', { class: 'notice', role: 'status' })
+  const credentials = h('div', {},
+    nameField,
     h('label', { for: ids.email, text: 'Email' }), email,
-    h('label', { for: ids.password, text: 'Password' }), password, hint,
+    h('label', { for: ids.password, text: 'Password' }), password, hint)
+  const form = h('form', { class: 'account-form', 'aria-labelledby': ids.heading, novalidate: true },
+    heading, notice, credentials,
     error,
     h('div', { class: 'actions' }, submit),
     h('p', {}, switchText, ' ', switchButton))
 
-  // An invitation link (/?invite=<code>) opens on the registration form and sends its code.
-  const invite = new URLSearchParams(location.search).get('invite')
-  let mode = invite !== null ? 'register' : startWith
+  // An invitation link (/?invite=<code>) opens on the registration form and sends its code; a
+  // sign-up mail's link (/?confirm=<code>) on the step that finishes the sign-up.
+  const params = new URLSearchParams(location.search)
+  const invite = params.get('invite')
+  let confirmCode = params.get('confirm')
+  let mode = confirmCode !== null ? 'confirm' : invite !== null ? 'register' : startWith
   function render () {
     const registering = mode === 'register'
-    heading.textContent = registering ? 'Create an account' : 'Sign in'
+    const confirming = mode === 'confirm'
+    const waiting = mode === 'sent'
+    heading.textContent = confirming ? 'Finish signing up' : waiting ? 'Check your inbox' : registering ? 'Create an account' : 'Sign in'
+    credentials.hidden = confirming || waiting
+    notice.hidden = !(confirming || waiting)
+    if (confirming) notice.textContent = 'This link from your sign-up mail confirms your email address. Create your account to sign in.'
     nameField.hidden = !registering
     nameField.querySelector('input').required = registering
+    email.required = password.required = !(confirming || waiting)
     password.autocomplete = registering ? 'new-password' : 'current-password'
     hint.textContent = registering ? 'At least 10 characters.' : ''
-    submit.textContent = registering ? 'Create account' : 'Sign in'
-    switchText.textContent = registering ? 'Already have an account?' : 'New to Lectern?'
-    switchButton.textContent = registering ? 'Sign in instead' : 'Create an account'
+    submit.hidden = waiting
+    submit.textContent = confirming ? 'Create my account' : registering ? 'Create account' : 'Sign in'
+    switchText.textContent = registering ? 'Already have an account?' : confirming || waiting ? 'Your account is ready?' : 'New to Lectern?'
+    switchButton.textContent = registering || confirming || waiting ? 'Sign in instead' : 'Create an account'
     error.textContent = ''
   }
-  switchButton.addEventListener('click', () => { mode = mode === 'register' ? 'signin' : 'register'; render(); (mode === 'register' ? nameField.querySelector('input') : email).focus() })
+  switchButton.addEventListener('click', () => {
+    mode = mode === 'signin' ? 'register' : 'signin'
+    render();
+    (mode === 'register' ? nameField.querySelector('input') : email).focus()
+  })
   render()
+
+  /** The link's code is used up (or refused): it leaves the address bar, so a reload does not send it again. */
+  function forgetConfirmCode () {
+    confirmCode = null
+    const url = new URL(location.href)
+    url.searchParams.delete('confirm')
+    history.replaceState(history.state, '', url)
+  }
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault()
     error.textContent = ''
+    if (mode === 'confirm') {
+      submit.disabled = true
+      try {
+        const answer = await api('/api/auth/confirm', { method: 'POST', body: { code: confirmCode } })
+        forgetConfirmCode()
+        mode = startWith
+        render()
+        const session = { token: answer.token, user: answer.user, expiresAt: Date.now() + answer.expiresIn * 1000 }
+        setSession(session)
+        onDone?.(session)
+      } catch (err) {
+        // Refused for good: what is left is to sign in (409: the address has an account) or to sign up again (403).
+        if (err.status === 403 || err.status === 409) {
+          forgetConfirmCode()
+          mode = err.status === 409 ? 'signin' : 'register'
+          render()
+        }
+        error.textContent = err.status === 429 ? 'Too many attempts from this network. Wait a minute, then try again.' : sentence(err.message)
+      } finally {
+        submit.disabled = false
+      }
+      return
+    }
     const registering = mode === 'register'
     const name = nameField.querySelector('input').value.trim()
     if (registering && name === '') { error.textContent = 'Enter your name.'; return }
@@ -161,6 +216,14 @@ export function accountForm ({ onDone, headingLevel = 'h2', startWith = 'signin'
     try {
       const body = registering ? { name, email: email.value, password: password.value, ...(invite !== null ? { invite } : {}) } : { email: email.value, password: password.value }
       const answer = await api(registering ? '/api/auth/register' : '/api/auth/login', { method: 'POST', body })
+      if (registering && answer.token === undefined) {
+        // 202: the account is made by the link in the mail (whether or not one exists already, the answer is this).
+        password.value = ''
+        mode = 'sent'
+        render()
+        notice.textContent = `${answer.message} No mail after a few minutes? Look in your spam folder, or sign up again.`
+        return
+      }
       const session = { token: answer.token, user: answer.user, expiresAt: Date.now() + answer.expiresIn * 1000 }
       setSession(session)
       password.value = ''
@@ -173,7 +236,7 @@ export function accountForm ({ onDone, headingLevel = 'h2', startWith = 'signin'
           : err.status === 429
             ? 'Too many attempts from this network. Wait a minute, then try again.'
             : err.status === 403 && registering
-              ? err.message.replace(/^\w+: /, '').replace(/^./, (c) => c.toUpperCase()) + '.'
+              ? sentence(err.message)
               : err.message
     } finally {
       submit.disabled = false
