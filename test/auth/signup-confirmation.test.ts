@@ -132,6 +132,21 @@ t.test('two pending sign-ups for one email: the first confirmed wins, the other 
   t.equal((await login(app, 'bob@example.org', passwords[1 - winner]!)).statusCode, 401, 'the other one does not')
 })
 
+t.test('one address gets at most 5 sign-up mails an hour, with the same answer past the limit', async (t) => {
+  const { app, smtp } = await appWithSmtp(t)
+  t.equal((await register(app, 'admin@example.org', 'admin password 1')).statusCode, 201)
+  const answers = []
+  for (let i = 0; i < 7; i++) answers.push(await register(app, 'amos@example.org', `amos password ${i}x`))
+  for (let i = 0; i < 7; i++) answers.push(await register(app, 'admin@example.org', `admin password ${i}x`))
+  t.same(new Set(answers.map((a) => `${a.statusCode} ${a.body}`)).size, 1, 'every answer the same, under and over the limit')
+  t.equal(answers[0]!.statusCode, 202)
+  // Closing waits for the mails still being sent.
+  await app.close()
+  const count = (to: string) => smtp.mails.filter((m) => m.to[0] === to).length
+  t.equal(count('amos@example.org'), 5, 'a new address: five links')
+  t.equal(count('admin@example.org'), 5, 'an address with an account: five notes')
+})
+
 t.test('without SMTP_URL the mail lands in DATA_DIR/outbox and its link is logged for the operator', async (t) => {
   const stream = new PassThrough()
   const lines: Array<Record<string, unknown>> = []
