@@ -26,7 +26,8 @@ export function byteLadder (): Map<string, Buffer> {
   }
   files.set('master.m3u8', Buffer.from(master.join('\n') + '\n'))
   files.set('poster.jpg', randomBytes(2048))
-  files.set('progressive.mp4', randomBytes(64 * 1024))
+  // Three 1 MiB chunks, so a range can be cached while another is not.
+  files.set('progressive.mp4', randomBytes(2 * 1024 * 1024 + 4096))
   return files
 }
 

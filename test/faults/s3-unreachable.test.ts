@@ -51,6 +51,9 @@ t.test('S3 away: uploads refused with nothing stored, cached segments play, the 
     t.ok(res.body.equals(ladder.get('360p/segment-00000.ts')!), 'segment 0 plays before the outage')
   }
   t.equal((await call(base, `/hls/${video._id}/360p/index.m3u8`)).status, 200)
+  const mp4 = ladder.get('progressive.mp4')!
+  const firstKiB = await call(base, `/stream/${video._id}`, { headers: { range: 'bytes=0-1023' } })
+  t.equal(firstKiB.status, 206, 'the start of the MP4 plays before the outage')
   t.equal((await call(base, '/health/ready')).status, 200, 'ready before the outage')
 
   await s3.kill()
@@ -64,6 +67,19 @@ t.test('S3 away: uploads refused with nothing stored, cached segments play, the 
   const playlist = await call(base, `/hls/${video._id}/360p/index.m3u8`)
   t.equal(playlist.status, 200, 'the cached media playlist')
   t.ok(playlist.body.equals(ladder.get('360p/index.m3u8')!))
+
+  const cachedRange = await call(base, `/stream/${video._id}`, { headers: { range: 'bytes=0-1023' } })
+  t.equal(cachedRange.status, 206, 'a cached range of the MP4')
+  t.ok(cachedRange.body.equals(mp4.subarray(0, 1024)))
+  // An MP4 range in a chunk never read: delivery has sent its status line before the chunk's
+  // storage read fails, so today the connection is closed with no answer (not a hang, no wrong bytes).
+  const uncachedRange = await call(base, `/stream/${video._id}`, { headers: { range: 'bytes=2097152-2098175' } }).catch((err: Error) => err)
+  t.ok(uncachedRange instanceof Error || uncachedRange.status === 503, `an uncached MP4 range: refused or cut, never bytes (${uncachedRange instanceof Error ? uncachedRange.message : uncachedRange.status})`)
+  t.test('an uncached MP4 range answers 503 with the storage message', {
+    todo: 'delivery (serveProgressive) must wait for the first chunk\'s storage read to answer before it writes the status line'
+  }, async (t) => {
+    t.ok(!(uncachedRange instanceof Error) && uncachedRange.status === 503)
+  })
 
   // What was never read answers 503 with a message: a segment, another rendition's playlist.
   isUnavailable(t, await call(base, seg(1)), 'LECTERN_ERR_STORAGE_UNAVAILABLE', /video storage is unreachable/, 'an uncached segment')
@@ -93,6 +109,9 @@ t.test('S3 away: uploads refused with nothing stored, cached segments play, the 
   const again = await call(base, seg(1))
   t.ok(again.body.equals(ladder.get('360p/segment-00001.ts')!), 'with their bytes')
   t.equal((await call(base, `/hls/${video._id}/180p/index.m3u8`)).status, 200)
+  const laterRange = await call(base, `/stream/${video._id}`, { headers: { range: 'bytes=2097152-2098175' } })
+  t.equal(laterRange.status, 206, 'the uncached MP4 range plays')
+  t.ok(laterRange.body.equals(mp4.subarray(2097152, 2098176)), 'with its bytes')
   t.same(await keysIn(s3, 'originals/'), [], 'the refused upload stored no object')
 
   const stored = await upload(base, admin, 'After the outage')
