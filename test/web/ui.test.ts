@@ -142,7 +142,9 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   await page.waitForSelector('#transcode:not([hidden])')
   await axe(t, page, 'upload in progress')
   await page.screenshot({ path: join(OUTPUT_DIR, 'upload-progress-desktop.png') })
+  // The watch link shows as soon as the first minutes can be played; the page says when all is done.
   await page.waitForSelector('#watch-link:not([hidden])', { timeout: 120_000 })
+  await page.waitForSelector('#upload-status:has-text("is ready to watch")', { timeout: 120_000 })
   t.match(await page.textContent('#upload-status'), /is ready to watch/, 'the page says the video is ready')
   await page.waitForSelector('#caption-status:has-text("Captions added")')
   t.equal(await page.textContent('#caption-status'), 'Captions added: English (en), 2 lines.', 'the captions went with it')
@@ -184,6 +186,8 @@ t.test('the web UI: register, upload, watch, search, and privacy, in Chromium', 
   t.equal(await page.textContent('#play'), 'Pause', 'while playing, the button offers to pause')
   await page.click('#play')
   await page.waitForFunction(() => (globalThis as any).document.getElementById('video').paused === true)
+  // The button follows the element's 'pause' event, which may come a moment after paused is set.
+  await page.waitForFunction(() => (globalThis as any).document.getElementById('play').textContent === 'Play', undefined, { timeout: 5000 }).catch(() => {})
   t.equal(await page.textContent('#play'), 'Play', 'paused, it offers to play')
 
   // Quality: pick the rendition that is not playing now; the player reports it once it shows.
