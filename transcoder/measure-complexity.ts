@@ -146,7 +146,8 @@ export async function measureComplexity (o: MeasureComplexityInput): Promise<Sou
       keyframeSeconds: keyframeSeconds(o.segmentSeconds ?? 4), vstatsPath
     })
     const started = Date.now()
-    await runProcess(o.ffmpegPath, args, { timeoutMs: o.timeoutMs ?? 120_000, signal: o.signal, log: o.log })
+    // At the encode's priority: with WORKER=inline the API shares these cores.
+    await runProcess(o.ffmpegPath, args, { timeoutMs: o.timeoutMs ?? 120_000, niceness: 10, signal: o.signal, log: o.log })
     const totals = parseVstats(await readFile(vstatsPath, 'utf8'), sizes.length)
     const encodes = totals.map((t, i): ProbeEncode => {
       if (t.frames === 0) throw new Error(`the complexity probe encoded no frames at ${sizes[i]!.width}x${sizes[i]!.height}`)
