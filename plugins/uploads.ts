@@ -112,6 +112,8 @@ export default fp(async function uploadsPlugin (app) {
       // A body we did not read (a refused PATCH or POST) is not worth reading: close after answering.
       if (!request.raw.complete) reply.header('connection', 'close')
       request.log.info({ code: body.code, statusCode: body.statusCode, message: body.message }, 'upload request refused')
+      // A dependency away (storage): the client may try again shortly, as with every other 503.
+      if (body.statusCode === 503) reply.header('retry-after', '5')
       reply.code(body.statusCode).header('cache-control', 'no-store').type('application/json; charset=utf-8')
       return await reply.send(body)
     }

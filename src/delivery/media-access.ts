@@ -3,7 +3,7 @@ import type { Database } from '../db/collection.js'
 import { accessEpochOf, isPlayable, type Video } from '../db/documents.js'
 import { ID_PATTERN } from '../db/new-id.js'
 import { canEdit, findVideo, type Viewer } from '../db/video-repository.js'
-import { ConflictError, ForbiddenError, NotFoundError } from '../errors.js'
+import { ConflictError, ForbiddenError, NotFoundError, isDependencyUnavailable } from '../errors.js'
 import { verifyPlaybackToken } from './playback-token.js'
 
 /**
@@ -54,9 +54,16 @@ export class MediaAccess {
     const known = this.fresh(id)
     if (known !== undefined) return known
     return findVideo(this.#db, id).then((video) => {
+      this.#videos.delete(id)
       if (this.#videos.size >= MAX_REMEMBERED_VIDEOS) this.#videos.delete(this.#videos.keys().next().value!)
       this.#videos.set(id, { video, until: Date.now() + this.#ttlMs })
       return video
+    }, (err: unknown) => {
+      // The metadata store is away: a public video that was playable when last read plays on (its
+      // bytes are cached or in storage); anything whose access needs checking waits for the store.
+      const last = this.#videos.get(id)?.video
+      if (isDependencyUnavailable(err) && last != null && last.visibility === 'public' && isPlayable(last)) return last
+      throw err
     })
   }
 

@@ -118,6 +118,16 @@ export class ProgressiveDelivery {
       holds?.hold(fill.result ?? fill.buffer)
       return fill
     }
+    const passThrough = this.#passThrough()
+    if (!passThrough) {
+      // The first chunk the answer needs, when it is not in memory, is asked of storage before the
+      // status line goes out: if storage is away, the answer is still a 503 with its reason.
+      const first = firstByteAsked(request.headers.range, obj.size)
+      if (first !== null && cache.peek(chunkKey(objectKey, Math.floor(first / chunkSize))) === undefined) {
+        const fill = source(Math.floor(first / chunkSize))
+        if (fill instanceof ChunkFill) await firstPiece(fill)
+      }
+    }
     reply.hijack()
     sendChunked(request.raw, reply.raw, obj, {
       source,
@@ -127,10 +137,36 @@ export class ProgressiveDelivery {
         return hit
       },
       chunkSize,
-      passThrough: this.#passThrough() ? async (range) => await storage.get(objectKey, { range }) : undefined,
+      passThrough: passThrough ? async (range) => await storage.get(objectKey, { range }) : undefined,
       onPiece: (n, bytes) => { counted[filled?.get(n)?.outcome ?? 'l1'] += bytes },
       onPassThrough: (bytes) => { counted.origin += bytes },
       onError: (err) => request.log.warn({ err, key: objectKey }, 'progressive stream failed mid-body')
     })
   }
+}
+
+/**
+ * The first byte a request asks for (the first range of a Range header; 0 without one), or null
+ * when the header is not one that is answered with bytes from a known place (it is then left to
+ * the range resolution to answer). Only used to start the first read early.
+ */
+function firstByteAsked (range: string | undefined, size: number): number | null {
+  if (size === 0) return null
+  if (range === undefined) return 0
+  const m = /^bytes=\s*(\d*)\s*-\s*(\d*)/.exec(range)
+  if (m === null) return null
+  if (m[1] !== '') {
+    const start = Number(m[1])
+    return start < size ? start : null
+  }
+  if (m[2] === '') return null
+  return Math.max(0, size - Number(m[2]))
+}
+
+/** Resolves when a fill has its first bytes (or is done); rejects with its error when it failed. */
+async function firstPiece (fill: ChunkFill): Promise<void> {
+  while (fill.filled === 0 && fill.result === undefined && fill.error === undefined) {
+    await new Promise<void>((resolve) => { fill.onProgress(resolve) })
+  }
+  if (fill.error !== undefined && fill.filled === 0) throw fill.error
 }

@@ -15,7 +15,7 @@ import { newId, ID_PATTERN } from '../db/new-id.js'
 import { deleteVideoRecord, findVideo, insertVideo, newVideoDocument } from '../db/video-repository.js'
 import { enqueueTranscode } from '../../transcoder/job-queue.js'
 import { toVideoView } from '../api/video-view.js'
-import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError, UnauthorizedError, isDuplicateKey } from '../errors.js'
+import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError, StorageUnavailableError, UnauthorizedError, isDependencyUnavailable, isDuplicateKey, unreachableReason } from '../errors.js'
 import { GuardedStore } from './guarded-store.js'
 import { S3UploadStore } from './s3-upload-store.js'
 import { parseUploadMetadata } from './upload-metadata.js'
@@ -107,6 +107,11 @@ export class ResumableUploads {
       onUploadCreate: async (req, upload) => await this.create(req, upload),
       onUploadFinish: async (req, upload) => await this.finished(req, upload.id),
       onResponseError: (req, err) => {
+        // Storage away: a 503 the client may retry (tus-js-client does), not a 500.
+        if (isDependencyUnavailable(err) || unreachableReason(err) !== undefined) {
+          this.log.warn({ method: req.method, url: req.url, reason: unreachableReason(err) ?? (err as Error).message }, 'resumable upload refused: storage unreachable')
+          return tusError(isDependencyUnavailable(err) ? err as { statusCode?: number, code?: string, message: string } : new StorageUnavailableError())
+        }
         if (err instanceof Error) this.log.error({ err, method: req.method, url: req.url }, 'resumable upload failed')
         return undefined
       }

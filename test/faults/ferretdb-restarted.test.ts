@@ -37,19 +37,20 @@ t.test('FerretDB away: 503s that say so, then everything back without a restart'
 
   await db.kill()
 
-  // Delivery reuses a video document for one second (a visibility change is seen that late): while
-  // it is remembered, segments are answered as before (from memory, or from storage, which is up);
-  // after that, every delivery request needs the database to say the video is still public and ready.
-  let cached = await call(base, seg(0))
-  if (cached.status === 200) t.ok(cached.body.equals(ladder.get('360p/segment-00000.ts')!), 'a cached segment while its document is remembered')
-  t.ok(await until(async () => (cached = await call(base, seg(0))).status !== 200, 10_000), 'a cached segment stops playing once its document is forgotten')
-  isUnavailable(t, cached, 'LECTERN_ERR_DATABASE_UNAVAILABLE', DATABASE_AWAY, 'a cached segment, its document forgotten')
-  t.test('a cached segment of a public video plays on while the database is away', {
-    todo: 'delivery (src/delivery/media-access.ts) must keep using the last document it read while the metadata store is unreachable'
-  }, async (t) => {
-    t.equal(cached.status, 200)
-  })
-  isUnavailable(t, await call(base, seg(1)), 'LECTERN_ERR_DATABASE_UNAVAILABLE', DATABASE_AWAY, 'an uncached segment')
+  // Delivery reuses a video document for one second (a visibility change is seen that late). Once
+  // that has passed, a public video that was playable when last read plays on while the store is
+  // away, from memory or from storage (which is up); whatever needs the store answers 503.
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  for (let i = 0; i < 3; i++) {
+    const cached = await call(base, seg(0))
+    t.equal(cached.status, 200, `a cached segment of the public video, ${i + 1}: 200`)
+    t.ok(cached.body.equals(ladder.get('360p/segment-00000.ts')!), 'with its bytes')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+  }
+  const uncached = await call(base, seg(1))
+  t.equal(uncached.status, 200, 'an uncached segment of it too (storage is up)')
+  t.ok(uncached.body.equals(ladder.get('360p/segment-00001.ts')!), 'with its bytes')
+  isUnavailable(t, await call(base, '/hls/0123456789abcdef0123/master.m3u8'), 'LECTERN_ERR_DATABASE_UNAVAILABLE', DATABASE_AWAY, 'a video never read before')
   isUnavailable(t, await call(base, `/api/videos/${video._id}`), 'LECTERN_ERR_DATABASE_UNAVAILABLE', DATABASE_AWAY, 'a video\'s metadata')
   isUnavailable(t, await call(base, '/api/videos', { headers: admin }), 'LECTERN_ERR_DATABASE_UNAVAILABLE', DATABASE_AWAY, 'my videos')
   isUnavailable(t, await call(base, '/api/auth/login', {
