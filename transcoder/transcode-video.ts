@@ -16,6 +16,7 @@ import { LivePublisher, type LiveVersion } from './live-publisher.js'
 import { removeStaleVersions } from './remove-stale-versions.js'
 import { planEncode } from './plan-encode.js'
 import { checkSourceLimits } from './source-limits.js'
+import { importSourceCaptions } from './source-captions.js'
 import { expectedTranscodeSeconds } from './transcode-estimate.js'
 import { progressiveRung, type Ladder } from './plan-ladder.js'
 import { probe, safeInputArgs, fileUrl } from './probe.js'
@@ -126,7 +127,7 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
       .catch((err: unknown) => { throw asTranscodeFailure(err, signal, 'probe') })
     // What a job may cost is decided before it costs anything.
     checkSourceLimits(source, config.sourceLimits)
-    const plan = await planEncode({ ffmpegPath: config.ffmpegPath, original, source, log, signal })
+    const plan = await planEncode({ ffmpegPath: config.ffmpegPath, original, source, log, signal, segmentSeconds: config.hlsSegmentSeconds, tmpRoot: workDir })
       .catch((err: unknown) => { throw asTranscodeFailure(err, signal, 'plan') })
     const ladder = plan.ladder
     const progressive = progressiveRung(ladder)
@@ -182,6 +183,9 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
       ...plan.encode,
       ...ctx.encode
     })
+    // Text subtitles of the source become caption tracks, beside the encode (a demux, no decode).
+    const captions = importSourceCaptions({ ffmpegPath: config.ffmpegPath, db, storage, videoId, original, source, log, signal })
+      .catch((err: unknown) => { if (!signal.aborted) log.warn({ videoId, err: (err as Error).message }, 'source subtitles not imported') })
     let encoded
     publisher.start(ctx.publishIntervalMs ?? 1000)
     try {
@@ -208,6 +212,7 @@ export async function transcodeVideo (ctx: TranscodeContext, videoId: string): P
       throw asTranscodeFailure(err, signal, 'encode')
     } finally {
       await publisher.stop()
+      await captions
     }
     throwIfAborted(signal)
     // ffmpeg encodes what there is of a file cut short and exits 0; publishing half a lecture

@@ -113,3 +113,23 @@ t.test('two audio tracks, the second marked default: the second is the one encod
   t.ok(volume > -30, `the published audio is the tone of track 1 (mean ${volume} dB), not the silence of track 0`)
   t.ok(meanVolume(mkv) < -80, 'control: the first track of the source is silent')
 })
+
+t.test('through the whole transcode: the subtitle streams of an MKV are caption tracks of the ready video', async (t) => {
+  const dir = await mediaDir(t)
+  await writeFile(join(dir, 'en.srt'), EN)
+  await writeFile(join(dir, 'fr.srt'), FR)
+  const mkv = join(dir, 'lecture.mkv')
+  runFfmpeg([
+    '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25:duration=4', '-i', join(dir, 'en.srt'), '-i', join(dir, 'fr.srt'),
+    '-map', '0:v', '-map', '1:s', '-map', '2:s', '-c:v', 'libx264', '-preset', 'ultrafast', '-c:s', 'srt',
+    '-metadata:s:s:0', 'language=eng', '-metadata:s:s:1', 'language=fre', mkv
+  ])
+  const fx = await transcoderFixture(t)
+  const { id } = await uploadVideo(fx, mkv)
+  await transcodeVideo({ db: fx.db, storage: fx.storage, config: fx.config, log: fx.log, signal: new AbortController().signal, tmpRoot: fx.tmpRoot }, id)
+  const video = await getVideo(fx.db, id)
+  t.equal(video.status, 'ready')
+  t.same(video.captions?.map((c) => c.language).sort(), ['en', 'fr'], 'both languages are caption tracks')
+  const fr = (await readObject(fx.storage, video.captions!.find((c) => c.language === 'fr')!.key)).toString('utf8')
+  t.match(fr, /00:00:00\.500 --> 00:00:01\.500\nBonjour à tous\./, 'with the source\'s cues')
+})
