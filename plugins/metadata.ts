@@ -200,7 +200,9 @@ export default fp(async function metadataPlugin (fastify) {
           throw err
         }
         reply.code(202).header('location', `/api/videos/${id}`).header('cache-control', 'no-store')
-        return toVideoView(video)
+        // Its place in the transcode queue, as GET /api/videos/:id says it.
+        const positions = await queuePositions(app.db, [id]).catch(() => new Map<string, number>())
+        return toVideoView(video, positions.get(id) ?? null)
       } catch (err) {
         if (putStarted) {
           await app.storage.delete(key).catch((e: unknown) => request.log.error({ err: e, key }, 'could not delete a failed upload'))

@@ -13,7 +13,7 @@ import { FsObjectStore } from '../storage/fs-object-store.js'
 import { videoKeys } from '../db/documents.js'
 import { newId, ID_PATTERN } from '../db/new-id.js'
 import { deleteVideoRecord, findVideo, insertVideo, newVideoDocument } from '../db/video-repository.js'
-import { enqueueTranscode } from '../../transcoder/job-queue.js'
+import { enqueueTranscode, queuePositions } from '../../transcoder/job-queue.js'
 import { toVideoView } from '../api/video-view.js'
 import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError, StorageUnavailableError, UnauthorizedError, isDependencyUnavailable, isDuplicateKey, unreachableReason } from '../errors.js'
 import { GuardedStore } from './guarded-store.js'
@@ -181,10 +181,11 @@ export class ResumableUploads {
     if (req.method !== 'PATCH' || !/\bapplication\/json\b/.test(req.headers.get('accept') ?? '')) return {}
     const video = await findVideo(this.db, id)
     if (video === null) return {}
+    const positions = video.status === 'uploaded' ? await queuePositions(this.db, [id]).catch(() => new Map<string, number>()) : new Map<string, number>()
     return {
       status_code: 202,
       headers: { 'Content-Type': 'application/json; charset=utf-8', Location: `/api/videos/${id}`, 'Cache-Control': 'no-store' },
-      body: JSON.stringify(toVideoView(video))
+      body: JSON.stringify(toVideoView(video, positions.get(id) ?? null))
     }
   }
 
