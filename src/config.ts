@@ -43,7 +43,11 @@ const bool = (fallback: boolean) =>
       return z.NEVER
     })
 
-const url = (protocols: string[]) =>
+/**
+ * A URL with one of the protocols. `secret` gives the messages for a URL that may carry a
+ * password (they never echo the value).
+ */
+const url = (protocols: string[], secret?: { invalid: string, wrongScheme: string }) =>
   z.preprocess(emptyToUndefined, z.string().optional())
     .transform((v, ctx) => {
       if (v === undefined) return undefined
@@ -51,37 +55,25 @@ const url = (protocols: string[]) =>
       try {
         parsed = new URL(v)
       } catch {
-        ctx.addIssue({ code: 'custom', message: `is not a valid URL: "${v}"` })
+        ctx.addIssue({ code: 'custom', message: secret?.invalid ?? `is not a valid URL: "${v}"` })
         return z.NEVER
       }
       if (!protocols.includes(parsed.protocol)) {
-        ctx.addIssue({ code: 'custom', message: `must start with ${protocols.map((p) => p + '//').join(' or ')}, got "${v}"` })
+        ctx.addIssue({ code: 'custom', message: secret?.wrongScheme ?? `must start with ${protocols.map((p) => p + '//').join(' or ')}, got "${v}"` })
         return z.NEVER
       }
       if (parsed.hostname === '') {
-        ctx.addIssue({ code: 'custom', message: `has no host: "${v}"` })
+        ctx.addIssue({ code: 'custom', message: secret?.wrongScheme ?? `has no host: "${v}"` })
         return z.NEVER
       }
       return v
     })
 
 // The value is never echoed: an SMTP URL carries a password.
-const smtpUrl = z.preprocess(emptyToUndefined, z.string().optional())
-  .transform((v, ctx) => {
-    if (v === undefined) return undefined
-    let parsed: URL
-    try {
-      parsed = new URL(v)
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'is not a valid URL; write it as smtp://user:password@host:587 or smtps://user:password@host:465 (percent-encode special characters)' })
-      return z.NEVER
-    }
-    if (!['smtp:', 'smtps:'].includes(parsed.protocol) || parsed.hostname === '') {
-      ctx.addIssue({ code: 'custom', message: 'must be smtp://[user:password@]host[:port] or smtps://...' })
-      return z.NEVER
-    }
-    return v
-  })
+const smtpUrl = url(['smtp:', 'smtps:'], {
+  invalid: 'is not a valid URL; write it as smtp://user:password@host:587 or smtps://user:password@host:465 (percent-encode special characters)',
+  wrongScheme: 'must be smtp://[user:password@]host[:port] or smtps://...'
+})
 
 /** A sensible share of memory for the in-process cache: a tenth of RAM, at most 1 GiB. */
 export const defaultCacheMemoryMb = () => Math.max(16, Math.min(1024, Math.floor(totalmem() / 1024 / 1024 / 10)))

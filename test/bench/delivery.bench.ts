@@ -90,6 +90,15 @@ async function cpuSeconds (pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
+/** CPU seconds so far of a process and its children (nginx's master and its worker). */
+async function treeCpuSeconds (pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises')
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')
+  let total = await cpuSeconds(pid)
+  for (const child of children.split(' ').filter((c) => c !== '')) total += await cpuSeconds(Number(child)).catch(() => 0)
+  return total
+}
+
 interface Job {
   url: string
   /** body bytes per answer, for throughput from req/s (both tools alike) */
@@ -236,8 +245,10 @@ export async function run (): Promise<BenchResult> {
     await writeFile(join(nginxDir, 'nginx.conf'), nginxConf(nginxDir, objects, nginxPort))
     const nginx = start('nginx', ['-c', join(nginxDir, 'nginx.conf'), '-p', nginxDir, '-e', join(nginxDir, 'error.log')])
     const reference = join(here, 'delivery-reference-server.ts')
-    const staticPort = await listeningPort(start(process.execPath, ['--import', 'tsx', reference, 'static', objects]), '@fastify/static')
-    const pipePort = await listeningPort(start(process.execPath, ['--import', 'tsx', reference, 'pipe', objects]), 'createReadStream pipe')
+    const staticServer = start(process.execPath, ['--import', 'tsx', reference, 'static', objects])
+    const staticPort = await listeningPort(staticServer, '@fastify/static')
+    const pipeServer = start(process.execPath, ['--import', 'tsx', reference, 'pipe', objects])
+    const pipePort = await listeningPort(pipeServer, 'createReadStream pipe')
     const at = (port: number) => `http://127.0.0.1:${port}`
     await waitForHttp(`${at(nginxPort)}/`, nginx, 'nginx')
     // One Lectern at a time, always on this port, restarted when a scenario needs another cache size.
@@ -325,12 +336,13 @@ export async function run (): Promise<BenchResult> {
           for (const [tool, measure] of tools) {
             progress(`${scenario}: ${c.server}, ${tool} -c${CONNECTIONS} ${SECONDS}s (round ${round}/${ROUNDS})`)
             const k = `${scenario}|${c.server}|${tool}`
-            const pid = c.server.startsWith('Lectern') ? lectern.child.pid : undefined
+            // Every server's own CPU (nginx: master and worker), the load generator's excluded.
+            const pid = c.server.startsWith('Lectern') ? lectern.child.pid : c.server === 'nginx' ? nginx.pid : c.server === '@fastify/static' ? staticServer.pid : pipeServer.pid
             const countsFastPath = c.server === 'Lectern' && scenario === 'cached 64 KiB segment'
             const answersBefore = countsFastPath ? await fastPathAnswers(lecternPort) : 0
-            const cpuBefore = pid === undefined ? 0 : await cpuSeconds(pid)
+            const cpuBefore = pid === undefined ? 0 : await treeCpuSeconds(pid)
             const m = await measure(c.job)
-            if (pid !== undefined && m.reqPerSec > 0) m.cpuUsPerReq = (await cpuSeconds(pid) - cpuBefore) * 1e6 / (m.reqPerSec * (c.job.seconds ?? SECONDS))
+            if (pid !== undefined && m.reqPerSec > 0) m.cpuUsPerReq = (await treeCpuSeconds(pid) - cpuBefore) * 1e6 / (m.reqPerSec * (c.job.seconds ?? SECONDS))
             if (countsFastPath && m.reqPerSec > 0) counted.set(tool, [...(counted.get(tool) ?? []), (await fastPathAnswers(lecternPort) - answersBefore) / (m.reqPerSec * (c.job.seconds ?? SECONDS))])
             samples.set(k, [...(samples.get(k) ?? []), m])
           }
@@ -360,6 +372,8 @@ export async function run (): Promise<BenchResult> {
           'MiB/s': Math.round(m.bytesPerSec / MiB),
           'p99 ms': Math.round(m.p99Ms * 100) / 100,
           'server CPU µs/req': Number.isNaN(m.cpuUsPerReq) ? '' : Math.round(m.cpuUsPerReq! * 10) / 10,
+          // CPU seconds per GB served: µs per answer over the bytes of an answer.
+          'server CPU s/GB': Number.isNaN(m.cpuUsPerReq) || c.job.bodyBytes === undefined ? '' : Math.round(m.cpuUsPerReq! * 1e3 / c.job.bodyBytes * 100) / 100,
           errors: m.errors
         })
       }
@@ -408,6 +422,18 @@ export async function run (): Promise<BenchResult> {
           .map(([o, x]) => `, Lectern/${o} ${fmt(x)}`)
         lines.push(`${tool}: ${goal.scenario}, Lectern/${goal.reference} ${goal.label} ${fmt(r)}${spread(goal.scenario, 'Lectern', goal.reference, tool, goal.metric)} ` +
           `(target >= ${goal.target}x: ${r >= goal.target ? 'met' : 'NOT met'})${others.join('')}`)
+      }
+    }
+    // CPU per byte against nginx's in the same rounds (each server's own /proc CPU time): what
+    // serving costs the machine, whichever side the load generator bounds.
+    for (const [tool] of tools) {
+      for (const scenario of ['cached 1 MiB segment', 'cached 64 KiB segment']) {
+        const xs = samples.get(`${scenario}|Lectern|${tool}`) ?? []
+        const ys = samples.get(`${scenario}|nginx|${tool}`) ?? []
+        const rs = xs.map((x, i) => (x.cpuUsPerReq ?? NaN) / (ys[i]?.cpuUsPerReq ?? NaN)).filter((r) => Number.isFinite(r))
+        if (rs.length === 0) continue
+        const mid = [...rs].sort((a, b) => a - b)[Math.floor(rs.length / 2)]!
+        lines.push(`${tool}: ${scenario}, server CPU per byte Lectern/nginx ${fmt(mid)}, rounds ${fmt(Math.min(...rs))}-${fmt(Math.max(...rs))}`)
       }
     }
     for (const [tool, rs] of counted) {

@@ -28,18 +28,24 @@ async function importFrom (t: Parameters<typeof transcoderFixture>[0], fx: Trans
   return { id, source, result, video: await getVideo(fx.db, id) }
 }
 
-const cueLines = (vtt: string) => vtt.split('\n').filter((l) => l.includes('-->') || /[a-z]/i.test(l)).filter((l) => l !== 'WEBVTT')
-
-t.test('an MKV with English (SubRip) and French (ASS) subtitles: two caption tracks', async (t) => {
+/** A 4 s MKV with English (SubRip) and French subtitle streams, tagged eng and fre. */
+async function twoLanguageMkv (t: Parameters<typeof mediaDir>[0], options: { frenchCodec: 'srt' | 'ass', englishTitle?: string }): Promise<string> {
   const dir = await mediaDir(t)
   await writeFile(join(dir, 'en.srt'), EN)
   await writeFile(join(dir, 'fr.srt'), FR)
   const mkv = join(dir, 'lecture.mkv')
   runFfmpeg([
     '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25:duration=4', '-i', join(dir, 'en.srt'), '-i', join(dir, 'fr.srt'),
-    '-map', '0:v', '-map', '1:s', '-map', '2:s', '-c:v', 'libx264', '-preset', 'ultrafast', '-c:s:0', 'srt', '-c:s:1', 'ass',
-    '-metadata:s:s:0', 'language=eng', '-metadata:s:s:0', 'title=English (lecturer)', '-metadata:s:s:1', 'language=fre', mkv
+    '-map', '0:v', '-map', '1:s', '-map', '2:s', '-c:v', 'libx264', '-preset', 'ultrafast', '-c:s:0', 'srt', '-c:s:1', options.frenchCodec,
+    '-metadata:s:s:0', 'language=eng', ...(options.englishTitle !== undefined ? ['-metadata:s:s:0', `title=${options.englishTitle}`] : []), '-metadata:s:s:1', 'language=fre', mkv
   ])
+  return mkv
+}
+
+const cueLines = (vtt: string) => vtt.split('\n').filter((l) => l.includes('-->') || /[a-z]/i.test(l)).filter((l) => l !== 'WEBVTT')
+
+t.test('an MKV with English (SubRip) and French (ASS) subtitles: two caption tracks', async (t) => {
+  const mkv = await twoLanguageMkv(t, { frenchCodec: 'ass', englishTitle: 'English (lecturer)' })
   const fx = await transcoderFixture(t)
   const { source, result, video } = await importFrom(t, fx, mkv, [{ index: 2, codec: 'hdmv_pgs_subtitle', language: 'deu', title: null }])
   t.same(source.subtitles?.map((s) => `${s.codec}:${s.language}`), ['subrip:eng', 'ass:fre'], 'the probe lists both streams')
@@ -115,15 +121,7 @@ t.test('two audio tracks, the second marked default: the second is the one encod
 })
 
 t.test('through the whole transcode: the subtitle streams of an MKV are caption tracks of the ready video', async (t) => {
-  const dir = await mediaDir(t)
-  await writeFile(join(dir, 'en.srt'), EN)
-  await writeFile(join(dir, 'fr.srt'), FR)
-  const mkv = join(dir, 'lecture.mkv')
-  runFfmpeg([
-    '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25:duration=4', '-i', join(dir, 'en.srt'), '-i', join(dir, 'fr.srt'),
-    '-map', '0:v', '-map', '1:s', '-map', '2:s', '-c:v', 'libx264', '-preset', 'ultrafast', '-c:s', 'srt',
-    '-metadata:s:s:0', 'language=eng', '-metadata:s:s:1', 'language=fre', mkv
-  ])
+  const mkv = await twoLanguageMkv(t, { frenchCodec: 'srt' })
   const fx = await transcoderFixture(t)
   const { id } = await uploadVideo(fx, mkv)
   await transcodeVideo({ db: fx.db, storage: fx.storage, config: fx.config, log: fx.log, signal: new AbortController().signal, tmpRoot: fx.tmpRoot }, id)
