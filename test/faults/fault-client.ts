@@ -97,3 +97,15 @@ export function isUnavailable (t: Test, res: Answer, code: string, words: RegExp
   t.notMatch(res.body.toString(), /127\.0\.0\.1|localhost|:\d{4,5}\b|ECONN|Mongo|at \w+ \(/, `${what}: no host, port, driver or stack`)
   t.ok(res.headers.get('retry-after') !== null, `${what}: Retry-After`)
 }
+
+/** /health/ready while `away` is unreachable: 503, it down and the other up, an outage going on that says what was seen. */
+export async function outageGoingOn (t: Test, base: string, away: 'database' | 'storage', seen: RegExp): Promise<void> {
+  const during = await call(base, '/health/ready')
+  t.equal(during.status, 503, `not ready while the ${away} is away`)
+  t.equal(during.json?.dependencies[away], 'down')
+  t.equal(during.json?.dependencies[away === 'database' ? 'storage' : 'database'], 'ok')
+  const open = during.json?.outages[away][0]
+  t.equal(open?.to, null, 'an outage going on')
+  t.match(open?.error, seen, `with what was seen (${JSON.stringify(open)})`)
+  t.equal((await call(base, '/health/live')).status, 200, 'the process is up')
+}

@@ -4,7 +4,7 @@ import { ferretDbBinary } from '../helpers/ferretdb-server.js'
 import { underCi } from '../helpers/requirements.js'
 import { publishVideo } from '../delivery/fixtures.js'
 import { restartableFerretDb } from './restartable-servers.js'
-import { byteLadder, call, isUnavailable, listen, signUp, until } from './fault-client.js'
+import { byteLadder, call, isUnavailable, listen, outageGoingOn, signUp, until } from './fault-client.js'
 
 // The MongoDB-wire server restarted: FerretDB SIGKILLed under one Lectern on a real socket, then
 // started again on the same port with the same files. Meanwhile requests that need it answer 503
@@ -57,14 +57,7 @@ t.test('FerretDB away: 503s that say so, then everything back without a restart'
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'admin@example.org', password: 'correct horse battery' })
   }), 'LECTERN_ERR_DATABASE_UNAVAILABLE', DATABASE_AWAY, 'a sign-in')
 
-  const during = await call(base, '/health/ready')
-  t.equal(during.status, 503, 'not ready while the database is away')
-  t.equal(during.json?.dependencies.database, 'down')
-  t.equal(during.json?.dependencies.storage, 'ok')
-  const open = during.json?.outages.database[0]
-  t.equal(open?.to, null, 'an outage going on')
-  t.match(open?.error, /no server answered|connection (refused|reset|lost)/, `with what was seen (${JSON.stringify(open)})`)
-  t.equal((await call(base, '/health/live')).status, 200, 'the process is up')
+  await outageGoingOn(t, base, 'database', /no server answered|connection (refused|reset|lost)/)
 
   await db.start()
 

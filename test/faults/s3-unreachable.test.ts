@@ -4,7 +4,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { publishVideo } from '../delivery/fixtures.js'
 import { fakeVideo, multipartBody } from '../plugins/multipart-body.js'
 import { restartableS3rver, type RestartableS3rver } from './restartable-servers.js'
-import { byteLadder, call, type Answer, isUnavailable, listen, signUp, until } from './fault-client.js'
+import { byteLadder, call, type Answer, isUnavailable, listen, outageGoingOn, signUp, until } from './fault-client.js'
 
 // S3 unreachable for a while (s3rver SIGKILLed, then started again on the same port with the
 // same directory), against one Lectern on a real socket: uploads fail cleanly with nothing
@@ -98,14 +98,7 @@ t.test('S3 away: uploads refused with nothing stored, cached segments play, the 
   // The admin sees every video: the published one, and no document for the refused upload.
   t.same(titles(mine), ['Fixture lecture'], 'no video document claims the refused upload')
 
-  const during = await call(base, '/health/ready')
-  t.equal(during.status, 503, 'not ready while storage is away')
-  t.equal(during.json?.dependencies.storage, 'down')
-  t.equal(during.json?.dependencies.database, 'ok')
-  const open = during.json?.outages.storage[0]
-  t.equal(open?.to, null, 'an outage going on')
-  t.match(open?.error, /connection refused|connection reset/, 'with what was seen')
-  t.equal((await call(base, '/health/live')).status, 200, 'the process is up')
+  await outageGoingOn(t, base, 'storage', /connection refused|connection reset/)
 
   await s3.start()
 
