@@ -51,6 +51,15 @@ export function keyframeSeconds (segmentSeconds: number): number {
   return segmentSeconds % 2 === 0 ? 2 : segmentSeconds
 }
 
+/**
+ * How long the MPEG-TS muxer may gather audio frames into one PES packet (ffmpeg's default mux
+ * delay). With none (`-muxdelay 0`, once used to keep every rung on the tee's timeline) every AAC
+ * frame goes out in a packet of its own, about 75 kbit/s of overhead per rung; the delay would
+ * also shift timestamps by twice its length, which `mpegts_copyts` turns off, so every rung, the
+ * tee's included, keeps the encoder's timeline and players can switch at any segment boundary.
+ */
+export const MUX_DELAY_S = 0.7
+
 /** Paths that the tee muxer's option syntax could misread. Temp dirs never have these. */
 const TEE_UNSAFE = /[:|[\]\\'"=]/
 
@@ -131,6 +140,8 @@ export function buildFfmpegArgs (o: EncodeOptions): string[] {
       hls_playlist_type: 'event',
       hls_flags: 'independent_segments+temp_file',
       hls_segment_type: 'mpegts',
+      // Timestamps as the encoder made them, in every rung (see MUX_DELAY_S).
+      hls_ts_options: 'mpegts_copyts=1',
       hls_segment_filename: paths.segments
     }
     if (i === o.progressiveIndex) {
@@ -138,14 +149,13 @@ export function buildFfmpegArgs (o: EncodeOptions): string[] {
       for (const p of [paths.playlist, paths.segments, mp4]) {
         if (TEE_UNSAFE.test(p)) throw new RangeError(`output path "${p}" has characters the tee muxer cannot take`)
       }
-      const hlsSlave = Object.entries({ f: 'hls', ...hls }).map(([k, v]) => `${k}=${v}`).join(':')
+      // Tee option values escape their own '=' and ':' with a backslash.
+      const hlsSlave = Object.entries({ f: 'hls', max_delay: String(MUX_DELAY_S * 1e6), ...hls }).map(([k, v]) => `${k}=${v.replace(/[=:\\]/g, '\\$&')}`).join(':')
       // MP4 needs the codec headers out of band; the MPEG-TS muxer repeats them before each IDR.
       args.push('-flags:v', '+global_header', '-flags:a', '+global_header', '-f', 'tee',
         `[${hlsSlave}]${paths.playlist}|[f=mp4:movflags=+faststart]${mp4}`)
     } else {
-      // No mux delay: the tee muxer's slaves start at the encoder's timestamps, and every rung
-      // must share one timeline for players to switch between them.
-      args.push('-muxdelay', '0', '-muxpreload', '0', '-f', 'hls', ...Object.entries(hls).flatMap(([k, v]) => [`-${k}`, v]), paths.playlist)
+      args.push('-muxdelay', String(MUX_DELAY_S), '-f', 'hls', ...Object.entries(hls).flatMap(([k, v]) => [`-${k}`, v]), paths.playlist)
     }
   })
   return args

@@ -48,14 +48,14 @@ export function predictBitrates (ladder: Ladder, crfs: readonly number[], c: Sou
 }
 
 /**
- * MPEG-TS costs beyond the encoders' bits, measured on Lectern's rungs (60 s slide lecture):
- * about 4% on video, and about 75 kbit/s per rung with audio, because every AAC frame goes out in
- * a PES packet of its own (the outputs run with -muxdelay 0 to share one timeline), two TS
- * packets for about 170-340 bytes. Segment bytes came to 522/424/305/236 kbit/s for
- * 313/217/128/75k of video and 131/131/99/67k of audio.
+ * MPEG-TS costs beyond the encoders' bits, measured on Lectern's rungs (40 s slide lecture, audio
+ * gathered into PES packets of up to 0.7 s, see MUX_DELAY_S): about 4% on video, and about
+ * 35 kbit/s per rung with audio. Segment bytes came to 492/393/266/175 kbit/s for 313/216/128/75k
+ * of video and 131/131/99/67k of audio. (With -muxdelay 0, every AAC frame in a PES packet of its
+ * own, the muxing was about 75 kbit/s: 522/424/305/236k for the same streams.)
  */
 export const TS_VIDEO_OVERHEAD = 0.04
-export const TS_AUDIO_OVERHEAD_BPS = 75_000
+export const TS_AUDIO_OVERHEAD_BPS = 35_000
 
 /** What a rung will cost a player, segment bytes over time: predicted video, its audio, and the muxing around them. Pure. */
 export function playerBitrate (video: number, rung: Pick<PlannedRung, 'audioBitrate'>, hasAudio: boolean): number {

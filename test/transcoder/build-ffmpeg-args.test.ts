@@ -44,7 +44,10 @@ t.test('every rung: x264 High at its level, capped CRF, keyframes at the same in
 t.test('HLS per rung; the 720p rung also goes to a faststart MP4 through tee, not a second encode', async (t) => {
   t.same(valuesOf('-f'), ['hls', 'tee', 'hls', 'hls', 'hls'])
   const tee = args[args.indexOf('tee') + 1]!
-  t.equal(tee, '[f=hls:hls_time=4:hls_playlist_type=event:hls_flags=independent_segments+temp_file:hls_segment_type=mpegts:hls_segment_filename=/tmp/out/720p/segment-%05d.ts]/tmp/out/720p/index.m3u8|[f=mp4:movflags=+faststart]/tmp/out/progressive.mp4')
+  t.equal(tee, '[f=hls:max_delay=700000:hls_time=4:hls_playlist_type=event:hls_flags=independent_segments+temp_file:hls_segment_type=mpegts:hls_ts_options=mpegts_copyts\\=1:hls_segment_filename=/tmp/out/720p/segment-%05d.ts]/tmp/out/720p/index.m3u8|[f=mp4:movflags=+faststart]/tmp/out/progressive.mp4')
+  // The other rungs pack audio the same way and keep the encoder's timestamps too.
+  t.same(valuesOf('-muxdelay'), ['0.7', '0.7', '0.7', '0.7'])
+  t.same(valuesOf('-hls_ts_options'), ['mpegts_copyts=1', 'mpegts_copyts=1', 'mpegts_copyts=1', 'mpegts_copyts=1'])
   t.same(valuesOf('-hls_segment_filename'), ['/tmp/out/1080p/segment-%05d.ts', '/tmp/out/540p/segment-%05d.ts', '/tmp/out/360p/segment-%05d.ts', '/tmp/out/234p/segment-%05d.ts'])
   t.same(valuesOf('-hls_playlist_type'), ['event', 'event', 'event', 'event'])
   t.same(valuesOf('-progress'), ['pipe:1'])
