@@ -10,7 +10,7 @@ const CONNECT_TIMEOUT_MS = 5000
  * forever. Idle time, not a total: a slow but moving upload part is never cut. A GetObject body is
  * exempt once it is handed out (S3ObjectStore.get), since its reader sets the pace.
  */
-export const SOCKET_IDLE_TIMEOUT_MS = 10_000
+export const SOCKET_IDLE_TIMEOUT_MS = 30_000
 
 /**
  * The S3 client settings every S3 user in Lectern shares (the object store, the tus upload store):
