@@ -29,6 +29,7 @@ import { registerPlaybackRoute } from './playback-route.js'
 import { listenForEdgeLog } from './edge-log-listener.js'
 import { deliveryCounters, type CacheOutcome, type DeliveryKind } from '../metrics/delivery-counters.js'
 import { addSubtitleGroup, subtitleRenditions } from '../captions/subtitle-playlist.js'
+import { readObject } from '../captions/caption-files.js'
 import { writeMasterPlaylist } from '../../transcoder/write-master-playlist.js'
 
 export interface DeliveryOptions {
@@ -175,9 +176,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
    */
   async function liveText (objectKey: string, seen: Seen): Promise<string> {
     seen.outcome = 'origin'
-    const chunks: Buffer[] = []
-    for await (const chunk of await storage.get(objectKey)) chunks.push(chunk as Buffer)
-    return Buffer.concat(chunks).toString('utf8')
+    return (await readObject(storage, objectKey)).toString('utf8')
   }
 
   /** A playlist of the video as it is now: live, or as stored (through the cache). */

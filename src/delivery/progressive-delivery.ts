@@ -7,6 +7,7 @@ import type { ByteRange, ObjectStore } from '../storage/object-store.js'
 import { ChunkFill } from './chunk-fill.js'
 import { ResponseHolds, type ChunkPool } from './chunk-pool.js'
 import { chunkBounds, chunkKey } from './chunked-body.js'
+import { parseRangeHeader } from './resolve-range.js'
 import type { Access } from './media-access.js'
 import { sendChunked } from './send-bytes.js'
 import { IMMUTABLE, IMMUTABLE_PRIVATE, type ServedObject } from './served-object.js'
@@ -146,21 +147,14 @@ export class ProgressiveDelivery {
 }
 
 /**
- * The first byte a request asks for (the first range of a Range header; 0 without one), or null
- * when the header is not one that is answered with bytes from a known place (it is then left to
- * the range resolution to answer). Only used to start the first read early.
+ * The first byte a request asks for (the first satisfiable range of its Range header; 0 without
+ * one), or null when the header is not one that is answered with bytes from a known place (it is
+ * then left to the range resolution to answer). Only used to start the first read early.
  */
 function firstByteAsked (range: string | undefined, size: number): number | null {
   if (size === 0) return null
   if (range === undefined) return 0
-  const m = /^bytes=\s*(\d*)\s*-\s*(\d*)/.exec(range)
-  if (m === null) return null
-  if (m[1] !== '') {
-    const start = Number(m[1])
-    return start < size ? start : null
-  }
-  if (m[2] === '') return null
-  return Math.max(0, size - Number(m[2]))
+  return parseRangeHeader(range, size)?.[0]?.start ?? null
 }
 
 /** Resolves when a fill has its first bytes (or is done); rejects with its error when it failed. */

@@ -5,6 +5,7 @@ import t from 'tap'
 import { openDatabase } from '../../src/db/open-database.js'
 import { createObjectStore } from '../../src/storage/create-object-store.js'
 import { videoKeys } from '../../src/db/documents.js'
+import { readObject } from '../../src/captions/caption-files.js'
 import { Worker, type JobSettled } from '../../transcoder/worker.js'
 import { makeClip } from '../helpers/media.js'
 import { testConfig, tempDir } from '../helpers/config.js'
@@ -111,7 +112,7 @@ t.test('SIGTERM: the worker process stops ffmpeg, gives the job back and exits 0
     // Published while it transcoded: viewers play that version until the next attempt catches up.
     t.same([...new Set(stored.map((o) => o.key.split('/')[2]))], [video.version], 'only the version viewers play is left')
     for (const r of video.renditions) {
-      const listed = (await streamText(await storage.get(videoKeys.mediaPlaylist(id, video.version!, r.name)))).split('\n').filter((l) => l.startsWith('segment-'))
+      const listed = (await readObject(storage, videoKeys.mediaPlaylist(id, video.version!, r.name))).toString('utf8').split('\n').filter((l) => l.startsWith('segment-'))
       const keys = new Set(stored.map((o) => o.key))
       t.ok(listed.every((s) => keys.has(videoKeys.segment(id, video.version!, r.name, s))), `every segment its ${r.name} playlist lists is stored`)
     }
@@ -120,9 +121,3 @@ t.test('SIGTERM: the worker process stops ffmpeg, gives the job back and exits 0
   }
   t.same((await readdir(childTmp)).filter((f) => f.startsWith('lectern-transcode-')), [], 'the worker removed its temp files')
 })
-
-async function streamText (stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const chunk of stream) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
-}
