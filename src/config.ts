@@ -92,11 +92,13 @@ const envSchema = z.object({
   S3_FORCE_PATH_STYLE: bool(false),
   S3_ACCESS_KEY_ID: optionalString,
   S3_SECRET_ACCESS_KEY: optionalString,
+  S3_SOCKET_TIMEOUT_MS: positiveInt(30_000, 3_600_000),
   AWS_ACCESS_KEY_ID: optionalString,
   AWS_SECRET_ACCESS_KEY: optionalString,
 
   REDIS_URL: url(['redis:', 'rediss:']),
   MONGODB_URL: url(['mongodb:', 'mongodb+srv:']),
+  MONGODB_OPERATION_TIMEOUT_MS: positiveInt(30_000, 3_600_000),
 
   JWT_SECRET: z.preprocess(emptyToUndefined, z.string().min(32, 'must be at least 32 characters').optional()),
   JWT_EXPIRES_IN_S: positiveInt(900, 30 * 24 * 3600),
@@ -145,6 +147,8 @@ export interface S3Config {
   forcePathStyle: boolean
   accessKeyId: string | undefined
   secretAccessKey: string | undefined
+  /** a call whose socket stays silent this long fails (and is retried by the SDK); S3_SOCKET_TIMEOUT_MS */
+  socketTimeoutMs?: number
 }
 
 export interface Config {
@@ -156,6 +160,8 @@ export interface Config {
   s3: S3Config | undefined
   redisUrl: string | undefined
   mongodbUrl: string | undefined
+  /** the longest one metadata-store operation may take in all (server selection, retries, a queued write's wait) before it fails as unreachable */
+  mongodbOperationTimeoutMs: number
   jwtSecret: string | undefined
   jwtExpiresInSeconds: number
   refreshTokenTtlSeconds: number
@@ -232,7 +238,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
       region: region ?? 'us-east-1',
       forcePathStyle: e.S3_FORCE_PATH_STYLE,
       accessKeyId: e.S3_ACCESS_KEY_ID ?? e.AWS_ACCESS_KEY_ID,
-      secretAccessKey: e.S3_SECRET_ACCESS_KEY ?? e.AWS_SECRET_ACCESS_KEY
+      secretAccessKey: e.S3_SECRET_ACCESS_KEY ?? e.AWS_SECRET_ACCESS_KEY,
+      socketTimeoutMs: e.S3_SOCKET_TIMEOUT_MS
     }
   } else if (e.S3_ENDPOINT !== undefined) {
     throw new ConfigError('S3_ENDPOINT: is set without S3_BUCKET; set S3_BUCKET too, or unset S3_ENDPOINT to keep objects on disk')
@@ -253,6 +260,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     s3,
     redisUrl: e.REDIS_URL,
     mongodbUrl: e.MONGODB_URL,
+    mongodbOperationTimeoutMs: e.MONGODB_OPERATION_TIMEOUT_MS,
     jwtSecret: e.JWT_SECRET,
     jwtExpiresInSeconds: e.JWT_EXPIRES_IN_S,
     refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_S,

@@ -39,7 +39,7 @@ t.test('a bad value names the variable and the problem in one line', async (t) =
 
 t.test('S3 with a region or an endpoint, and credentials from either name', async (t) => {
   const a = loadConfig({ S3_BUCKET: 'lectern-media', S3_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's' })
-  t.same(a.s3, { bucket: 'lectern-media', endpoint: undefined, region: 'eu-west-1', forcePathStyle: false, accessKeyId: 'k', secretAccessKey: 's' })
+  t.same(a.s3, { bucket: 'lectern-media', endpoint: undefined, region: 'eu-west-1', forcePathStyle: false, accessKeyId: 'k', secretAccessKey: 's', socketTimeoutMs: 30000 })
   const b = loadConfig({ S3_BUCKET: 'lectern', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_FORCE_PATH_STYLE: 'true' })
   t.equal(b.s3?.region, 'us-east-1')
   t.equal(b.s3?.forcePathStyle, true)

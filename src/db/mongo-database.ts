@@ -19,6 +19,13 @@ const CONNECT_TIMEOUT_MS = 5000
  */
 const SOCKET_TIMEOUT_MS = 20_000
 const PROBE_TIMEOUT_MS = 1500
+/**
+ * The default of MONGODB_OPERATION_TIMEOUT_MS: the longest one operation may take in all. The
+ * driver's own bounds add up (a silent socket, a retry, server selection, a new connection's
+ * handshake), and a write queued behind others (FerretDB) waits for them too; with a server that
+ * accepts connections but never answers, a request would wait for the sum.
+ */
+export const OPERATION_TIMEOUT_MS = 30_000
 const UPDATE_OPERATORS = new Set(['$set', '$unset', '$inc', '$push', '$pull'])
 
 export interface MongoDatabaseOptions {
@@ -26,6 +33,8 @@ export interface MongoDatabaseOptions {
   /** Overrides the database named in the URL path (tests use one database each). */
   dbName?: string
   serverSelectionTimeoutMs?: number
+  /** See OPERATION_TIMEOUT_MS. */
+  operationTimeoutMs?: number
   log?: FastifyBaseLogger
 }
 
@@ -74,6 +83,16 @@ function translate (err: unknown, collection: string): unknown {
   return new DuplicateKeyError(`A document in "${collection}" already has ${what}`)
 }
 
+/** p, or the signal's reason once it aborts, whichever comes first. */
+function untilAborted<R> (p: Promise<R>, signal: AbortSignal): Promise<R> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<R>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
 function checkUpdate (update: Update): void {
   const ops = Object.keys(update).filter((k) => (update as Record<string, unknown>)[k] !== undefined)
   if (ops.length === 0) throw new TypeError('An update needs at least one of $set, $unset, $inc, $push, $pull')
@@ -98,15 +117,23 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
   /** Set on FerretDB only: see MongoDatabase.open. */
   private readonly writes: SerialQueue | undefined
 
-  constructor (name: string, db: Db, serialiseWrites: boolean) {
+  private readonly timeoutMs: number
+
+  constructor (name: string, db: Db, serialiseWrites: boolean, timeoutMs: number) {
     this.name = name
     this.collection = db.collection(name)
     this.writes = serialiseWrites ? new SerialQueue() : undefined
+    this.timeoutMs = timeoutMs
   }
 
-  private async call<R> (op: () => Promise<R>): Promise<R> {
+  /**
+   * Runs op, failing with the signal's TimeoutError (a database outage, "timed out") once the
+   * deadline passes. Reads are given the signal and stop there; the driver offers no signal for
+   * writes, so a write is only no longer waited for (its socket timeout ends it).
+   */
+  private async call<R> (op: (signal: AbortSignal) => Promise<R>, signal = AbortSignal.timeout(this.timeoutMs)): Promise<R> {
     try {
-      const result = await op()
+      const result = await untilAborted(op(signal), signal)
       dependencyOutages.database.up()
       return result
     } catch (err) {
@@ -114,8 +141,16 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
     }
   }
 
-  private write<R> (op: () => Promise<R>): Promise<R> {
-    return this.writes === undefined ? this.call(op) : this.writes.run(() => this.call(op))
+  private write<R> (op: () => Promise<R>, signal = AbortSignal.timeout(this.timeoutMs)): Promise<R> {
+    if (this.writes === undefined) return this.call(op, signal)
+    // The deadline runs from here, the wait in the queue included. The queue itself waits for
+    // each write the driver has started (serialisation is the point of it), but skips those whose
+    // caller has stopped waiting: a hung server does not build up a queue of them.
+    const queued = this.writes.run(async () => {
+      signal.throwIfAborted()
+      return await op()
+    })
+    return this.call(() => queued, signal)
   }
 
   async insertOne (doc: T): Promise<void> {
@@ -126,14 +161,14 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
 
   async findOne (filter: Filter, options: { projection?: Projection } = {}): Promise<T | null> {
     checkFilter(filter)
-    const doc = await this.call(() => this.collection.findOne(filter, options.projection !== undefined ? { projection: options.projection } : {}))
+    const doc = await this.call((signal) => this.collection.findOne(filter, { signal, ...(options.projection !== undefined ? { projection: options.projection } : {}) }))
     return doc as T | null
   }
 
   async find (filter: Filter, options: FindOptions = {}): Promise<T[]> {
     checkFilter(filter)
-    return await this.call(async () => {
-      let cursor = this.collection.find(filter)
+    return await this.call(async (signal) => {
+      let cursor = this.collection.find(filter, { signal })
       if (options.sort !== undefined) cursor = cursor.sort(options.sort)
       if (options.skip !== undefined && options.skip > 0) cursor = cursor.skip(options.skip)
       if (options.limit !== undefined && options.limit > 0) cursor = cursor.limit(options.limit)
@@ -184,15 +219,16 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
 
   async countDocuments (filter: Filter = {}): Promise<number> {
     checkFilter(filter)
-    return await this.call(() => this.collection.countDocuments(filter))
+    return await this.call((signal) => this.collection.countDocuments(filter, { signal }))
   }
 
   async createIndex (fields: Record<string, 1 | -1>, options: IndexOptions = {}): Promise<void> {
     if (Object.keys(fields).length === 0) throw new TypeError(`createIndex on "${this.name}" needs at least one field`)
+    // No deadline: indexes are made at start-up, and building one on a large collection takes long.
     await this.write(() => this.collection.createIndex(fields, {
       ...(options.unique === true ? { unique: true } : {}),
       ...(options.sparse === true ? { sparse: true } : {})
-    }))
+    }), new AbortController().signal)
   }
 }
 
@@ -206,8 +242,11 @@ export class MongoDatabase implements Database {
   private readonly collections = new Map<string, MongoBackedCollection<{ _id: string }>>()
   private closing: Promise<void> | undefined
 
-  private constructor (client: MongoClient, databaseName: string, ferretdb: boolean) {
+  private readonly operationTimeoutMs: number
+
+  private constructor (client: MongoClient, databaseName: string, ferretdb: boolean, operationTimeoutMs: number) {
     this.client = client
+    this.operationTimeoutMs = operationTimeoutMs
     this.databaseName = databaseName
     this.ferretdb = ferretdb
     this.db = client.db(databaseName)
@@ -242,13 +281,13 @@ export class MongoDatabase implements Database {
       options.log?.warn({ ferretdbVersion: buildInfo.ferretdbVersion }, 'MONGODB_URL is FerretDB: its updates are not atomic across processes; run one node against it, or use MongoDB')
     }
     options.log?.info({ database: databaseName, version: buildInfo.version }, 'connected to MongoDB')
-    return new MongoDatabase(client, databaseName, ferretdb)
+    return new MongoDatabase(client, databaseName, ferretdb, options.operationTimeoutMs ?? OPERATION_TIMEOUT_MS)
   }
 
   collection<T extends { _id: string }> (name: string): Collection<T> {
     let collection = this.collections.get(name)
     if (collection === undefined) {
-      collection = new MongoBackedCollection(name, this.db, this.ferretdb)
+      collection = new MongoBackedCollection(name, this.db, this.ferretdb, this.operationTimeoutMs)
       this.collections.set(name, collection)
     }
     return collection as unknown as Collection<T>
@@ -257,7 +296,8 @@ export class MongoDatabase implements Database {
   async probe (): Promise<void> {
     if (this.closing !== undefined) throw new Error('The MongoDB connection is closed')
     try {
-      await this.db.command({ ping: 1 }, { timeoutMS: PROBE_TIMEOUT_MS })
+      // A signal, not timeoutMS: the driver (7.x) ignores timeoutMS.
+      await this.db.command({ ping: 1 }, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })
     } catch (err) {
       throw unavailable(err) ?? err
     }

@@ -9,7 +9,7 @@ import { ensureIndexes } from './ensure-indexes.js'
 /** MongoDB when MONGODB_URL is set, else the embedded store in DATA_DIR/db; indexes ensured. */
 export async function openDatabase (config: Config, log: FastifyBaseLogger): Promise<Database> {
   const db: Database = config.mongodbUrl !== undefined
-    ? await openMongoDatabase({ url: config.mongodbUrl, log })
+    ? await openMongoDatabase({ url: config.mongodbUrl, operationTimeoutMs: config.mongodbOperationTimeoutMs, log })
     : await openEmbeddedDatabase({ dir: join(config.dataDir, 'db'), log })
   try {
     await ensureIndexes(db)

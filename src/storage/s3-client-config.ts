@@ -5,10 +5,11 @@ import type { S3Config } from '../config.js'
 
 const CONNECT_TIMEOUT_MS = 5000
 /**
- * A socket on which nothing moves for this long fails its call (the SDK then retries it, up to
- * its 3 attempts): a store that accepts connections but no longer answers does not hold requests
- * forever. Idle time, not a total: a slow but moving upload part is never cut. A GetObject body is
- * exempt once it is handed out (S3ObjectStore.get), since its reader sets the pace.
+ * The default of S3_SOCKET_TIMEOUT_MS. A socket on which nothing moves for this long fails its
+ * call (the SDK then retries it, up to its 3 attempts): a store that accepts connections but no
+ * longer answers does not hold requests forever. Idle time, not a total: a slow but moving upload
+ * part is never cut (10 s cut a 2 GB upload's part under a loaded CI). A GetObject body is exempt
+ * once it is handed out (S3ObjectStore.get), since its reader sets the pace.
  */
 export const SOCKET_IDLE_TIMEOUT_MS = 30_000
 
@@ -32,7 +33,7 @@ export function s3ClientConfig (config: S3Config, maxSockets: number): S3ClientC
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {
       connectionTimeout: CONNECT_TIMEOUT_MS,
-      socketTimeout: SOCKET_IDLE_TIMEOUT_MS,
+      socketTimeout: config.socketTimeoutMs ?? SOCKET_IDLE_TIMEOUT_MS,
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets })
     }

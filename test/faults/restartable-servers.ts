@@ -25,6 +25,13 @@ export interface RestartableServer {
   start (): Promise<void>
   /** Stops it as a crash does (SIGKILL) and waits for the exit. */
   kill (): Promise<void>
+  /**
+   * SIGSTOP: a server that hangs. Its kernel still completes TCP handshakes and buffers what
+   * clients send, but nothing answers. Undone by resume() (and by the teardown).
+   */
+  pause (): void
+  /** SIGCONT: it answers again, everything buffered meanwhile included. */
+  resume (): void
 }
 
 export interface RestartableFerretDb extends RestartableServer {
@@ -83,9 +90,15 @@ export async function restartableFerretDb (t: Test): Promise<RestartableFerretDb
     const proc = child
     if (proc === undefined) return
     child = undefined
-    // Through the watchdog, so FerretDB itself gets the signal.
-    if (proc.exitCode === null && proc.signalCode === null) proc.stdin!.write(`${sig}\n`)
+    // Through the watchdog, so FerretDB itself gets the signal (after a SIGCONT: a stopped
+    // process keeps a SIGTERM pending).
+    if (proc.exitCode === null && proc.signalCode === null) proc.stdin!.write(`SIGCONT\n${sig}\n`)
     await exited(proc)
+  }
+
+  function pausing (sig: 'SIGSTOP' | 'SIGCONT'): void {
+    if (child === undefined) throw new Error('ferretdb is not running')
+    child.stdin!.write(`${sig}\n`)
   }
 
   t.teardown(async () => {
@@ -93,7 +106,13 @@ export async function restartableFerretDb (t: Test): Promise<RestartableFerretDb
     await rm(dir, { recursive: true, force: true })
   })
   await start()
-  return { url: withDatabase(base, uniqueDatabaseName()), start, kill: () => signal('SIGKILL') }
+  return {
+    url: withDatabase(base, uniqueDatabaseName()),
+    start,
+    kill: () => signal('SIGKILL'),
+    pause: () => pausing('SIGSTOP'),
+    resume: () => pausing('SIGCONT')
+  }
 }
 
 export interface RestartableS3rver extends RestartableServer {
@@ -135,6 +154,11 @@ export async function restartableS3rver (t: Test, bucket = 'lectern-faults'): Pr
     await exited(proc)
   }
 
+  function pausing (sig: 'SIGSTOP' | 'SIGCONT'): void {
+    if (child === undefined) throw new Error('s3rver is not running')
+    child.kill(sig)
+  }
+
   t.teardown(async () => {
     await kill()
     await rm(directory, { recursive: true, force: true })
@@ -150,6 +174,8 @@ export async function restartableS3rver (t: Test, bucket = 'lectern-faults'): Pr
       S3_SECRET_ACCESS_KEY: S3RVER_CREDENTIAL
     },
     start,
-    kill
+    kill,
+    pause: () => pausing('SIGSTOP'),
+    resume: () => pausing('SIGCONT')
   }
 }

@@ -22,6 +22,10 @@ export interface RedisServer {
   kill (): Promise<void>
   /** Starts a fresh, empty redis-server on the same port (after stop or kill). */
   restart (): Promise<void>
+  /** SIGSTOP: connections are still accepted, nothing answers (a hung server); resume() undoes it. */
+  pause (): void
+  /** SIGCONT. */
+  resume (): void
 }
 
 /** Why redis-server cannot run here, or undefined if it can. */
@@ -122,8 +126,14 @@ export async function launchRedisServer (): Promise<RedisServer> {
     const proc = child
     if (proc === undefined) return
     child = undefined
-    if (proc.exitCode === null && proc.signalCode === null) proc.stdin!.write(`${sig}\n`)
+    // A SIGCONT first: a stopped (paused) server keeps a SIGTERM pending.
+    if (proc.exitCode === null && proc.signalCode === null) proc.stdin!.write(`SIGCONT\n${sig}\n`)
     await waitForExit(proc)
+  }
+
+  function pausing (sig: 'SIGSTOP' | 'SIGCONT'): void {
+    if (child === undefined) throw new Error('redis-server is not running')
+    child.stdin!.write(`${sig}\n`)
   }
 
   await start()
@@ -136,6 +146,8 @@ export async function launchRedisServer (): Promise<RedisServer> {
     async restart () {
       await signal('SIGKILL')
       await start()
-    }
+    },
+    pause: () => pausing('SIGSTOP'),
+    resume: () => pausing('SIGCONT')
   }
 }
