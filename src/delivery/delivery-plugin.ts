@@ -399,7 +399,10 @@ export default fp<DeliveryOptions>(async function deliveryPlugin (app, options) 
   const sessions = new SessionStore<SessionValue>({
     redis: config.redisUrl === undefined ? undefined : { url: config.redisUrl, timeoutMs: config.cache.redisTimeoutMs, log: app.log.child({ component: 'abr-sessions' }) }
   })
-  app.addHook('onClose', async () => { await sessions.close() })
+  app.addHook('onClose', async () => {
+    await tracker.close()
+    await sessions.close()
+  })
   const tracker = new SessionTracker(sessions, app.log, { edgeLog: config.abrEdgeLogPort > 0 })
   app.decorate('abrSessions', tracker)
   if (config.abrEdgeLogPort > 0) {

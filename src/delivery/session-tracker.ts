@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import { addSample, estimateBps, lowEstimateBps, newEstimator, type EstimatorState } from '../abr/bandwidth-estimator.js'
-import { bufferSeconds, newBufferModel, onSegment, type BufferModelState } from '../abr/buffer-model.js'
+import { lowEstimateBps, newEstimator } from '../abr/bandwidth-estimator.js'
+import { bufferSeconds, onSegment } from '../abr/buffer-model.js'
 import { chooseRendition, safeStartIndex } from '../abr/choose-rendition.js'
 import type { Cmcd } from '../abr/cmcd.js'
 import { networkPrefix } from '../abr/network-prefix.js'
@@ -11,23 +11,9 @@ import { newSessionId } from '../abr/session-id.js'
 import type { SessionStore } from '../abr/session-store.js'
 import { sampleFromDelivery, sampleFromGap, type SegmentDelivery } from '../abr/sample-from-delivery.js'
 import { edgeDelivery, type EdgeLogLine } from '../abr/edge-log-line.js'
-import type { ThroughputSample } from '../abr/throughput-sample.js'
+import { applySessionEvents, newSession, type AbrSession, type SessionEvent } from '../abr/session-state.js'
 
-/** One viewing session's state, as kept in the session store (plain JSON). */
-export interface AbrSession {
-  estimator: EstimatorState
-  /** estimateBps(estimator), kept so that answering a segment never recomputes it */
-  estimate: number | null
-  buffer: BufferModelState
-  /** ladder index served last by /adaptive_stream, or chosen for the master */
-  current: number | null
-  /** segments served in a row at `current` (a step up waits for a few) */
-  held: number
-  /** smallest request gap seen after a small answer: an upper bound on the round trip, ms */
-  rttMs: number | null
-  /** the network the session plays from, to remember what it achieved */
-  network: string | null
-}
+export type { AbrSession } from '../abr/session-state.js'
 
 interface NetworkMemo { bps: number }
 
@@ -38,14 +24,17 @@ export type SessionValue = AbrSession | NetworkMemo
 export interface Ladder { peakBps: number[], averageBps: number[] }
 
 type Awaited = { sid: string, delivery: SegmentDelivery } | { sid: string, smallFinishMs: number }
-// Kept beside Node's request and socket objects, never on them: a property added to those changes
-// their shape for every access inside Node's HTTP and socket code.
-const arrivals = new WeakMap<IncomingMessage, number>()
-const awaiting = new WeakMap<Socket, Awaited>()
-
-function newSession (): AbrSession {
-  return { estimator: newEstimator(null), estimate: null, buffer: newBufferModel(), current: null, held: 0, rttMs: null, network: null }
+/** What is known of one client connection: its latest session request, and the sample that request's successor completes. */
+interface Connection {
+  /** The latest request on this connection that named a session or completed a sample (HTTP/1.1 answers in order). */
+  req: IncomingMessage | null
+  arrivalMs: number
+  awaited: Awaited | undefined
 }
+// Kept beside Node's socket objects, never on them: a property added to those changes their shape
+// for every access inside Node's HTTP and socket code. Keyed by the socket, not the request: a
+// WeakMap entry per request (short-lived keys) cost the fast path a third of its requests/s in GC.
+const connections = new WeakMap<Socket, Connection>()
 
 /** Whether a request names the session `sid` (in its URL, or in CMCD-Session as hls.js sends it). */
 function sameSession (req: IncomingMessage, sid: string): boolean {
@@ -60,9 +49,17 @@ const now = (): number => performance.timeOrigin + performance.now()
 /** Bodies at most this large say nothing about throughput, but their follow-up request bounds the RTT. */
 const SMALL_BODY = 16 * 1024
 const KBPS = 1000
-/** The most of an inter-request gap that is put down to the round trip. */
-const RTT_SHARE_MAX = 0.25
 const DONE = Promise.resolve()
+/**
+ * Events are applied to their sessions this long after the first of them (or at once when a choice
+ * or a read needs the session): a session hammered by many requests at once pays for one update
+ * per batch, not per request. CMSD-Dynamic may lag by this much.
+ */
+const FLUSH_MS = 25
+/** With this many events waiting (all sessions together), every session is brought up to date at once. */
+const MAX_WAITING = 4096
+/** Bound on the CMSD-Dynamic values kept ready. */
+const MAX_CMSD = 10_000
 
 /**
  * Delivery's side of adaptive bitrate: stamps each request's arrival, turns delivered segments
@@ -76,6 +73,13 @@ export class SessionTracker {
   readonly #log: FastifyBaseLogger
   /** Updates of one session run one after another, so a read-modify-write never loses a sample on this node. */
   readonly #queues = new Map<string, Promise<void>>()
+  /** What delivery saw of each session since its last update, in order. */
+  readonly #events = new Map<string, SessionEvent[]>()
+  #timer: ReturnType<typeof setTimeout> | undefined
+  /** Events waiting, all sessions together. */
+  #waiting = 0
+  /** Each session's CMSD-Dynamic value for its last `mb`, while its estimate stays as it is. */
+  readonly #cmsd = new Map<string, { mb: number | undefined, value: string }>()
   /** With nginx's access log arriving (ABR_EDGE_LOG_PORT), requests that came through a proxy are sampled from it, not here. */
   readonly #edge: boolean
   /** The last logged request of each of nginx's client connections. */
@@ -102,7 +106,8 @@ export class SessionTracker {
     if (delivery === null || delivery.bytes <= SMALL_BODY) return
     const sample = sampleFromGap(delivery, line.arrivalMs, line.rttMs ?? 0)
     if (sample === null || !await this.#sessions.claimOnce('edge:' + line.requestId)) return
-    await this.#update(line.sid, (s) => this.#withSample(s, sample))
+    this.#record(line.sid, { kind: 'sample', sample })
+    await this.#update(line.sid)
   }
 
   /** Whether this node's own view of a request says nothing about the viewer's link (it came through a proxy that logs it for us). */
@@ -113,39 +118,45 @@ export class SessionTracker {
   /** Called for every request before routing: its arrival time, and the gap sample the previous answer on this connection was waiting for. */
   arrived (req: IncomingMessage): void {
     const socket = req.socket
-    const last = awaiting.get(socket)
-    // Most requests name no session and follow none: they cost a property read and a search.
+    let c = connections.get(socket)
+    const last = c?.awaited
+    // Most requests name no session and follow none: they cost a lookup and a search.
     if (last === undefined && req.url?.includes('sid=') !== true) return
     const t = now()
-    arrivals.set(req, t)
+    if (c === undefined) {
+      c = { req, arrivalMs: t, awaited: undefined }
+      connections.set(socket, c)
+    } else {
+      c.req = req
+      c.arrivalMs = t
+    }
     if (last === undefined || this.#proxied(req)) return
-    awaiting.delete(socket)
+    c.awaited = undefined
     // A connection may carry other viewers' requests (a proxy's keep-alive upstream): only the same
     // session's next request says when its previous answer arrived.
     if (!sameSession(req, last.sid)) return
-    if ('smallFinishMs' in last) {
-      const gap = t - last.smallFinishMs
-      this.#update(last.sid, (s) => (s.rttMs === null || gap < s.rttMs ? { ...s, rttMs: gap } : s))
-      return
-    }
-    const { sid, delivery } = last
-    this.#update(sid, (s) => {
-      // The round trip is known only from gaps after small answers, and one slow gap would make
-      // every later sample too fast: subtract at most a quarter of this gap (the safe side).
-      const sample = sampleFromGap(delivery, t, Math.min(s.rttMs ?? 0, RTT_SHARE_MAX * (t - delivery.arrivalMs)))
-      return sample === null ? s : this.#withSample(s, sample)
-    })
+    if ('smallFinishMs' in last) this.#record(last.sid, { kind: 'rtt', gapMs: t - last.smallFinishMs })
+    // A gap no shorter than the RTT could be, with nothing subtracted, that is still no sample is none.
+    else if (sampleFromGap(last.delivery, t, 0) !== null) this.#record(last.sid, { kind: 'gap', delivery: last.delivery, nextArrivalMs: t })
   }
 
   arrivalOf (req: IncomingMessage): number {
-    return arrivals.get(req) ?? now()
+    const c = connections.get(req.socket)
+    return c !== undefined && c.req === req ? c.arrivalMs : now()
+  }
+
+  /** Sets what the next request on `socket` completes (undefined: nothing). */
+  #await (socket: Socket, next: Awaited | undefined): void {
+    const c = connections.get(socket)
+    if (c !== undefined) c.awaited = next
+    else if (next !== undefined) connections.set(socket, { req: null, arrivalMs: 0, awaited: next })
   }
 
   /** A small answer (a playlist) of a session went out: the next request on its connection bounds the RTT. */
   answeredSmall (res: ServerResponse, sid: string): void {
     const socket = res.socket
     if (socket === null) return
-    res.once('finish', () => { awaiting.set(socket, { sid, smallFinishMs: now() }) })
+    res.once('finish', () => { this.#await(socket, { sid, smallFinishMs: now() }) })
   }
 
   /**
@@ -157,7 +168,7 @@ export class SessionTracker {
     if (socket === null || bytes <= 0) return
     const arrivalMs = this.arrivalOf(req)
     // The player's buffer as of this request (choose() has done it for an adaptive segment).
-    if (!buffered) this.#update(sid, (s) => ({ ...s, buffer: onSegment(s.buffer, arrivalMs, segmentSeconds, cmcd?.bl) }))
+    if (!buffered) this.#record(sid, { kind: 'segment', arrivalMs, segmentSeconds, reportedBufferMs: cmcd?.bl })
     const queued = socket._handle?.writeQueueSize ?? 0
     const acceptedBytes = Math.max(0, Math.min(bytes, bytes - queued))
     // A player that reports its own throughput (CMCD mtp) has been sampled at arrival (reported()).
@@ -166,9 +177,8 @@ export class SessionTracker {
       const delivery: SegmentDelivery = { bytes, arrivalMs, finishMs: now(), acceptedBytes, segmentSeconds }
       const sample = !measured || bytes <= SMALL_BODY ? null : sampleFromDelivery(delivery)
       const next: Awaited | undefined = !measured ? undefined : sample === null ? (bytes <= SMALL_BODY ? { sid, smallFinishMs: delivery.finishMs } : { sid, delivery }) : undefined
-      if (next === undefined) awaiting.delete(socket)
-      else awaiting.set(socket, next)
-      if (sample !== null) this.#update(sid, (s) => this.#withSample(s, sample))
+      this.#await(socket, next)
+      if (sample !== null) this.#record(sid, { kind: 'sample', sample })
     }
     // The kernel took the whole answer at once: it has been handed over already ('finish' would
     // only say so later), and no 'finish' sample can come of it.
@@ -184,25 +194,20 @@ export class SessionTracker {
    */
   reported (req: IncomingMessage, sid: string, cmcd: Cmcd | undefined, bytesFor: (s: AbrSession) => number): Promise<void> | undefined {
     if (cmcd?.mtp === undefined) return undefined
-    const arrivalMs = this.arrivalOf(req)
-    const mtpKbps = cmcd.mtp
-    return this.#update(sid, (s) => {
-      const bytes = Math.max(1, Math.round(bytesFor(s)))
-      const sample = sampleFromDelivery({ bytes, arrivalMs, finishMs: arrivalMs, acceptedBytes: bytes, mtpKbps })
-      return sample === null ? s : this.#withSample(s, sample)
-    })
+    this.#record(sid, { kind: 'reported', arrivalMs: this.arrivalOf(req), mtpKbps: cmcd.mtp, bytesFor })
+    return this.#update(sid)
   }
 
   /** The session a master or adaptive playlist opens or continues, and what is known of its bandwidth. */
   async open (sid: string | undefined, ip: string | undefined): Promise<{ sid: string, estimateBps: number | null }> {
     const id = sid ?? newSessionId()
+    if (sid !== undefined) await this.#update(id)
     const known = sid === undefined ? undefined : await this.#get(id)
     if (known !== undefined) return { sid: id, estimateBps: known.estimate }
     const network = networkPrefix(ip) ?? null
     const memo = network === null ? undefined : await this.#sessions.get('net:' + network) as NetworkMemo | undefined
     const initial = memo?.bps ?? null
-    const estimator = newEstimator(initial)
-    const session: AbrSession = { estimator, estimate: estimateBps(estimator), buffer: newBufferModel(), current: null, held: 0, rttMs: null, network }
+    const session = newSession(newEstimator(initial), network)
     await this.#sessions.set('s:' + id, session)
     return { sid: id, estimateBps: session.estimate }
   }
@@ -244,14 +249,21 @@ export class SessionTracker {
 
   /** CMSD-Dynamic for a session from this node's copy (never waits): etp and, when known, the maximum suggested bitrate. */
   cmsdDynamic (sid: string, maxSuggestedBps: number | undefined): string | undefined {
+    // Kept ready per session until its estimate changes: the fast path asks for it on every answer.
+    const ready = this.#cmsd.get(sid)
+    if (ready !== undefined && ready.mb === maxSuggestedBps) return ready.value
     const estimate = (this.#sessions.peek('s:' + sid) as AbrSession | undefined)?.estimate ?? null
     if (estimate === null) return undefined
     const etp = Math.round(estimate / KBPS)
-    return maxSuggestedBps === undefined ? `etp=${etp}` : `etp=${etp},mb=${Math.round(maxSuggestedBps / KBPS)}`
+    const value = maxSuggestedBps === undefined ? `etp=${etp}` : `etp=${etp},mb=${Math.round(maxSuggestedBps / KBPS)}`
+    if (this.#cmsd.size >= MAX_CMSD) this.#cmsd.clear()
+    this.#cmsd.set(sid, { mb: maxSuggestedBps, value })
+    return value
   }
 
-  /** This node's copy of a session (tests and metrics). */
+  /** This node's copy of a session (tests and metrics), with what this node has seen of it applied when the state is this node's alone. */
   peek (sid: string): AbrSession | undefined {
+    void this.#update(sid)
     return this.#sessions.peek('s:' + sid) as AbrSession | undefined
   }
 
@@ -260,12 +272,21 @@ export class SessionTracker {
    * sample taken) and their bandwidth estimates, bits/s (null while unknown). Read-only, for /metrics.
    */
   active (withinMs: number): Array<number | null> {
+    this.#flushAll()
     return this.#sessions.recent('s:', withinMs).map((s) => (s as AbrSession).estimate)
   }
 
   /** Resolves once every update queued so far has been written. */
   async settled (): Promise<void> {
+    this.#flushAll()
     await Promise.all([...this.#queues.values()])
+  }
+
+  /** Applies what is waiting and stops the timer (the store closes after). */
+  async close (): Promise<void> {
+    await this.settled()
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
   }
 
   /** Whether what the session's network achieved is worth writing down again (it moved by 2% or more). */
@@ -274,9 +295,25 @@ export class SessionTracker {
     return before.estimate === null || Math.abs(after.estimate - before.estimate) >= 0.02 * before.estimate
   }
 
-  #withSample (s: AbrSession, sample: ThroughputSample): AbrSession {
-    const estimator = addSample(s.estimator, sample)
-    return { ...s, estimator, estimate: estimateBps(estimator) }
+  /** Notes an event of a session; it is applied with the others of its batch (see FLUSH_MS). */
+  #record (sid: string, event: SessionEvent): void {
+    let events = this.#events.get(sid)
+    if (events === undefined) {
+      events = []
+      this.#events.set(sid, events)
+    }
+    events.push(event)
+    if (++this.#waiting >= MAX_WAITING) this.#flushAll()
+    else if (this.#timer === undefined) {
+      this.#timer = setTimeout(this.#flushAll, FLUSH_MS)
+      this.#timer.unref()
+    }
+  }
+
+  readonly #flushAll = (): void => {
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+    for (const sid of [...this.#events.keys()]) void this.#update(sid)
   }
 
   async #get (sid: string): Promise<AbrSession | undefined> {
@@ -284,13 +321,27 @@ export class SessionTracker {
     return s !== undefined && 'estimator' in s ? s : undefined
   }
 
-  #update (sid: string, change: (s: AbrSession) => AbrSession): Promise<void> {
+  /**
+   * Applies the session's waiting events, then `change` (a choice), in that order. Without Redis at
+   * once; with Redis after this node's earlier updates of the session, read-modify-write.
+   */
+  #update (sid: string, change?: (s: AbrSession) => AbrSession): Promise<void> {
+    const events = this.#events.get(sid)
+    if (events !== undefined) {
+      this.#events.delete(sid)
+      this.#waiting -= events.length
+    } else if (change === undefined) return this.#queues.get(sid) ?? DONE
+    const apply = (s: AbrSession): AbrSession => {
+      const seen = events === undefined ? s : applySessionEvents(s, events)
+      return change === undefined ? seen : change(seen)
+    }
     // Without Redis the state is this process's alone: change it at once, with no promise.
     if (!this.#sessions.shared) {
       const s = (this.#sessions.peek('s:' + sid) as AbrSession | undefined) ?? newSession()
-      const changed = change(s)
+      const changed = apply(s)
       if (changed !== s) {
         this.#sessions.setLocal('s:' + sid, changed)
+        if (changed.estimate !== s.estimate) this.#cmsd.delete(sid)
         if (this.#networkChanged(s, changed)) this.#sessions.setLocal('net:' + changed.network!, { bps: changed.estimate! })
       }
       return DONE
@@ -298,9 +349,11 @@ export class SessionTracker {
     const previous = this.#queues.get(sid) ?? Promise.resolve()
     const next = previous.then(async () => {
       const s = await this.#get(sid) ?? newSession()
-      const changed = change(s)
+      const changed = apply(s)
       if (changed === s) return
       await this.#sessions.set('s:' + sid, changed)
+      // The copy read may be another node's newer one: what was kept ready here is stale either way.
+      this.#cmsd.delete(sid)
       if (this.#networkChanged(s, changed)) await this.#sessions.set('net:' + changed.network!, { bps: changed.estimate! })
     }).catch((err: unknown) => { this.#log.warn({ err }, 'could not update a viewing session') })
       .finally(() => { if (this.#queues.get(sid) === next) this.#queues.delete(sid) })

@@ -227,9 +227,12 @@ export async function run (): Promise<BenchResult> {
     progress('starting nginx, @fastify/static, a createReadStream pipe server and Lectern')
     // The embedded database serves one process at a time, so the two Lectern configurations
     // (default cache; an L1 too small to keep a chunk) run one after the other.
+    // Lectern as `npm start` runs it: tsc's build (a TypeScript loader such as tsx wraps every
+    // closure it creates in a defineProperty call to keep its name, which costs the hot path).
+    await execFileAsync(process.execPath, ['scripts/build-if-needed.mjs'], { cwd: projectRoot })
     const startLectern = async (name: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess, port: number }> => {
       const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
-      const child = start(process.execPath, ['--import', 'tsx', 'src/server.ts'], { DATA_DIR: dataDir, HOST: '127.0.0.1', LOG_LEVEL: 'warn', WORKER: 'off', ...env, PORT: String(port) })
+      const child = start(process.execPath, ['dist/src/server.js'], { DATA_DIR: dataDir, HOST: '127.0.0.1', LOG_LEVEL: 'warn', WORKER: 'off', ...env, PORT: String(port) })
       await waitForHttp(`http://127.0.0.1:${port}/health/live`, child, name)
       return { child, port }
     }
@@ -244,11 +247,14 @@ export async function run (): Promise<BenchResult> {
     await mkdir(nginxDir)
     await writeFile(join(nginxDir, 'nginx.conf'), nginxConf(nginxDir, objects, nginxPort))
     const nginx = start('nginx', ['-c', join(nginxDir, 'nginx.conf'), '-p', nginxDir, '-e', join(nginxDir, 'error.log')])
-    const reference = join(here, 'delivery-reference-server.ts')
-    const staticServer = start(process.execPath, ['--import', 'tsx', reference, 'static', objects])
+    const reference = join(here, 'delivery-reference-server.mjs')
+    const staticServer = start(process.execPath, [reference, 'static', objects])
     const staticPort = await listeningPort(staticServer, '@fastify/static')
-    const pipeServer = start(process.execPath, ['--import', 'tsx', reference, 'pipe', objects])
+    const pipeServer = start(process.execPath, [reference, 'pipe', objects])
     const pipePort = await listeningPort(pipeServer, 'createReadStream pipe')
+    const segmentPaths = [filePath(videoKeys.segment(id, version, 'r1m', 'segment-00000.ts')), filePath(videoKeys.segment(id, version, 'r64k', 'segment-00000.ts'))]
+    const bufferServer = start(process.execPath, [reference, 'buffer', objects, ...segmentPaths])
+    const bufferPort = await listeningPort(bufferServer, 'node:http Buffer')
     const at = (port: number) => `http://127.0.0.1:${port}`
     await waitForHttp(`${at(nginxPort)}/`, nginx, 'nginx')
     // One Lectern at a time, always on this port, restarted when a scenario needs another cache size.
@@ -268,6 +274,8 @@ export async function run (): Promise<BenchResult> {
     // -- every server answers the same bytes (this also fills Lectern's cache with both segments)
     const big = await import('node:fs/promises').then((fs) => fs.readFile(bigPath))
     const someRange = { start: 7 * RANGE_BYTES, end: 8 * RANGE_BYTES - 1 }
+    await checkBytes('node:http Buffer', at(bufferPort) + urls.file1m, seg1m)
+    await checkBytes('node:http Buffer', at(bufferPort) + urls.file64k, seg64k)
     for (const [name, port] of [['nginx', nginxPort], ['@fastify/static', staticPort], ['pipe', pipePort]] as const) {
       await checkBytes(name, at(port) + urls.file1m, seg1m)
       await checkBytes(name, at(port) + urls.file64k, seg64k)
@@ -281,9 +289,11 @@ export async function run (): Promise<BenchResult> {
       { scenario: 'cached 1 MiB segment', server: 'Lectern', job: { url: urls.lectern1m, bodyBytes: MiB } },
       { scenario: 'cached 1 MiB segment', server: 'nginx', job: { url: at(nginxPort) + urls.file1m, bodyBytes: MiB } },
       { scenario: 'cached 1 MiB segment', server: '@fastify/static', job: { url: at(staticPort) + urls.file1m, bodyBytes: MiB } },
+      { scenario: 'cached 1 MiB segment', server: 'node:http Buffer', job: { url: at(bufferPort) + urls.file1m, bodyBytes: MiB } },
       { scenario: 'cached 64 KiB segment', server: 'Lectern', job: { url: urls.lectern64k, bodyBytes: 64 * KiB } },
       { scenario: 'cached 64 KiB segment', server: 'nginx', job: { url: at(nginxPort) + urls.file64k, bodyBytes: 64 * KiB } },
       { scenario: 'cached 64 KiB segment', server: '@fastify/static', job: { url: at(staticPort) + urls.file64k, bodyBytes: 64 * KiB } },
+      { scenario: 'cached 64 KiB segment', server: 'node:http Buffer', job: { url: at(bufferPort) + urls.file64k, bodyBytes: 64 * KiB } },
       // The same cached segment with a viewing session: each answer is also a throughput sample.
       { scenario: 'cached 64 KiB segment, session sampled', server: 'Lectern', job: { url: urls.lectern64k + '?sid=benchSession00000000001', bodyBytes: 64 * KiB } },
       { scenario: 'cached 64 KiB segment, session sampled', server: 'Lectern, no session', job: { url: urls.lectern64k, bodyBytes: 64 * KiB } },
@@ -337,7 +347,7 @@ export async function run (): Promise<BenchResult> {
             progress(`${scenario}: ${c.server}, ${tool} -c${CONNECTIONS} ${SECONDS}s (round ${round}/${ROUNDS})`)
             const k = `${scenario}|${c.server}|${tool}`
             // Every server's own CPU (nginx: master and worker), the load generator's excluded.
-            const pid = c.server.startsWith('Lectern') ? lectern.child.pid : c.server === 'nginx' ? nginx.pid : c.server === '@fastify/static' ? staticServer.pid : pipeServer.pid
+            const pid = c.server.startsWith('Lectern') ? lectern.child.pid : c.server === 'nginx' ? nginx.pid : c.server === '@fastify/static' ? staticServer.pid : c.server === 'node:http Buffer' ? bufferServer.pid : pipeServer.pid
             const countsFastPath = c.server === 'Lectern' && scenario === 'cached 64 KiB segment'
             const answersBefore = countsFastPath ? await fastPathAnswers(lecternPort) : 0
             const cpuBefore = pid === undefined ? 0 : await treeCpuSeconds(pid)
@@ -396,6 +406,7 @@ export async function run (): Promise<BenchResult> {
     const targets: Array<{ scenario: string, metric: 'reqPerSec' | 'bytesPerSec', label: string, reference: string, target: number }> = [
       { scenario: 'cached 1 MiB segment', metric: 'bytesPerSec', label: 'throughput', reference: 'nginx', target: 1.5 },
       { scenario: 'cached 64 KiB segment', metric: 'reqPerSec', label: 'req/s', reference: 'nginx', target: 0.8 },
+      { scenario: 'cached 64 KiB segment', metric: 'reqPerSec', label: 'req/s', reference: 'node:http Buffer', target: 0.95 },
       { scenario: 'cached 64 KiB segment, session sampled', metric: 'reqPerSec', label: 'req/s', reference: 'Lectern, no session', target: 0.95 },
       { scenario: 'cached 1 MiB segment, session sampled', metric: 'reqPerSec', label: 'req/s', reference: 'Lectern, no session', target: 0.95 },
       { scenario: 'uncached 1 MiB range', metric: 'bytesPerSec', label: 'throughput', reference: 'createReadStream', target: 1 },
@@ -416,7 +427,7 @@ export async function run (): Promise<BenchResult> {
       for (const goal of targets) {
         const r = ratio(goal.scenario, 'Lectern', goal.reference, tool, goal.metric)
         if (Number.isNaN(r)) continue
-        const others = ['nginx', '@fastify/static'].filter((o) => o !== goal.reference)
+        const others = ['nginx', 'node:http Buffer', '@fastify/static'].filter((o) => o !== goal.reference)
           .map((o) => [o, ratio(goal.scenario, 'Lectern', o, tool, goal.metric)] as const)
           .filter(([, x]) => !Number.isNaN(x))
           .map(([o, x]) => `, Lectern/${o} ${fmt(x)}`)
@@ -428,12 +439,14 @@ export async function run (): Promise<BenchResult> {
     // serving costs the machine, whichever side the load generator bounds.
     for (const [tool] of tools) {
       for (const scenario of ['cached 1 MiB segment', 'cached 64 KiB segment']) {
-        const xs = samples.get(`${scenario}|Lectern|${tool}`) ?? []
-        const ys = samples.get(`${scenario}|nginx|${tool}`) ?? []
-        const rs = xs.map((x, i) => (x.cpuUsPerReq ?? NaN) / (ys[i]?.cpuUsPerReq ?? NaN)).filter((r) => Number.isFinite(r))
-        if (rs.length === 0) continue
-        const mid = [...rs].sort((a, b) => a - b)[Math.floor(rs.length / 2)]!
-        lines.push(`${tool}: ${scenario}, server CPU per byte Lectern/nginx ${fmt(mid)}, rounds ${fmt(Math.min(...rs))}-${fmt(Math.max(...rs))}`)
+        for (const reference of ['nginx', 'node:http Buffer']) {
+          const xs = samples.get(`${scenario}|Lectern|${tool}`) ?? []
+          const ys = samples.get(`${scenario}|${reference}|${tool}`) ?? []
+          const rs = xs.map((x, i) => (x.cpuUsPerReq ?? NaN) / (ys[i]?.cpuUsPerReq ?? NaN)).filter((r) => Number.isFinite(r))
+          if (rs.length === 0) continue
+          const mid = [...rs].sort((a, b) => a - b)[Math.floor(rs.length / 2)]!
+          lines.push(`${tool}: ${scenario}, server CPU per byte Lectern/${reference} ${fmt(mid)}, rounds ${fmt(Math.min(...rs))}-${fmt(Math.max(...rs))}`)
+        }
       }
     }
     for (const [tool, rs] of counted) {

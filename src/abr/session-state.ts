@@ -1,0 +1,82 @@
+import { addSample, estimateBps, newEstimator, type EstimatorState } from './bandwidth-estimator.js'
+import { newBufferModel, onSegment, type BufferModelState } from './buffer-model.js'
+import { sampleFromDelivery, sampleFromGap, type SegmentDelivery } from './sample-from-delivery.js'
+import type { ThroughputSample } from './throughput-sample.js'
+
+/** One viewing session's state, as kept in the session store (plain JSON). */
+export interface AbrSession {
+  estimator: EstimatorState
+  /** estimateBps(estimator), kept so that answering a segment never recomputes it */
+  estimate: number | null
+  buffer: BufferModelState
+  /** ladder index served last by /adaptive_stream, or chosen for the master */
+  current: number | null
+  /** segments served in a row at `current` (a step up waits for a few) */
+  held: number
+  /** smallest request gap seen after a small answer: an upper bound on the round trip, ms */
+  rttMs: number | null
+  /** the network the session plays from, to remember what it achieved */
+  network: string | null
+}
+
+export function newSession (estimator: EstimatorState = newEstimator(null), network: string | null = null): AbrSession {
+  return { estimator, estimate: estimateBps(estimator), buffer: newBufferModel(), current: null, held: 0, rttMs: null, network }
+}
+
+/**
+ * What delivery observed of a session, in the order it happened. Recorded as plain values when it
+ * happens (timestamps included), and applied to the session later, several at a time.
+ */
+export type SessionEvent =
+  /** A segment request arrived: the player's buffer moves (`reportedBufferMs`: its CMCD `bl`). */
+  | { kind: 'segment', arrivalMs: number, segmentSeconds: number, reportedBufferMs: number | undefined }
+  /** A sample complete in itself ('finish'-based, or from nginx's log). */
+  | { kind: 'sample', sample: ThroughputSample }
+  /** The next request on the connection of `delivery` arrived: a gap sample, less the session's round trip. */
+  | { kind: 'gap', delivery: SegmentDelivery, nextArrivalMs: number }
+  /** The gap after a small answer: an upper bound on the round trip. */
+  | { kind: 'rtt', gapMs: number }
+  /** The player's own throughput (CMCD `mtp`, kbit/s), weighted as the transfer of `bytesFor(session)`. */
+  | { kind: 'reported', arrivalMs: number, mtpKbps: number, bytesFor: (s: AbrSession) => number }
+
+/** The most of an inter-request gap that is put down to the round trip. */
+const RTT_SHARE_MAX = 0.25
+
+/**
+ * The session after `events` (the input is not changed). The estimate is computed once, at the
+ * end, however many samples came in.
+ */
+export function applySessionEvents (s: AbrSession, events: readonly SessionEvent[]): AbrSession {
+  let estimator = s.estimator
+  let buffer = s.buffer
+  let rttMs = s.rttMs
+  for (const e of events) {
+    switch (e.kind) {
+      case 'segment':
+        buffer = onSegment(buffer, e.arrivalMs, e.segmentSeconds, e.reportedBufferMs)
+        break
+      case 'rtt':
+        if (rttMs === null || e.gapMs < rttMs) rttMs = e.gapMs
+        break
+      case 'gap': {
+        // The round trip is known only from gaps after small answers, and one slow gap would make
+        // every later sample too fast: subtract at most a quarter of this gap (the safe side).
+        const rtt = Math.min(rttMs ?? 0, RTT_SHARE_MAX * (e.nextArrivalMs - e.delivery.arrivalMs))
+        const sample = sampleFromGap(e.delivery, e.nextArrivalMs, rtt)
+        if (sample !== null) estimator = addSample(estimator, sample)
+        break
+      }
+      case 'sample':
+        estimator = addSample(estimator, e.sample)
+        break
+      case 'reported': {
+        const bytes = Math.max(1, Math.round(e.bytesFor({ ...s, estimator, buffer, rttMs })))
+        const sample = sampleFromDelivery({ bytes, arrivalMs: e.arrivalMs, finishMs: e.arrivalMs, acceptedBytes: bytes, mtpKbps: e.mtpKbps })
+        if (sample !== null) estimator = addSample(estimator, sample)
+        break
+      }
+    }
+  }
+  if (estimator === s.estimator && buffer === s.buffer && rttMs === s.rttMs) return s
+  return { ...s, estimator, estimate: estimator === s.estimator ? s.estimate : estimateBps(estimator), buffer, rttMs }
+}
