@@ -294,12 +294,26 @@ try {
     // segment p99 of 1 s or more; the answer is the last step that passed.
     const steps: LoadResult[] = []
     let best: LoadResult | undefined
-    for (let n = viewersArg; n <= maxViewers; n = Math.max(n + 1, Math.round(n * 1.5))) {
+    const step = async (n: number): Promise<boolean> => {
       const r = await runLoad(target, n, durationS, 0)
       steps.push(r)
       say(`ramp: ${n} viewers: ${passes(r) ? 'held' : 'NOT held'} (stalled ${r.stalledViewers}, errors ${r.errors}, segment p99 ${r.segmentLatencyMs.p99?.toFixed(1)} ms)`)
-      if (!passes(r)) break
-      best = r
+      if (passes(r) && (best === undefined || n > best.viewers)) best = r
+      return passes(r)
+    }
+    let failed: number | undefined
+    for (let n = viewersArg; n <= maxViewers; n = Math.max(n + 1, Math.round(n * 1.5))) {
+      if (!await step(n)) {
+        failed = n
+        break
+      }
+    }
+    // Then halve the gap between the last step held and the first not held, down to a tenth of it.
+    let low = best?.viewers ?? 0
+    while (failed !== undefined && low > 0 && failed - low > Math.max(1, low / 10)) {
+      const mid = Math.round((low + failed) / 2)
+      if (await step(mid)) low = mid
+      else failed = mid
     }
     process.stdout.write(`most viewers held (no stall, no error, segment p99 < 1 s): ${best?.viewers ?? 'none'}\n`)
     if (best !== undefined) process.stdout.write(report(best) + '\n')

@@ -53,7 +53,9 @@ export async function twoNodesBehindNginx (t: Test, extraEnv: Record<string, str
   t.teardown(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL') })
   const ports = [await freePort(), await freePort()]
   const nodes = ports.map((port) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env: childEnv({ ...env, PORT: String(port) }), stdio: ['ignore', 'ignore', 'inherit'] })
+    // LECTERN_BUILT=1 (measurements): the nodes run tsc's build, as `npm start` does; tests run the sources.
+    const args = process.env.LECTERN_BUILT === '1' ? ['dist/src/server.js'] : ['--import', 'tsx', 'src/server.ts']
+    const child = spawn(process.execPath, args, { cwd: root, env: childEnv({ ...env, PORT: String(port) }), stdio: ['ignore', 'ignore', 'inherit'] })
     children.push(child)
     return child
   })
