@@ -1,5 +1,3 @@
-import type { Readable } from 'node:stream'
-import type { ObjectStore } from '../storage/object-store.js'
 import { parseCaptions, type ParsedCaptions } from './parse-captions.js'
 
 /** Caption files are small; larger ones are refused at upload. */
@@ -10,14 +8,6 @@ export const captionKey = (videoId: string, language: string, revision: string):
 
 /** The revision part of a caption key (the ETag of its file). */
 export const captionRevision = (key: string): string => key.slice(key.lastIndexOf('/') + 1).split('.').slice(-2, -1)[0] ?? key
-
-/** A whole stored object (caption files and first segments are small). */
-export async function readObject (storage: ObjectStore, key: string): Promise<Buffer> {
-  const body: Readable = await storage.get(key)
-  const pieces: Buffer[] = []
-  for await (const piece of body) pieces.push(piece as Buffer)
-  return Buffer.concat(pieces)
-}
 
 /**
  * Parsed caption files by storage key, the most recently used kept. A key's bytes never change,

@@ -29,7 +29,7 @@ import { registerPlaybackRoute } from './playback-route.js'
 import { listenForEdgeLog } from './edge-log-listener.js'
 import { deliveryCounters, type CacheOutcome, type DeliveryKind } from '../metrics/delivery-counters.js'
 import { addSubtitleGroup, subtitleRenditions } from '../captions/subtitle-playlist.js'
-import { readObject } from '../captions/caption-files.js'
+import { readObject } from '../storage/read-object.js'
 import { writeMasterPlaylist } from '../../transcoder/write-master-playlist.js'
 
 export interface DeliveryOptions {
