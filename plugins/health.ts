@@ -17,13 +17,20 @@ const timedOut = (err: unknown) => err instanceof ProbeTimeout
  * Resolves 'ok' if probe settles in time, 'down' (with the reason logged) otherwise; either way
  * the answer goes into the dependency's outage log.
  */
-async function check (name: string, probe: () => Promise<unknown>, log: { warn: (o: object, m: string) => void }, outages: OutageLog): Promise<Status> {
+async function check (name: string, probe: (signal: AbortSignal) => Promise<unknown>, log: { warn: (o: object, m: string) => void }, outages: OutageLog): Promise<Status> {
   let timer: NodeJS.Timeout | undefined
+  // Told to the probe too, so a probe of a server that does not answer ends with the check
+  // instead of holding a connection until the client's own timeouts: a load balancer probing a
+  // hung store every few seconds would otherwise pile them up.
+  const stop = new AbortController()
   try {
     await Promise.race([
-      probe(),
+      probe(stop.signal),
       new Promise((_resolve, reject) => {
-        timer = setTimeout(() => reject(new ProbeTimeout(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS)
+        timer = setTimeout(() => {
+          reject(new ProbeTimeout(`no answer within ${PROBE_TIMEOUT_MS} ms`))
+          stop.abort()
+        }, PROBE_TIMEOUT_MS)
       })
     ])
     outages.up()
@@ -93,7 +100,7 @@ export default fp(async function healthPlugin (fastify) {
     }
   }, async (request, reply) => {
     const [storage, database, cacheTiers] = await Promise.all([
-      check('storage', () => app.storage.probe(), request.log, dependencyOutages.storage),
+      check('storage', (signal) => app.storage.probe(signal), request.log, dependencyOutages.storage),
       check('database', () => app.db.probe(), request.log, dependencyOutages.database),
       app.cache.probe().catch(() => ({ memory: 'down' as const, redis: 'down' as const }))
     ])

@@ -45,7 +45,7 @@ export interface ObjectStore {
   deletePrefix (prefix: string): Promise<number>
   /** Every object whose key starts with prefix, in key order. */
   list (prefix: string): Promise<ObjectInfo[]>
-  /** For readiness: resolves if storage answers, rejects otherwise. */
-  probe (): Promise<void>
+  /** For readiness: resolves if storage answers, rejects otherwise (and once signal aborts). */
+  probe (signal?: AbortSignal): Promise<void>
   close (): Promise<void>
 }

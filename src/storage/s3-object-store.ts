@@ -18,7 +18,7 @@ import { dependencyOutages } from '../dependency-outages.js'
 import type { ByteRange, GetOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
 import { assertValidKey, assertValidPrefix, compareKeys } from './object-key.js'
 import { assertValidRange } from './assert-valid-range.js'
-import { s3ClientConfig } from './s3-client-config.js'
+import { SOCKET_IDLE_TIMEOUT_MS, s3ClientConfig } from './s3-client-config.js'
 
 /** 8 MiB parts: 80 GB objects within S3's 10,000-part cap, and a bounded buffer per upload. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024
@@ -142,17 +142,27 @@ export class S3ObjectStore implements ObjectStore {
   readonly kind = 's3' as const
   readonly bucket: string
   readonly client: S3Client
+  /** The same store without the SDK's retries, for puts while an outage is going on. */
+  private readonly clientOnce: S3Client
   private readonly partSize: number
   private readonly queueSize: number
   private readonly log: FastifyBaseLogger | undefined
+  /** The whole of a call with no body to send, retries included: see bounded(). */
+  private readonly callTimeoutMs: number
 
   constructor ({ config, log, partSize = DEFAULT_PART_SIZE, queueSize = DEFAULT_QUEUE_SIZE }: S3ObjectStoreOptions) {
     this.bucket = config.bucket
+    this.callTimeoutMs = config.socketTimeoutMs ?? SOCKET_IDLE_TIMEOUT_MS
     this.partSize = partSize
     this.queueSize = queueSize
     this.log = log
-    this.client = new S3Client(s3ClientConfig(config, MAX_SOCKETS))
-    this.client.middlewareStack.add(unreachableAsUnavailable, { step: 'initialize', name: 'lecternUnreachableAsUnavailable' })
+    const clientConfig = s3ClientConfig(config, MAX_SOCKETS)
+    this.client = new S3Client(clientConfig)
+    // One set of sockets for both: the agents are in the shared requestHandler options.
+    this.clientOnce = new S3Client({ ...clientConfig, maxAttempts: 1 })
+    for (const client of [this.client, this.clientOnce]) {
+      client.middlewareStack.add(unreachableAsUnavailable, { step: 'initialize', name: 'lecternUnreachableAsUnavailable' })
+    }
   }
 
   async put (key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<ObjectInfo> {
@@ -172,7 +182,8 @@ export class S3ObjectStore implements ObjectStore {
     stream?.once('error', onSourceError)
     signal?.addEventListener('abort', onAbort, { once: true })
     const upload = new Upload({
-      client: this.client,
+      // Retrying a store that accepts connections but does not answer only multiplies the wait.
+      client: dependencyOutages.storage.isDown ? this.clientOnce : this.client,
       params: {
         Bucket: this.bucket,
         Key: key,
@@ -210,11 +221,11 @@ export class S3ObjectStore implements ObjectStore {
     signal?.throwIfAborted()
     let out
     try {
-      out = await this.client.send(new GetObjectCommand({
+      out = await this.bounded((abortSignal) => this.client.send(new GetObjectCommand({
         Bucket: this.bucket,
         Key: key,
         Range: rangeHeader(range)
-      }), signal !== undefined ? { abortSignal: signal } : {})
+      }), { abortSignal }), signal)
     } catch (err) {
       throw this.translate(err, key, range)
     }
@@ -242,7 +253,7 @@ export class S3ObjectStore implements ObjectStore {
     assertValidKey(key)
     let out
     try {
-      out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }))
+      out = await this.bounded((abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }))
     } catch (err) {
       throw this.translate(err, key)
     }
@@ -255,7 +266,7 @@ export class S3ObjectStore implements ObjectStore {
   async delete (key: string): Promise<void> {
     assertValidKey(key)
     // S3 answers 204 for a missing key too: idempotent by nature.
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }))
+    await this.bounded((abortSignal) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }))
   }
 
   async deletePrefix (prefix: string): Promise<number> {
@@ -264,10 +275,10 @@ export class S3ObjectStore implements ObjectStore {
     // Page by page: a prefix of any size is deleted without holding all its keys.
     for await (const page of this.pages(prefix)) {
       if (page.length === 0) continue
-      const out = await this.client.send(new DeleteObjectsCommand({
+      const out = await this.bounded((abortSignal) => this.client.send(new DeleteObjectsCommand({
         Bucket: this.bucket,
         Delete: { Objects: page.map(({ key }) => ({ Key: key })), Quiet: true }
-      }))
+      }), { abortSignal }))
       const errors = out.Errors ?? []
       if (errors.length > 0) {
         const first = errors[0]!
@@ -286,24 +297,25 @@ export class S3ObjectStore implements ObjectStore {
     return found.sort((a, b) => compareKeys(a.key, b.key))
   }
 
-  async probe (): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }))
+  async probe (signal?: AbortSignal): Promise<void> {
+    await this.bounded((abortSignal) => this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal }), signal)
   }
 
   async close (): Promise<void> {
     this.client.destroy()
+    this.clientOnce.destroy()
   }
 
   /** ListObjectsV2 pages, without a delimiter (some stores drop keys from delimited listings). */
   private async * pages (prefix: string): AsyncGenerator<ObjectInfo[]> {
     let token: string | undefined
     do {
-      const out = await this.client.send(new ListObjectsV2Command({
+      const out = await this.bounded((abortSignal) => this.client.send(new ListObjectsV2Command({
         Bucket: this.bucket,
         Prefix: prefix === '' ? undefined : prefix,
         MaxKeys: PAGE_SIZE,
         ContinuationToken: token
-      }))
+      }), { abortSignal }))
       yield (out.Contents ?? []).filter((o): o is S3Object & { Key: string } => o.Key !== undefined).map((o) => ({
         key: o.Key,
         size: o.Size ?? 0,
@@ -312,6 +324,27 @@ export class S3ObjectStore implements ObjectStore {
       }))
       token = out.IsTruncated === true ? out.NextContinuationToken : undefined
     } while (token !== undefined)
+  }
+
+  /**
+   * A call with no body to send (a head, a read until its first byte, a delete, a list page):
+   * one socket timeout in all, retries included, so a store that accepts connections but never
+   * answers costs a request that long, not one timeout per attempt. Calls that send a body (the
+   * parts of a put) keep the idle timeout alone: a slow but moving part is never cut. The
+   * deadline ends once the call is answered (a read's body then goes at its reader's pace).
+   */
+  private async bounded<T> (call: (abortSignal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const deadline = new AbortController()
+    const timer = setTimeout(() => deadline.abort(), this.callTimeoutMs)
+    try {
+      return await call(signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]))
+    } catch (err) {
+      if (!deadline.signal.aborted || signal?.aborted === true) throw err
+      dependencyOutages.storage.down('timed out')
+      throw new StorageUnavailableError({ cause: err })
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   private translate (err: unknown, key: string, range?: ByteRange): unknown {
