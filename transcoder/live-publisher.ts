@@ -59,6 +59,8 @@ export class LivePublisher {
   readonly #o: LivePublisherOptions
   /** per rung: the segments stored so far, in order */
   readonly #stored: MeasuredSegment[][]
+  /** Segments each rung's stored playlist lists (a rung's playlist is stored again only when it gains some). */
+  readonly #listed: number[]
   readonly #codecs: Array<string | undefined>
   /** relative paths (`720p/segment-00000.ts`) already stored */
   readonly uploaded = new Set<string>()
@@ -71,6 +73,7 @@ export class LivePublisher {
   constructor (options: LivePublisherOptions) {
     this.#o = options
     this.#stored = options.ladder.map(() => [])
+    this.#listed = options.ladder.map(() => 0)
     this.#codecs = options.ladder.map(() => undefined)
   }
 
@@ -211,13 +214,16 @@ export class LivePublisher {
     return true
   }
 
+  /** Stores the EVENT playlist of each rung that has segments it does not list yet. */
   async #putPlaylists (): Promise<void> {
     const { videoId, version, ladder, signal } = this.#o
     await Promise.all(ladder.map(async (rung, i) => {
       const segments = this.#stored[i]!
-      if (segments.length === 0) return
+      const count = segments.length
+      if (count === 0 || this.#listed[i] === count) return
       const body = writeMediaPlaylist(segments.map((s) => s.duration), Math.max(targetDurationOf(segments), Math.ceil(this.#o.segmentSeconds)), 'EVENT')
       await this.#o.storage.put(videoKeys.mediaPlaylist(videoId, version, rung.name), Buffer.from(body), { contentType: MPEGURL, signal })
+      this.#listed[i] = count
     }))
   }
 }
