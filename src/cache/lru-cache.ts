@@ -29,6 +29,8 @@ export class LruCache {
   readonly maxBytes: number
   readonly maxEntryBytes: number
   #entries = new Map<string, Buffer>()
+  /** The most recently used key: a hit on it needs no move (a segment in demand is asked for many times in a row). */
+  #newest: string | undefined
   #bytes = 0
   #evictions = 0
   #removeListeners: Array<(key: string, value: Buffer) => void> = []
@@ -44,9 +46,10 @@ export class LruCache {
   /** The value, marked most recently used; the delivery hot path, so it allocates nothing. */
   peek (key: string): Buffer | undefined {
     const value = this.#entries.get(key)
-    if (value !== undefined) {
+    if (value !== undefined && key !== this.#newest) {
       this.#entries.delete(key)
       this.#entries.set(key, value)
+      this.#newest = key
     }
     return value
   }
@@ -76,6 +79,7 @@ export class LruCache {
     if (value.byteLength > this.maxEntryBytes) return false
     const stored = ownBytes(value)
     this.#entries.set(key, stored)
+    this.#newest = key
     this.#bytes += stored.byteLength
     while (this.#bytes > this.maxBytes) {
       // Iteration order is insertion order: the first key is the least recently used.
@@ -107,6 +111,7 @@ export class LruCache {
   clear (): void {
     const entries = this.#entries
     this.#entries = new Map()
+    this.#newest = undefined
     this.#bytes = 0
     if (this.#removeListeners.length > 0) for (const [key, value] of entries) this.#removed(key, value)
   }
@@ -132,6 +137,7 @@ export class LruCache {
     const value = this.#entries.get(key)
     if (value === undefined) return false
     this.#entries.delete(key)
+    if (key === this.#newest) this.#newest = undefined
     this.#bytes -= value.byteLength
     this.#removed(key, value)
     return true

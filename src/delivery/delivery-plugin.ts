@@ -22,7 +22,7 @@ import { ProgressiveDelivery } from './progressive-delivery.js'
 import { sendBuffer } from './send-bytes.js'
 import { ViewSessions, viewSessionKey } from './view-sessions.js'
 import { MediaAccess, type Access } from './media-access.js'
-import { fastPathParts, installFastPath } from './fast-path.js'
+import { fastPathParts, fastPathUrl, installFastPath } from './fast-path.js'
 import { SessionTracker, type SessionValue } from './session-tracker.js'
 import { ladderOf, segmentSecondsOf, sessionOf } from './session-request.js'
 import { registerPlaybackRoute } from './playback-route.js'
@@ -230,42 +230,67 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
    * (`?sid=`) is answered here too, and becomes a throughput sample of that session. Anything else
    * (another query, percent escapes, a token, a miss of any kind) returns false and goes to Fastify.
    */
-  function answerFromMemory (req: IncomingMessage, res: ServerResponse): boolean {
-    tracker.arrived(req)
-    if (req.method !== 'GET' && req.method !== 'HEAD') return false
-    const parts = fastPathParts(req.url)
-    if (parts === undefined) return false
+  /**
+   * What a fast-path URL path resolved to: kept while the video's document and the served object
+   * are the very objects it was resolved from (a changed document or object info is a new object),
+   * so a hit costs lookups by strings whose hashes are already known, not parsing and key building.
+   */
+  interface Resolved { id: string, video: Video, version: string, rendition: Rendition, objectKey: string, slot: string, obj: ServedObject, counted: { l1: number }, playlist: boolean }
+  const resolved = new Map<string, Resolved>()
+
+  function resolveFastPath (path: string): Resolved | undefined {
+    const memo = resolved.get(path)
+    if (memo !== undefined) {
+      const video = access.fresh(memo.id)
+      if (video === memo.video && video.status === 'ready' && video.visibility === 'public' && video.version === memo.version && served.get(memo.slot) === memo.obj) return memo
+      resolved.delete(path)
+    }
+    const parts = fastPathParts(path)
+    if (parts === undefined) return undefined
     const video = access.fresh(parts.id)
-    if (video === undefined || video === null || video.status !== 'ready' || video.visibility !== 'public' || video.version === null) return false
+    if (video === undefined || video === null || video.status !== 'ready' || video.visibility !== 'public' || video.version === null) return undefined
     const rendition = video.renditions.find((r) => r.name === parts.rendition)
-    if (rendition === undefined) return false
+    if (rendition === undefined) return undefined
     let objectKey: string
     let cacheControl: string
-    let counted = deliveryCounters.bytes.segment
-    if (parts.name === 'index.m3u8') {
-      // A session's media playlist is rewritten to carry its id: the router does that.
-      if (parts.sid !== undefined) return false
+    const playlist = parts.name === 'index.m3u8'
+    if (playlist) {
       objectKey = videoKeys.mediaPlaylist(parts.id, video.version, rendition.name)
       cacheControl = PLAYLIST
-      counted = deliveryCounters.bytes.playlist
     } else {
       const m = SEGMENT_NAME.exec(parts.name)
-      if (m === null || Number(m[1]) >= rendition.segmentCount) return false
+      if (m === null || Number(m[1]) >= rendition.segmentCount) return undefined
       objectKey = videoKeys.segment(parts.id, video.version, rendition.name, parts.name)
       cacheControl = IMMUTABLE
     }
-    const obj = served.get(cacheControl + '\0' + objectKey)
-    if (obj === undefined) return false
-    const body = cache.peek(objectKey)
+    const slot = cacheControl + '\0' + objectKey
+    const obj = served.get(slot)
+    if (obj === undefined) return undefined
+    const entry: Resolved = { id: parts.id, video, version: video.version, rendition, objectKey, slot, obj, counted: playlist ? deliveryCounters.bytes.playlist : deliveryCounters.bytes.segment, playlist }
+    if (resolved.size >= 10_000) resolved.clear()
+    resolved.set(path, entry)
+    return entry
+  }
+
+  function answerFromMemory (req: IncomingMessage, res: ServerResponse): boolean {
+    tracker.arrived(req)
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false
+    const url = fastPathUrl(req.url)
+    if (url === undefined) return false
+    const r = resolveFastPath(url.path)
+    // A session's media playlist is rewritten to carry its id: the router does that.
+    if (r === undefined || (r.playlist && url.sid !== undefined)) return false
+    const { obj } = r
+    const body = cache.peek(r.objectKey)
     if (body === undefined || body.byteLength !== obj.size) return false
-    if (parts.sid === undefined) {
-      counted.l1 += sendBuffer(req, res, obj, body)
+    if (url.sid === undefined) {
+      r.counted.l1 += sendBuffer(req, res, obj, body)
       deliveryCounters.fastPathAnswers[(res.statusCode / 100) | 0]!++
       return true
     }
-    counted.l1 += sendBuffer(req, res, obj, body, cmsdHeaders(parts.sid, CMSD_STATIC_SEGMENT, rendition.bandwidth))
+    r.counted.l1 += sendBuffer(req, res, obj, body, cmsdHeaders(url.sid, CMSD_STATIC_SEGMENT, r.rendition.bandwidth))
     deliveryCounters.fastPathAnswers[(res.statusCode / 100) | 0]!++
-    if (req.method === 'GET') tracker.delivered(req, res, parts.sid, Number(res.getHeader('content-length') ?? body.byteLength), segmentSecondsOf(video), undefined)
+    if (req.method === 'GET') tracker.delivered(req, res, url.sid, Number(res.getHeader('content-length') ?? body.byteLength), segmentSecondsOf(r.video), undefined)
     return true
   }
   installFastPath(app, answerFromMemory)

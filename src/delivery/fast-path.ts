@@ -26,22 +26,26 @@ export function installFastPath (app: FastifyInstance, answer: (req: IncomingMes
 }
 
 /**
+ * A URL the fast path may answer: `/hls/...` with no query, or with nothing but a viewing session
+ * id (`?sid=...`); its path and session. Undefined for anything else (escapes, other parameters).
+ */
+export function fastPathUrl (url: string | undefined): { path: string, sid: string | undefined } | undefined {
+  if (url === undefined || !url.startsWith('/hls/') || url.includes('%')) return undefined
+  const q = url.indexOf('?')
+  if (q === -1) return { path: url, sid: undefined }
+  if (!url.startsWith('sid=', q + 1)) return undefined
+  const sid = url.slice(q + 5)
+  return SESSION_ID.test(sid) ? { path: url.slice(0, q), sid } : undefined
+}
+
+/**
  * The parts of a fast-path URL: `/hls/<id>/<rendition>/<name>` with no query, or with nothing but
  * a viewing session id (`?sid=...`). Undefined for anything else (escapes, other parameters).
  */
 export function fastPathParts (url: string | undefined): { id: string, rendition: string, name: string, sid: string | undefined } | undefined {
-  if (url === undefined || !url.startsWith('/hls/') || url.includes('%')) return undefined
-  const q = url.indexOf('?')
-  let path = url
-  let sid: string | undefined
-  if (q !== -1) {
-    const query = url.slice(q + 1)
-    if (!query.startsWith('sid=')) return undefined
-    sid = query.slice(4)
-    if (!SESSION_ID.test(sid)) return undefined
-    path = url.slice(0, q)
-  }
-  const parts = path.split('/')
+  const at = fastPathUrl(url)
+  if (at === undefined) return undefined
+  const parts = at.path.split('/')
   if (parts.length !== 5) return undefined
-  return { id: parts[2]!, rendition: parts[3]!, name: parts[4]!, sid }
+  return { id: parts[2]!, rendition: parts[3]!, name: parts[4]!, sid: at.sid }
 }

@@ -160,3 +160,33 @@ t.test('onRemove reports every value that stops being stored, and only those', a
   t.equal(lru.bytes, 0)
   t.equal(lru.size, 0)
 })
+
+t.test('recency matches a plain list model over random peeks, sets and deletes (repeated hits included)', async (t) => {
+  const lru = new LruCache({ maxBytes: 8 * 10, maxEntryBytes: 10 })
+  // The model: keys from least to most recently used, each value 10 bytes, at most 8 kept.
+  let model: string[] = []
+  let seed = 7
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31
+    return seed % n
+  }
+  for (let step = 0; step < 5000; step++) {
+    const key = `k${random(12)}`
+    const op = random(10)
+    if (op < 6) {
+      const hit = lru.peek(key) !== undefined
+      t.equal(hit, model.includes(key), `step ${step}: peek ${key}`)
+      if (hit) model = [...model.filter((k) => k !== key), key]
+      // Hits in a row on the same key, as a segment in demand gets.
+      if (hit && op === 0) for (let i = 0; i < 3; i++) lru.peek(key)
+    } else if (op < 9) {
+      lru.set(key, Buffer.alloc(10, step))
+      model = [...model.filter((k) => k !== key), key]
+      if (model.length > 8) model = model.slice(model.length - 8)
+    } else {
+      lru.delete(key)
+      model = model.filter((k) => k !== key)
+    }
+    if (step % 50 === 0 || step === 4999) t.same([...lru.keys()], model, `step ${step}: order`)
+  }
+})
