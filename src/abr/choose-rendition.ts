@@ -77,16 +77,16 @@ export function chooseRendition (input: ChoiceInput): number {
   const factor = spendFactor(buffer)
   let rung = highestUnder(rates, figure * factor)
   if (current === null) return rung
-  const upcoming = input.upcomingBits
-  if (upcoming !== undefined && upcoming.length > 0 && upcoming.every((row) => row.length === n)) {
-    // With the sizes known, the same buffer schedule prices a lookahead (plan-ahead.ts) instead.
-    return planAhead({ ratesBps: rates, upcomingBits: upcoming, planBps: figure, lowBps: low, bufferSeconds: buffer, current, segmentSeconds, spendFactor })
-  }
   // no rung whose download at the low estimate would outlast the buffer
   const fits = (r: number) => (rates[r]! * segmentSeconds) / low <= buffer
   while (rung > 0 && !fits(rung)) rung--
-  if (rung > current) return input.heldSegments != null && input.heldSegments < HOLD_BEFORE_UP ? current : rung
-  if (rung === current) return current
-  if (rates[current]! <= figure * factor * KEEP && fits(current)) return current
-  return rung
+  const ruled = rung > current
+    ? (input.heldSegments != null && input.heldSegments < HOLD_BEFORE_UP ? current : rung)
+    : rung === current || (rates[current]! <= figure * factor * KEEP && fits(current)) ? current : rung
+  const upcoming = input.upcomingBits
+  if (upcoming === undefined || upcoming.length === 0 || !upcoming.every((row) => row.length === n)) return ruled
+  // With the sizes known, the same buffer schedule prices a lookahead (plan-ahead.ts) instead; while
+  // a drop is in progress it may only go lower than the rule, which follows the drop at once.
+  const planned = planAhead({ ratesBps: rates, upcomingBits: upcoming, planBps: figure, lowBps: low, bufferSeconds: buffer, current, segmentSeconds, spendFactor, remainingSeconds: input.remainingSeconds })
+  return figure < estimate ? Math.min(planned, ruled) : planned
 }

@@ -2,6 +2,7 @@ import type { AbrPolicy, Download, PlayerView, PolicyFactory } from './abr-polic
 import { addSample, estimateBps, lowEstimateBps, newEstimator, type EstimatorState } from './bandwidth-estimator.js'
 import { bufferSeconds, newBufferModel, onSegment } from './buffer-model.js'
 import { chooseRendition } from './choose-rendition.js'
+import { PLAN_HORIZON } from './plan-ahead.js'
 import { sampleFromDelivery, sampleFromGap, type SegmentDelivery } from './sample-from-delivery.js'
 
 export interface ServerObservation {
@@ -13,14 +14,14 @@ export interface ServerObservation {
   rttMs?: number
   /**
    * Whether the server knows each segment's size in every rung (the files it serves), and chooses by
-   * a lookahead over the next five. Lectern's delivery path does not pass them yet.
+   * a lookahead over the next five, as /adaptive_stream does (src/delivery/upcoming-segment-bits.ts).
    */
   segmentSizes?: boolean
 }
 
 /** Bits of every rung of segment `index` and the next four, as the manifest gives them. */
 export function upcomingBits (view: PlayerView): number[][] {
-  return view.video.bytes.slice(view.index, Math.min(view.segmentCount, view.index + 5)).map((row) => row.map((b) => b * 8))
+  return view.video.bytes.slice(view.index, Math.min(view.segmentCount, view.index + PLAN_HORIZON)).map((row) => row.map((b) => b * 8))
 }
 
 /** What the server keeps per session for the choice, beside the estimator and the buffer model. */

@@ -13,15 +13,18 @@ export interface PlanInput {
   segmentSeconds: number
   /** What the player's buffer ends at is worth: marginal value per second at a buffer of x seconds is 1 / spendFactor(x) (see below). */
   spendFactor: (bufferSeconds: number) => number
-  /** Segments planned at most (5, robustMPC's horizon). */
+  /** Segments planned at most (PLAN_HORIZON when not given). */
   horizon?: number | undefined
   bufferCapS?: number | undefined
+  /** Media seconds from this segment to the end of the video, when known: a plan that reaches the end leaves a buffer that is never played, worth nothing. */
+  remainingSeconds?: number | null | undefined
 }
 
 // The linear QoE of the MPC and Pensieve papers, per segment: bitrate (Mbit/s) - 4.3 x stall (s) -
 // |bitrate change| (Mbit/s).
 const STALL_PENALTY = 4.3
-const HORIZON = 5
+/** Segments a plan covers at most (robustMPC's horizon): callers need give no more rows than this. */
+export const PLAN_HORIZON = 5
 const BUFFER_CAP_S = 60
 
 /**
@@ -52,11 +55,20 @@ export function bufferValue (b: number, planMbps: number, segmentSeconds: number
  * costs, and a costly segment ahead is met with a lower rung. Downloads move the buffer at the
  * planned rate, stalls are reckoned at the low figure, and the first segment of a plan is never a
  * rung whose download at the low figure would outlast the buffer.
+ *
+ * A plan steps up only to a rung whose segment, at its real size, the low figure carries by the
+ * rule's own schedule (bits / segmentSeconds <= min(planBps, lowBps) x spendFactor(buffer)); it
+ * may stay on a rung above that while the plan pays for it. Without this, the buffer value alone
+ * makes any rung above the rate worth entering whenever the buffer is above the target (a second
+ * of buffer is priced at 1 / spendFactor < 1 of what it buys): at a constant 4 Mbit/s with a 30 s
+ * buffer it stepped from 1.5 to 6 Mbit/s and back, where the rendition must settle on the highest
+ * rung below the rate. The low figure, not the plan's, so that a harmonic mean still holding
+ * samples from before a drop does not step back up.
  */
 export function planAhead (input: PlanInput): number {
   const { ratesBps, planBps, lowBps, bufferSeconds, current, segmentSeconds, spendFactor } = input
   const n = ratesBps.length
-  const rows = input.upcomingBits.slice(0, Math.max(1, input.horizon ?? HORIZON))
+  const rows = input.upcomingBits.slice(0, Math.max(1, input.horizon ?? PLAN_HORIZON))
   const cap = input.bufferCapS ?? BUFFER_CAP_S
   if (n <= 1 || rows.length === 0 || !(planBps > 0)) return Math.max(0, Math.min(n - 1, current))
   const mbps = ratesBps.map((r) => r / 1e6)
@@ -65,17 +77,23 @@ export function planAhead (input: PlanInput): number {
   // Final buffers are looked up on a 0.05 s grid (the optimum's), not integrated per leaf.
   const grid = 0.05
   const values: number[] = [0]
-  for (let i = 1; (i - 1) * grid <= cap; i++) values.push(values[i - 1]! + (planMbps / segmentSeconds) * grid / spendFactor((i - 0.5) * grid))
+  // A second of buffer buys planBps x 1 s of download, but no segment is worth more than the top
+  // rung: on a link far above the ladder, buffer buys nothing (it made the plan sit on the lowest
+  // rung for ten segments at 16 Mbit/s while the buffer filled).
+  const worthMbps = Math.min(planMbps, mbps[n - 1]!)
+  for (let i = 1; (i - 1) * grid <= cap; i++) values.push(values[i - 1]! + (worthMbps / segmentSeconds) * grid / spendFactor((i - 0.5) * grid))
   const worth = (b: number) => {
     const x = Math.min(cap, b) / grid
     const i = Math.floor(x)
     return values[i]! + (values[i + 1]! - values[i]!) * (x - i)
   }
+  const toTheEnd = input.remainingSeconds != null && input.remainingSeconds < (rows.length + 0.5) * segmentSeconds
+  const endWorth = toTheEnd ? () => 0 : worth
   let best = Number.NEGATIVE_INFINITY
   let bestFirst = 0
   const walk = (depth: number, buffer: number, prev: number, value: number, first: number): void => {
     if (depth === rows.length) {
-      const total = value + worth(buffer)
+      const total = value + endWorth(buffer)
       if (total > best) { best = total; bestFirst = first }
       return
     }
@@ -83,6 +101,8 @@ export function planAhead (input: PlanInput): number {
     for (let r = 0; r < n; r++) {
       const bits = sizes[r]!
       if (depth === 0 && r > 0 && bits / lowBps > bufferSeconds) continue
+      // a step up only onto a segment the low figure carries at its real size, by the rule's schedule
+      if (r > prev && bits > segmentSeconds * stallBps * spendFactor(buffer)) continue
       const download = bits / planBps
       // stalls are counted as if the download ran at the pessimistic figure
       const slow = bits / stallBps

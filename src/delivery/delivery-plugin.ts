@@ -14,6 +14,7 @@ import { rewritePlaylist } from './rewrite-playlist.js'
 import { putVariantFirst } from './put-variant-first.js'
 import { adaptivePlaylist } from './adaptive-playlist.js'
 import { ObjectInfoCache } from './object-info-cache.js'
+import { upcomingSegmentBits } from './upcoming-segment-bits.js'
 import { CORS_HEADERS, IMMUTABLE, IMMUTABLE_PRIVATE, LIVE_PLAYLIST, LIVE_PLAYLIST_PRIVATE, PLAYLIST, PLAYLIST_PRIVATE, SESSION, servedObject, type ServedObject } from './served-object.js'
 import { CHUNK_SIZE } from './chunked-body.js'
 import { ChunkFill } from './chunk-fill.js'
@@ -399,7 +400,8 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     if (sid === undefined) throw new BadRequestError(`An adaptive segment needs its viewing session: fetch /adaptive_stream/${id} and follow the segment URIs it lists (they carry ?sid=)`)
     await tracker.reported(request.raw, sid, cmcd, (s) => ladder.averageBps[s.current ?? 0]! * segmentSeconds / 8)
     const remainingSeconds = (segments - index) * segmentSeconds
-    const { index: rung } = await tracker.choose(request.raw, sid, ladder, segmentSeconds, remainingSeconds, cmcd)
+    const { index: rung } = await tracker.choose(request.raw, sid, ladder, segmentSeconds, remainingSeconds, cmcd,
+      await upcomingSegmentBits((k) => infos.get(k), (r, s) => videoKeys.segment(id, a.video.version!, renditions[r]!.name, segmentName(s)), renditions.length, index, segments))
     const r = renditions[rung]!
     const objectKey = videoKeys.segment(id, a.video.version!, r.name, segment)
     const extra = ['lectern-rendition', r.name, ...cmsdHeaders(sid, CMSD_STATIC_SEGMENT, r.bandwidth)]

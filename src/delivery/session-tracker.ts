@@ -224,7 +224,7 @@ export class SessionTracker {
    * request arrives: the buffer is brought up to this request first (the segment before it has
    * arrived by now), then the rule of src/abr/choose-rendition.ts decides.
    */
-  async choose (req: IncomingMessage, sid: string, ladder: Ladder, segmentSeconds: number, remainingSeconds: number, cmcd: Cmcd | undefined): Promise<{ index: number, estimateBps: number | null }> {
+  async choose (req: IncomingMessage, sid: string, ladder: Ladder, segmentSeconds: number, remainingSeconds: number, cmcd: Cmcd | undefined, upcomingBits?: number[][]): Promise<{ index: number, estimateBps: number | null }> {
     const arrivalMs = this.arrivalOf(req)
     let chosen = 0
     let estimate: number | null = null
@@ -240,7 +240,8 @@ export class SessionTracker {
         current: s.current,
         heldSegments: s.held,
         remainingSeconds,
-        segmentSeconds
+        segmentSeconds,
+        upcomingBits
       })
       return { ...s, buffer, current: chosen, held: chosen === s.current ? s.held + 1 : 1 }
     })

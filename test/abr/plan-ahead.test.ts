@@ -54,9 +54,31 @@ t.test('the first segment is never a rung whose download at the low figure outla
   t.equal(planAhead({ ...base, upcomingBits: cheap, planBps: 20e6, lowBps: 0.5e6, bufferSeconds: 3 }), 0)
 })
 
+t.test('a step up only onto a segment the rule\'s schedule carries at its real size; staying up is the plan\'s call', async (t) => {
+  // The rule's schedule: 0.5 of the rate when empty, 1 at 20 s, up to 1.5. At a steady 3.8 Mbit/s
+  // with 30 s of buffer (factor 1.25: 4.8 Mbit/s), a 6 Mbit/s rung would drain 1.2 s a segment,
+  // which the buffer's price alone (1 / 1.25 of what it buys) would pay for.
+  const spendFactor = (b: number) => Math.min(1.5, Math.max(0.5, 1 + (b - 20) / 40))
+  const cbr = { ratesBps: [0.4e6, 1.5e6, 6e6], upcomingBits: Array.from({ length: 5 }, () => [0.8e6, 3e6, 12e6]), planBps: 3.8e6, lowBps: 3.8e6, bufferSeconds: 30, current: 1, segmentSeconds: 2, spendFactor }
+  t.equal(planAhead(cbr), 1, 'the highest rung below the rate is kept')
+  t.equal(planAhead({ ...cbr, current: 0 }), 1, 'and stepped up to')
+  t.equal(planAhead({ ...cbr, planBps: 10e6, lowBps: 10e6 }), 2, 'the top once the rate carries it')
+  t.equal(planAhead({ ...cbr, upcomingBits: Array.from({ length: 5 }, () => [0.8e6, 3e6, 9e6]) }), 2, 'or onto segments cheap enough')
+  t.equal(planAhead({ ...cbr, current: 2 }), 2, 'already above the rate with a deep buffer: stays while the buffer pays')
+  t.equal(planAhead({ ...cbr, current: 2, bufferSeconds: 12 }), 1, 'and steps down once it does not')
+})
+
+t.test('a plan that reaches the end of the video spends the buffer: what is left is never played', async (t) => {
+  // two segments left, 20 s of buffer at 2.2 Mbit/s: the upper rung's 8 Mbit cost 3.6 s each, no stall
+  const end = { ...base, bufferSeconds: 20, upcomingBits: [[4e6, 8e6], [4e6, 8e6]] }
+  t.equal(planAhead({ ...end, planBps: 2.2e6, lowBps: 2.2e6 }), 0, 'the buffer is worth keeping when the video goes on')
+  t.equal(planAhead({ ...end, planBps: 2.2e6, lowBps: 2.2e6, remainingSeconds: 2 * SEG }), 1, 'not when these are its last segments')
+  t.equal(planAhead({ ...end, planBps: 2.2e6, lowBps: 2.2e6, remainingSeconds: 3 * SEG }), 0, 'a third segment after them: kept')
+})
+
 t.test('the horizon: only that many segments are planned', async (t) => {
-  // a cheap run that starts after the first segment is seen with a horizon of 5, not of 1
-  const rows = [[4e6, 8e6], ...Array.from({ length: 5 }, () => [4e6, 4e6])]
+  // a cheap run after the first segment (itself cheap enough to step up on) is seen with a horizon of 5, not of 1
+  const rows = [[4e6, 5.6e6], ...Array.from({ length: 5 }, () => [4e6, 4e6])]
   t.equal(planAhead({ ...base, upcomingBits: rows }), 1)
   t.equal(planAhead({ ...base, upcomingBits: rows, horizon: 1 }), 0)
 })

@@ -14,8 +14,8 @@ import { figures, OPTIMUM, runSuite, type SuiteResult } from './abr/abr-suite.js
 import { formatBenchResult, type BenchResult } from './bench-result.js'
 
 // Trace-driven ABR benchmark: Lectern's estimator and rule fed what the server observes (send
-// buffers of 64 KiB to 4 MiB, with and without the player's mtp; with the rungs' nominal rates, as
-// the delivery path chooses today, and knowing each segment's size) and fed exact samples, against the
+// buffers of 64 KiB to 4 MiB, with and without the player's mtp; knowing each segment's size, as
+// /adaptive_stream chooses, and with the rungs' nominal rates only) and fed exact samples, against the
 // published baselines and the offline optimum, on a 48-segment video of the Pensieve ladder.
 
 const here = dirname(fileURLToPath(import.meta.url))
