@@ -169,6 +169,9 @@ export default fp<AuthPluginOptions>(async function authPlugin (fastify, options
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       commandTimeout: 500,
+      // No answer for this long while a command waits (a hung Redis): the connection is dropped,
+      // and commands fail at once until a new one answers, instead of 500 ms each.
+      socketTimeout: 3000,
       connectTimeout: 1000,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), 2000),
       connectionName: 'lectern-auth'

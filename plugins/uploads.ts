@@ -59,7 +59,16 @@ export default fp(async function uploadsPlugin (app) {
     for (const client of [redis, subscriber]) {
       client.on('error', (err: Error) => app.log.warn({ err: err.message }, 'upload lock store (redis) unavailable'))
     }
-    locker = new RedisLocker({ redis, subscriber })
+    let lastWarning = 0
+    locker = new RedisLocker({
+      redis,
+      subscriber,
+      onRedisAway: (err) => {
+        if (Date.now() - lastWarning < 10_000) return
+        lastWarning = Date.now()
+        app.log.warn({ err: (err as Error)?.message }, 'upload lock store (redis) did not answer; upload locks are taken on this node only meanwhile')
+      }
+    })
   }
   const uploads = new ResumableUploads({
     config: app.config,

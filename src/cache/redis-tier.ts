@@ -5,6 +5,8 @@ import { dependencyOutages } from '../dependency-outages.js'
 import { unreachableReason } from '../errors.js'
 
 export const REDIS_KEY_PREFIX = 'lectern:c:'
+/** At least this long without an answer to a waiting command, and a connection counts as dead. */
+const DEAD_CONNECTION_MS = 3000
 
 export interface RedisTierOptions {
   url: string
@@ -57,13 +59,20 @@ export class RedisTier {
       maxRetriesPerRequest: 1,
       autoResendUnfulfilledCommands: false,
       commandTimeout: options.timeoutMs,
+      // A Redis that accepts connections but stopped answering (hung, SIGSTOPped): commands
+      // time out one by one, but each is still written to the socket and waits in the client's
+      // queue, and a value written behind a read grows the buffers. Past this long with no byte
+      // from Redis while a command waits, the connection is dropped: commands then fail at once
+      // (no offline queue) until a new connection answers its ready check.
+      socketTimeout: Math.max(DEAD_CONNECTION_MS, 20 * options.timeoutMs),
       connectTimeout: Math.max(options.timeoutMs, 1000),
       // Never give up: reconnect with capped exponential backoff and jitter for as long as we run.
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), maxDelay) + Math.floor(Math.random() * 50),
       connectionName: 'lectern-cache'
     })
     this.client.on('error', (err: Error) => {
-      if (!this.#closed) dependencyOutages.cacheRedis.down(unreachableReason(err) ?? 'connection failed')
+      // ioredis's socketTimeout fails the connection with a plain Error.
+      if (!this.#closed) dependencyOutages.cacheRedis.down(unreachableReason(err) ?? (/^Socket timeout/.test(err.message) ? 'timed out' : 'connection failed'))
       this.#report('connection', err)
     })
     this.client.on('close', () => {

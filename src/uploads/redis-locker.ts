@@ -17,11 +17,29 @@ export interface RedisLockerOptions {
   ttlMs?: number
   /** How long a request waits for a lock before giving up with 423. */
   acquireTimeoutMs?: number
+  /** A Redis call slower than this counts as Redis being away (see RedisLock.lock). */
+  redisTimeoutMs?: number
+  /** Told when Redis is away and a lock is taken in this process only (rate-limited by the caller). */
+  onRedisAway?: (err: unknown) => void
 }
 
 interface Held {
   token: string
   requestRelease: RequestRelease
+}
+
+/** The prefix of the token of a lock taken in this process only, while Redis did not answer. */
+const LOCAL = 'local:'
+
+/** p, or a rejection once ms have passed: a Redis that accepts connections but never answers. */
+function bounded<T> (p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    p,
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`redis did not answer within ${ms} ms`), { code: 'ETIMEDOUT' })), ms)
+    })
+  ]).finally(() => clearTimeout(timer))
 }
 
 /**
@@ -37,18 +55,22 @@ export class RedisLocker implements Locker {
   readonly prefix: string
   readonly ttlMs: number
   readonly acquireTimeoutMs: number
+  readonly redisTimeoutMs: number
+  readonly onRedisAway: (err: unknown) => void
   /** Locks held by this process, by upload id. */
   readonly held = new Map<string, Held>()
   private readonly waiters = new Map<string, Set<() => void>>()
   private readonly subscriber: Redis
   private ready: Promise<unknown> | undefined
 
-  constructor ({ redis, subscriber, prefix = 'lectern:tus-lock:', ttlMs = 10_000, acquireTimeoutMs = 30_000 }: RedisLockerOptions) {
+  constructor ({ redis, subscriber, prefix = 'lectern:tus-lock:', ttlMs = 10_000, acquireTimeoutMs = 30_000, redisTimeoutMs = 2000, onRedisAway = () => {} }: RedisLockerOptions) {
     this.redis = redis
     this.subscriber = subscriber
     this.prefix = prefix
     this.ttlMs = ttlMs
     this.acquireTimeoutMs = acquireTimeoutMs
+    this.redisTimeoutMs = redisTimeoutMs
+    this.onRedisAway = onRedisAway
     subscriber.on('message', (channel: string, id: string) => {
       if (channel === this.channel('release')) {
         void this.held.get(id)?.requestRelease()
@@ -64,8 +86,15 @@ export class RedisLocker implements Locker {
 
   /** Subscribes once; every lock waits for it, so no release request is missed. */
   subscribed (): Promise<unknown> {
-    this.ready ??= this.subscriber.subscribe(this.channel('release'), this.channel('released'))
-    return this.ready
+    const ready = this.ready ??= this.subscriber.subscribe(this.channel('release'), this.channel('released'))
+    // A subscription that failed is tried again by the next lock.
+    ready.catch(() => { if (this.ready === ready) this.ready = undefined })
+    return bounded(ready, this.redisTimeoutMs)
+  }
+
+  /** Wakes this process's waiters for id (a release that did not go through Redis). */
+  wake (id: string): void {
+    for (const wake of this.waiters.get(id) ?? []) wake()
   }
 
   newLock (id: string): Lock {
@@ -100,22 +129,56 @@ class RedisLock implements Lock {
     return this.locker.prefix + this.id
   }
 
+  /**
+   * Redis away (refused, or not answering within redisTimeoutMs) fails open: the lock is taken in
+   * this process only, as @tus/server's MemoryLocker does, and the request goes on. Two requests
+   * for one upload on this node still take turns; on two nodes at once (a client that retries on
+   * another node while its first request still writes) they are not kept apart until Redis is
+   * back. An upload is not refused for want of a cache server.
+   */
   async lock (signal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
-    const { redis, ttlMs, acquireTimeoutMs } = this.locker
-    await this.locker.subscribed()
+    const { redis, ttlMs, acquireTimeoutMs, redisTimeoutMs } = this.locker
     const token = randomBytes(16).toString('hex')
     const deadline = Date.now() + acquireTimeoutMs
     let delay = 25
+    let local = false
+    try {
+      await this.locker.subscribed()
+    } catch (err) {
+      local = true
+      this.locker.onRedisAway(err)
+    }
     for (;;) {
       if (signal.aborted) throw tusError({ statusCode: 400, code: 'LECTERN_ERR_BAD_REQUEST', message: 'the request ended while it waited for the upload' })
-      if (await redis.set(this.key, token, 'PX', ttlMs, 'NX') === 'OK') break
+      const heldHere = this.locker.held.get(this.id)
+      if (!local && heldHere?.token.startsWith(LOCAL) === true) {
+        // Taken in this process while Redis was away: Redis does not know of it.
+        void heldHere.requestRelease()
+      } else if (!local) {
+        try {
+          if (await bounded(redis.set(this.key, token, 'PX', ttlMs, 'NX'), redisTimeoutMs) === 'OK') break
+        } catch (err) {
+          local = true
+          this.locker.onRedisAway(err)
+        }
+      }
+      if (local && !this.locker.held.has(this.id)) break
       if (Date.now() > deadline) {
         throw tusError({ statusCode: 423, code: 'LECTERN_ERR_UPLOAD_LOCKED', message: 'another request is still writing this upload; try again in a few seconds' })
       }
       // Ask the holder, on whichever node, to finish; then wait for its release (or poll).
-      await redis.publish(this.locker.channel('release'), this.id)
+      if (local) {
+        void this.locker.held.get(this.id)?.requestRelease()
+      } else if (heldHere?.token.startsWith(LOCAL) !== true) {
+        await bounded(redis.publish(this.locker.channel('release'), this.id), redisTimeoutMs).catch(() => {})
+      }
       await this.locker.wait(this.id, delay, signal)
       delay = Math.min(delay * 2, 500)
+    }
+    if (local) {
+      this.token = LOCAL + token
+      this.locker.held.set(this.id, { token: this.token, requestRelease })
+      return
     }
     this.token = token
     this.locker.held.set(this.id, { token, requestRelease })
@@ -131,7 +194,15 @@ class RedisLock implements Lock {
     if (token === undefined) return
     this.token = undefined
     if (this.locker.held.get(this.id)?.token === token) this.locker.held.delete(this.id)
-    await this.locker.redis.eval(RELEASE, 1, this.key, token)
-    await this.locker.redis.publish(this.locker.channel('released'), this.id)
+    this.locker.wake(this.id)
+    if (token.startsWith(LOCAL)) return
+    // Redis away: the lock's TTL frees it (the request that held it has its answer already).
+    const { redis, redisTimeoutMs } = this.locker
+    try {
+      await bounded(redis.eval(RELEASE, 1, this.key, token), redisTimeoutMs)
+      await bounded(redis.publish(this.locker.channel('released'), this.id), redisTimeoutMs)
+    } catch (err) {
+      this.locker.onRedisAway(err)
+    }
   }
 }
