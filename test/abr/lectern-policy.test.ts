@@ -49,3 +49,24 @@ t.test('no policy sees the future: two traces equal up to 60 s give the same cho
     t.not(rb.rungs.join(''), ra.rungs.join(''), `${p.name}: and differ after`)
   }
 })
+
+t.test('knowing the sizes of a constant-bitrate ladder (as test/net/adaptive-bottleneck.test.ts plays it): settles below the rate, and after a drop near the end of the video too', async (t) => {
+  // 400k/1.5M/6M with MPEG-TS overhead, 2 s segments, a 60 s video, a player holding 30 s
+  const ladderKbps = [400, 1500, 6000]
+  const cbr = { ladderKbps, segmentSeconds: 2, bytes: Array.from({ length: 30 }, (_, i) => ladderKbps.map((k) => Math.round(k * 250 * 1.07 * (1 + 0.02 * Math.sin(i))))) }
+  const options = { bufferCapS: 30, latencyS: 0.04 }
+  const letters = (rungs: number[]) => rungs.map((r) => 'LMH'[r]).join('')
+  for (const p of observed.filter((o) => o.name.endsWith(', sizes'))) {
+    for (const [mbit, rung] of [[1, 0], [4, 1], [16, 2]] as const) {
+      const r = simulateSession(parseTrace(`0 ${mbit}\n1 ${mbit}`), cbr, p.create(), options)
+      t.same(r.rungs.slice(15, 20), Array(5).fill(rung), `${mbit} Mbit/s, ${p.name}: ${letters(r.rungs)}`)
+    }
+    // the link falls from 16 to 1 Mbit/s while segment 15 downloads; segments 23-25 are what the real test checks
+    let at = 0
+    const probe = p.create()
+    simulateSession(parseTrace('0 16\n1 16'), cbr, { choose: (v) => { if (v.index === 15) at = v.nowS; return probe.choose(v) } }, options)
+    const r = simulateSession(parseTrace(`0 16\n${at + 0.1} 1\n500 1`), cbr, p.create(), options)
+    t.same(r.rungs.slice(23, 26), [0, 0, 0], `16 then 1 Mbit/s, ${p.name}: ${letters(r.rungs)}`)
+    t.ok(Math.max(...r.stallS.slice(1)) < 2, `no stall as long as a segment: ${Math.max(...r.stallS.slice(1)).toFixed(1)} s`)
+  }
+})
