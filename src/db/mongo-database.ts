@@ -111,6 +111,23 @@ function withUpsertId (filter: Filter, update: Update): Document {
   return { ...update, $setOnInsert: { _id: newId() } }
 }
 
+/**
+ * Whether the server of one MongoDatabase answered its last operation, shared by its collections.
+ * Once an operation could not reach it, operations fail at once, without asking it, and a ping
+ * (bounded, once a second, the first at once) asks instead; its answer, or any other, lets them
+ * through again. A server that accepts connections but never answers then costs the requests in
+ * flight when it stopped the operation timeout, not every request after (a public video's
+ * segments, which fall back to the document delivery kept, play on without waiting), and nothing
+ * piles up behind it.
+ */
+interface Reachability {
+  readonly down: boolean
+  /** An operation could not reach the server. */
+  lost (): void
+  /** The server answered. */
+  answered (): void
+}
+
 class MongoBackedCollection<T extends { _id: string }> implements Collection<T> {
   readonly name: string
   private readonly collection: MongoCollection<Document>
@@ -118,12 +135,19 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
   private readonly writes: SerialQueue | undefined
 
   private readonly timeoutMs: number
+  private readonly server: Reachability
 
-  constructor (name: string, db: Db, serialiseWrites: boolean, timeoutMs: number) {
+  constructor (name: string, db: Db, serialiseWrites: boolean, timeoutMs: number, server: Reachability) {
     this.name = name
     this.collection = db.collection(name)
     this.writes = serialiseWrites ? new SerialQueue() : undefined
     this.timeoutMs = timeoutMs
+    this.server = server
+  }
+
+  /** Throws while the server is known not to answer (see Reachability). */
+  private admit (): void {
+    if (this.server.down) throw new MetadataStoreUnavailableError()
   }
 
   /**
@@ -131,18 +155,28 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
    * deadline passes. Reads are given the signal and stop there; the driver offers no signal for
    * writes, so a write is only no longer waited for (its socket timeout ends it).
    */
-  private async call<R> (op: (signal: AbortSignal) => Promise<R>, signal = AbortSignal.timeout(this.timeoutMs)): Promise<R> {
+  private async call<R> (op: (signal: AbortSignal) => Promise<R>, signal = AbortSignal.timeout(this.timeoutMs), admitted = false): Promise<R> {
+    if (!admitted) this.admit()
     try {
       const result = await untilAborted(op(signal), signal)
+      this.server.answered()
       dependencyOutages.database.up()
       return result
     } catch (err) {
-      throw translate(err, this.name)
+      const translated = translate(err, this.name)
+      if (translated instanceof MetadataStoreUnavailableError) this.server.lost()
+      else if (err instanceof MongoServerError) this.server.answered()
+      throw translated
     }
   }
 
   private write<R> (op: () => Promise<R>, signal = AbortSignal.timeout(this.timeoutMs)): Promise<R> {
-    if (this.writes === undefined) return this.call(op, signal)
+    try {
+      this.admit()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (this.writes === undefined) return this.call(op, signal, true)
     // The deadline runs from here, the wait in the queue included. The queue itself waits for
     // each write the driver has started (serialisation is the point of it), but skips those whose
     // caller has stopped waiting: a hung server does not build up a queue of them.
@@ -150,7 +184,7 @@ class MongoBackedCollection<T extends { _id: string }> implements Collection<T> 
       signal.throwIfAborted()
       return await op()
     })
-    return this.call(() => queued, signal)
+    return this.call(() => queued, signal, true)
   }
 
   async insertOne (doc: T): Promise<void> {
@@ -243,10 +277,23 @@ export class MongoDatabase implements Database {
   private closing: Promise<void> | undefined
 
   private readonly operationTimeoutMs: number
+  private readonly server: Reachability
+  #down = false
+  #pinging: NodeJS.Timeout | undefined
 
   private constructor (client: MongoClient, databaseName: string, ferretdb: boolean, operationTimeoutMs: number) {
     this.client = client
     this.operationTimeoutMs = operationTimeoutMs
+    const self = this
+    this.server = {
+      get down () { return self.#down },
+      lost: () => {
+        if (this.#down || this.closing !== undefined) return
+        this.#down = true
+        this.#ping(0)
+      },
+      answered: () => { this.#down = false }
+    }
     this.databaseName = databaseName
     this.ferretdb = ferretdb
     this.db = client.db(databaseName)
@@ -287,7 +334,7 @@ export class MongoDatabase implements Database {
   collection<T extends { _id: string }> (name: string): Collection<T> {
     let collection = this.collections.get(name)
     if (collection === undefined) {
-      collection = new MongoBackedCollection(name, this.db, this.ferretdb, this.operationTimeoutMs)
+      collection = new MongoBackedCollection(name, this.db, this.ferretdb, this.operationTimeoutMs, this.server)
       this.collections.set(name, collection)
     }
     return collection as unknown as Collection<T>
@@ -301,7 +348,25 @@ export class MongoDatabase implements Database {
     } catch (err) {
       throw unavailable(err) ?? err
     }
+    this.server.answered()
     dependencyOutages.database.up()
+  }
+
+  /** While the server is down: a ping after delayMs, then one a second until one is answered. */
+  #ping (delayMs: number): void {
+    clearTimeout(this.#pinging)
+    this.#pinging = setTimeout(() => {
+      if (!this.#down || this.closing !== undefined) return
+      this.db.command({ ping: 1 }, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).then(() => {
+        this.server.answered()
+        dependencyOutages.database.up()
+      }, (err: unknown) => {
+        // An error from the server is an answer too.
+        if (err instanceof MongoServerError) this.server.answered()
+        else this.#ping(1000)
+      })
+    }, delayMs)
+    this.#pinging.unref()
   }
 
   /** Drops this database (tests clean up their own). */
@@ -310,6 +375,7 @@ export class MongoDatabase implements Database {
   }
 
   close (): Promise<void> {
+    clearTimeout(this.#pinging)
     this.closing ??= this.client.close()
     return this.closing
   }

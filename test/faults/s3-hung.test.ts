@@ -88,6 +88,14 @@ t.test('S3 hung (SIGSTOP): bounded 503s, cached bytes play, a clean failed uploa
   t.comment(`an upload while hung: ${refused.status} in ${refused.ms} ms`)
   isUnavailable(t, refused, 'LECTERN_ERR_STORAGE_UNAVAILABLE', STORAGE_AWAY, 'an upload')
   t.ok(refused.ms < BOUND_MS, `the upload answered in ${refused.ms} ms, within ${BOUND_MS} ms`)
+  const b64 = (v: string) => Buffer.from(v).toString('base64')
+  const resumable = await timedCall(base, '/api/uploads', {
+    method: 'POST',
+    headers: { ...admin, 'tus-resumable': '1.0.0', 'upload-length': String(256 * 1024), 'upload-metadata': `title ${b64('Resumable during the hang')},filename ${b64('lecture.mp4')},filetype ${b64('video/mp4')}` }
+  })
+  t.comment(`a resumable upload while hung: ${resumable.status} in ${resumable.ms} ms`)
+  isUnavailable(t, resumable, 'LECTERN_ERR_STORAGE_UNAVAILABLE', STORAGE_AWAY, 'a resumable upload')
+  t.ok(resumable.ms < BOUND_MS, `the resumable upload answered in ${resumable.ms} ms, within ${BOUND_MS} ms`)
   const mine = await timedCall(base, '/api/videos', { headers: admin })
   t.equal(mine.status, 200, 'the metadata store answers')
   t.same(titles(mine), ['Fixture lecture'], 'no video document for the refused upload')
