@@ -109,6 +109,10 @@ function exactRange (body: Readable, range: ByteRange, contentRange: string | un
 }
 
 const UNAVAILABLE_STATUSES = new Set([502, 503, 504])
+/** See S3ObjectStore.delete: how long the store must have answered again before a key goes once more. */
+const REDELETE_AFTER_MS = 5000
+/** About an hour of tries at REDELETE_AFTER_MS. */
+const REDELETE_TRIES = 720
 
 /**
  * Around every call of the client, retries included (the initialize step): a call that could not
@@ -149,6 +153,9 @@ export class S3ObjectStore implements ObjectStore {
   private readonly log: FastifyBaseLogger | undefined
   /** The whole of a call with no body to send, retries included: see bounded(). */
   private readonly callTimeoutMs: number
+  /** Keys of puts the store did not answer (see delete), and their pending deletes. */
+  private readonly unanswered = new Set<string>()
+  private readonly redeletes = new Map<string, NodeJS.Timeout>()
 
   constructor ({ config, log, partSize = DEFAULT_PART_SIZE, queueSize = DEFAULT_QUEUE_SIZE }: S3ObjectStoreOptions) {
     this.bucket = config.bucket
@@ -203,6 +210,7 @@ export class S3ObjectStore implements ObjectStore {
         // The source failed first; err is then the failure to abort the multipart upload.
         this.log?.warn({ err, key, bucket: this.bucket }, 'could not abort a failed multipart upload; its parts stay until a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes them')
       }
+      if (err instanceof StorageUnavailableError) this.unanswered.add(key)
       // Checked again here: the signal may have fired since the check above.
       if (isAborted(signal)) throw abortError(signal!)
       throw sourceError ?? err
@@ -210,6 +218,7 @@ export class S3ObjectStore implements ObjectStore {
       signal?.removeEventListener('abort', onAbort)
       stream?.off('error', onSourceError)
     }
+    this.unanswered.delete(key)
     // An abort that arrives once the last byte is sent cannot undo the write: the put stands.
     return await this.head(key)
   }
@@ -263,10 +272,43 @@ export class S3ObjectStore implements ObjectStore {
     return { key, size: out.ContentLength, etag: out.ETag, lastModified: out.LastModified }
   }
 
+  /**
+   * A key whose put the store never answered (it hung) may still be written when the store goes
+   * on and reads the requests it buffered meanwhile, possibly after this delete, which it buffered
+   * too (s3rver then even stores the cut body, 0 bytes). Such a key is deleted once more when the
+   * store has answered again for a few seconds, unless a put of it has succeeded since.
+   */
   async delete (key: string): Promise<void> {
     assertValidKey(key)
-    // S3 answers 204 for a missing key too: idempotent by nature.
-    await this.bounded((abortSignal) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }))
+    try {
+      // S3 answers 204 for a missing key too: idempotent by nature.
+      await this.bounded((abortSignal) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }))
+    } finally {
+      if (this.unanswered.has(key)) this.redeleteLater(key, REDELETE_TRIES)
+    }
+  }
+
+  private redeleteLater (key: string, tries: number): void {
+    clearTimeout(this.redeletes.get(key))
+    const timer = setTimeout(() => {
+      this.redeletes.delete(key)
+      if (!this.unanswered.has(key) || tries <= 0) {
+        this.unanswered.delete(key)
+        return
+      }
+      const outages = dependencyOutages.storage
+      const lastEnd = outages.recent()[0]?.to
+      if (outages.isDown || (lastEnd != null && Date.now() - Date.parse(lastEnd) < REDELETE_AFTER_MS)) {
+        this.redeleteLater(key, tries - 1)
+        return
+      }
+      this.bounded((abortSignal) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal })).then(() => {
+        this.unanswered.delete(key)
+        this.log?.info({ key }, 'deleted once more the key of a put the store had not answered')
+      }, () => { this.redeleteLater(key, tries - 1) })
+    }, REDELETE_AFTER_MS)
+    timer.unref()
+    this.redeletes.set(key, timer)
   }
 
   async deletePrefix (prefix: string): Promise<number> {
@@ -302,6 +344,8 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async close (): Promise<void> {
+    for (const timer of this.redeletes.values()) clearTimeout(timer)
+    this.redeletes.clear()
     this.client.destroy()
     this.clientOnce.destroy()
   }

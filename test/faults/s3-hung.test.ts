@@ -134,7 +134,7 @@ t.test('S3 hung (SIGSTOP): bounded 503s, cached bytes play, a clean failed uploa
 
   // s3rver has now read what was buffered meanwhile, the refused upload's put included: nothing
   // of it may be left (Lectern deletes it again once the store answers).
-  t.ok(await until(async () => (await keysIn(s3, 'originals/')).length === 0, 10_000), `the refused upload left no object (${JSON.stringify(await keysIn(s3, 'originals/'))})`)
+  t.ok(await until(async () => (await keysIn(s3, 'originals/')).length === 0, 20_000), `the refused upload left no object (${JSON.stringify(await keysIn(s3, 'originals/'))})`)
   const stored = await upload(base, admin, 'After the hang')
   t.equal(stored.status, 202, `an upload is taken again (${stored.body.toString().slice(0, 200)})`)
   t.same(await keysIn(s3, 'originals/'), [`originals/${stored.json?.id as string}`], 'and stored, alone')
