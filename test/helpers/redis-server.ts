@@ -132,7 +132,11 @@ export async function launchRedisServer (): Promise<RedisServer> {
   }
 
   function pausing (sig: 'SIGSTOP' | 'SIGCONT'): void {
-    if (child === undefined) throw new Error('redis-server is not running')
+    if (child === undefined) {
+      // Resuming what has stopped since (a teardown) is nothing to do.
+      if (sig === 'SIGCONT') return
+      throw new Error('redis-server is not running')
+    }
     child.stdin!.write(`${sig}\n`)
   }
 
