@@ -24,6 +24,8 @@ export interface ChoiceInput {
    * knows its segments' sizes: the choice is then a lookahead over them (see plan-ahead.ts).
    */
   upcomingBits?: number[][] | undefined
+  /** The newest sample's rate, bits/s, when there is one: a sharp fall in it is a drop the lookahead must not ride out. */
+  lastSampleBps?: number | null | undefined
 }
 
 // With nothing known, a master playlist lists first a rung under what a 3G phone sustains.
@@ -86,7 +88,11 @@ export function chooseRendition (input: ChoiceInput): number {
   const upcoming = input.upcomingBits
   if (upcoming === undefined || upcoming.length === 0 || !upcoming.every((row) => row.length === n)) return ruled
   // With the sizes known, the same buffer schedule prices a lookahead (plan-ahead.ts) instead; while
-  // a drop is in progress it may only go lower than the rule, which follows the drop at once.
+  // a drop is in progress (the low estimate, or the newest sample, under half the estimate and the
+  // newest under the current rung) it may only go lower than the rule, which follows the drop at
+  // once: the plan would spend the buffer to stay.
   const planned = planAhead({ ratesBps: rates, upcomingBits: upcoming, planBps: figure, lowBps: low, bufferSeconds: buffer, current, segmentSeconds, spendFactor, remainingSeconds: input.remainingSeconds })
-  return figure < estimate ? Math.min(planned, ruled) : planned
+  const last = input.lastSampleBps
+  const falling = last != null && last > 0 && last < rates[current]! && last < DROP * estimate
+  return figure < estimate || falling ? Math.min(planned, ruled) : planned
 }

@@ -37,7 +37,8 @@ function choose (state: Held, ladderBps: number[], estimator: EstimatorState, bu
     segmentSeconds,
     remainingSeconds,
     heldSegments: state.current === null ? null : state.held,
-    upcomingBits: upcoming
+    upcomingBits: upcoming,
+    lastSampleBps: estimator.samples.at(-1)?.[0] ?? null
   })
   state.held = rung === state.current ? state.held + 1 : 1
   state.current = rung

@@ -241,7 +241,8 @@ export class SessionTracker {
         heldSegments: s.held,
         remainingSeconds,
         segmentSeconds,
-        upcomingBits
+        upcomingBits,
+        lastSampleBps: s.estimator.samples.at(-1)?.[0] ?? null
       })
       return { ...s, buffer, current: chosen, held: chosen === s.current ? s.held + 1 : 1 }
     })

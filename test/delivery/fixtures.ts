@@ -103,7 +103,8 @@ export async function publishVideo (app: FastifyInstance, ladder: Map<string, Bu
     progress: options.status === 'processing' ? 0.4 : 1,
     etaSeconds: null,
     failureReason: null,
-    duration: 4,
+    // One second per segment (makeLadder's -hls_time 1): as many seconds as the first rung has segments.
+    duration: [...ladder.keys()].filter((k) => k.startsWith(`${renditions[0]!.name}/segment-`)).length,
     source: null,
     renditions,
     originalKey: videoKeys.original(id),
