@@ -10,7 +10,7 @@ import {
   newVideoDocument, updateVideoMetadata
 } from '../src/db/video-repository.js'
 import { enqueueTranscode, cancelTranscode, queuePositions } from '../transcoder/job-queue.js'
-import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError, UnsupportedMediaError } from '../src/errors.js'
+import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError, StorageUnavailableError, UnsupportedMediaError } from '../src/errors.js'
 import { toVideoView, videoViewSchema } from '../src/api/video-view.js'
 import { errorSchema } from '../src/api/error-schema.js'
 import { decodeCursor, encodeCursor } from '../src/api/opaque-cursor.js'
@@ -205,7 +205,9 @@ export default fp(async function metadataPlugin (fastify) {
         return toVideoView(video, positions.get(id) ?? null)
       } catch (err) {
         if (putStarted) {
-          await app.storage.delete(key).catch((e: unknown) => request.log.error({ err: e, key }, 'could not delete a failed upload'))
+          const cleanup = app.storage.delete(key).catch((e: unknown) => request.log.error({ err: e, key }, 'could not delete a failed upload'))
+          // With the store away, storeUpload has begun its delete already; the uploader is not kept waiting for either.
+          if (!(err instanceof StorageUnavailableError)) await cleanup
         }
         // The client may still be sending a large body we will not read: close the connection after answering.
         reply.header('connection', 'close')

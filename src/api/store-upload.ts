@@ -1,6 +1,6 @@
 import { Transform, type Readable } from 'node:stream'
 import type { ObjectStore } from '../storage/object-store.js'
-import { BadRequestError, PayloadTooLargeError, UnsupportedMediaError } from '../errors.js'
+import { BadRequestError, PayloadTooLargeError, StorageUnavailableError, UnsupportedMediaError } from '../errors.js'
 import { SNIFF_BYTES, sniffMedia } from './sniff-media.js'
 
 /** A multipart file stream: busboy sets `truncated` and emits 'limit' when the size limit is hit. */
@@ -92,8 +92,12 @@ export async function storeUpload (storage: ObjectStore, key: string, file: Uplo
   if (failure !== undefined) {
     file.unpipe(gate)
     // The store promises nothing is left after an aborted put; deleting again costs little and
-    // covers a put that had completed just before the failure was noticed.
-    await storage.delete(key)
+    // covers a put that had completed just before the failure was noticed. With the store away,
+    // the delete would only wait out its timeout too: it goes on without the uploader, who gets
+    // the 503 at once (the S3 store deletes again a key whose put went unanswered).
+    const cleanup = storage.delete(key)
+    if (failure instanceof StorageUnavailableError) cleanup.catch(() => {})
+    else await cleanup
     throw failure
   }
   return { size }

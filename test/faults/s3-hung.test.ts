@@ -19,8 +19,8 @@ const SOCKET_TIMEOUT_MS = 1500
 /**
  * One S3 call meeting the hang is cut after one socket timeout: a call with nothing to send has
  * that long in all, retries included, and a put is not retried while the outage is known (the
- * reads below come first). A request makes at most three such calls (an upload: its put, then the
- * deletes of what it may have left), plus slack.
+ * reads below come first). A request waits for at most one such call (an upload's clean-up deletes
+ * go on without it: test/api/store-upload.test.ts); the bound allows three, plus slack.
  */
 const BOUND_MS = 3 * SOCKET_TIMEOUT_MS + SCHEDULING_MARGIN_MS
 
