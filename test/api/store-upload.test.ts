@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import t from 'tap'
 import { storeUpload } from '../../src/api/store-upload.js'
-import { StorageUnavailableError } from '../../src/errors.js'
+import { PayloadTooLargeError, StorageUnavailableError } from '../../src/errors.js'
 import type { ObjectStore } from '../../src/storage/object-store.js'
 import { createObjectStore } from '../../src/storage/create-object-store.js'
 import { testConfig } from '../helpers/config.js'
@@ -23,8 +23,8 @@ const mp4Head = (): Buffer => {
 t.test('with the store away, the uploader gets the 503 at once; the delete goes on without it', async (t) => {
   let deletes = 0
   const away: ObjectStore = {
-    put: async (_key, body) => {
-      (body as Readable).resume()
+    put: async (_key: string, body: Readable) => {
+      body.resume()
       throw new StorageUnavailableError()
     },
     delete: async () => {
@@ -45,7 +45,7 @@ t.test('any other failure still waits for the clean-up before answering', async 
     delete: { value: async (key: string) => { await new Promise((resolve) => setTimeout(resolve, 50)); await storage.delete(key); deleted = true } }
   })
   const tooBig = Buffer.concat([mp4Head(), Buffer.alloc(2 << 20)])
-  await t.rejects(storeUpload(store, 'originals/y', Readable.from([tooBig]), { maxBytes: 1 << 20 }), { statusCode: 413 })
+  await t.rejects(storeUpload(store, 'originals/y', Readable.from([tooBig]), { maxBytes: 1 << 20 }), PayloadTooLargeError)
   t.ok(deleted, 'the delete had finished when the upload was answered')
   await t.rejects(storage.head('originals/y'), 'nothing left')
 })
