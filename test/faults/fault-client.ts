@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
+import { fakeVideo, multipartBody } from '../plugins/multipart-body.js'
 
 // What the fault tests share: a ladder of plain bytes (delivery does not look inside segments),
 // and a client on a real socket whose every request is bounded, so a hang fails the test with a
@@ -108,4 +109,13 @@ export async function outageGoingOn (t: Test, base: string, away: 'database' | '
   t.equal(open?.to, null, 'an outage going on')
   t.match(open?.error, seen, `with what was seen (${JSON.stringify(open)})`)
   t.equal((await call(base, '/health/live')).status, 200, 'the process is up')
+}
+
+/** The titles of a video list answer, sorted. */
+export const titles = (res: Answer): string[] => (res.json?.items as Array<{ title: string }>).map((v) => v.title).sort()
+
+/** `POST /api/videos` of a small fake video titled `title`, as `call` (or `timedCall`) sends it. */
+export function uploadInit (auth: { authorization: string }, title: string, size = 256 * 1024): RequestInit {
+  const { payload, headers } = multipartBody([{ name: 'title', value: title }, { name: 'file', filename: 'lecture.mp4', content: fakeVideo(size) }])
+  return { method: 'POST', headers: { ...headers, ...auth }, body: payload }
 }

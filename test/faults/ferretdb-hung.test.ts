@@ -1,11 +1,9 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { ferretDbBinary } from '../helpers/ferretdb-server.js'
-import { underCi } from '../helpers/requirements.js'
 import { publishVideo } from '../delivery/fixtures.js'
-import { restartableFerretDb } from './restartable-servers.js'
+import { haveFerretDb, restartableFerretDb } from './restartable-servers.js'
 import { byteLadder, call, isUnavailable, listen, signUp, until } from './fault-client.js'
-import { SCHEDULING_MARGIN_MS, establishedTo, portOf, timedCall } from './hung-dependency.js'
+import { SCHEDULING_MARGIN_MS, establishedTo, portOf, readyWhileHung, timedCall } from './hung-dependency.js'
 
 // The MongoDB-wire server hung: FerretDB SIGSTOPped under one Lectern on a real socket. Its
 // kernel still accepts connections and buffers requests, but nothing answers. Meanwhile requests
@@ -25,12 +23,7 @@ const OPERATION_TIMEOUT_MS = 3000
 const BOUND_MS = OPERATION_TIMEOUT_MS + SCHEDULING_MARGIN_MS
 
 t.test('FerretDB hung (SIGSTOP): bounded 503s, no pile-up, everything back after SIGCONT', async (t) => {
-  if (ferretDbBinary() === undefined) {
-    const why = 'no ferretdb binary (.tools/bin/ferretdb or PATH); run scripts/install-ferretdb.sh'
-    if (underCi()) t.fail(`required in CI: ${why}`)
-    else t.plan(0, why)
-    return
-  }
+  if (!haveFerretDb(t)) return
   const db = await restartableFerretDb(t)
   const { app } = await buildTestApp(t, { MONGODB_URL: db.url, MONGODB_OPERATION_TIMEOUT_MS: String(OPERATION_TIMEOUT_MS) })
   t.equal(app.db.kind, 'mongodb')
@@ -89,14 +82,7 @@ t.test('FerretDB hung (SIGSTOP): bounded 503s, no pile-up, everything back after
   }
   t.comment(`segments of the public video later in the hang, a second apart: ${later.join(', ')} ms`)
 
-  const ready = await timedCall(base, '/health/ready')
-  t.comment(`/health/ready while hung: ${ready.status} in ${ready.ms} ms: ${JSON.stringify(ready.json?.dependencies)} ${JSON.stringify(ready.json?.outages.database)}`)
-  t.equal(ready.status, 503, 'not ready while the store does not answer')
-  t.equal(ready.json?.dependencies.database, 'down')
-  t.equal(ready.json?.dependencies.storage, 'ok')
-  t.equal(ready.json?.outages.database[0]?.to, null, 'an outage going on')
-  t.match(ready.json?.outages.database[0]?.error, /timed out|no server answered/, 'seen as a timeout')
-  t.ok(ready.ms < 2000 + SCHEDULING_MARGIN_MS, `/health/ready answered in ${ready.ms} ms (its probes time out after 2 s)`)
+  await readyWhileHung(t, base, 'database', 'storage', /timed out|no server answered/)
 
   // Waves of requests while it stays hung: every one is answered in the bound, and the
   // connections held to the server do not grow with the requests.

@@ -1,9 +1,7 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { ferretDbBinary } from '../helpers/ferretdb-server.js'
-import { underCi } from '../helpers/requirements.js'
 import { publishVideo } from '../delivery/fixtures.js'
-import { restartableFerretDb } from './restartable-servers.js'
+import { haveFerretDb, restartableFerretDb } from './restartable-servers.js'
 import { byteLadder, call, isUnavailable, listen, outageGoingOn, signUp, until } from './fault-client.js'
 
 // The MongoDB-wire server restarted: FerretDB SIGKILLed under one Lectern on a real socket, then
@@ -14,12 +12,7 @@ import { byteLadder, call, isUnavailable, listen, outageGoingOn, signUp, until }
 const DATABASE_AWAY = /metadata store is unreachable/
 
 t.test('FerretDB away: 503s that say so, then everything back without a restart', async (t) => {
-  if (ferretDbBinary() === undefined) {
-    const why = 'no ferretdb binary (.tools/bin/ferretdb or PATH); run scripts/install-ferretdb.sh'
-    if (underCi()) t.fail(`required in CI: ${why}`)
-    else t.plan(0, why)
-    return
-  }
+  if (!haveFerretDb(t)) return
   const db = await restartableFerretDb(t)
   const { app } = await buildTestApp(t, { MONGODB_URL: db.url })
   t.equal(app.db.kind, 'mongodb')

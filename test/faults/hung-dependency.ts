@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { call, type Answer } from './fault-client.js'
+import type { Test } from 'tap'
 
 // What the tests of a hung dependency (a server SIGSTOPped: connections accepted, nothing
 // answered) share: answers timed against the bound Lectern is configured with, and a count of
@@ -46,4 +47,19 @@ export function portOf (url: string): number {
   const m = /127\.0\.0\.1:(\d+)/.exec(url)
   if (m === null) throw new Error(`no 127.0.0.1 port in ${url}`)
   return Number(m[1])
+}
+
+/**
+ * `/health/ready` while `away` hangs: answered within its probes' 2 s (plus slack), 503, `away`
+ * down and `other` ok, and an outage of `away` going on, seen as `seen`.
+ */
+export async function readyWhileHung (t: Test, base: string, away: 'database' | 'storage', other: 'database' | 'storage', seen: RegExp): Promise<void> {
+  const ready = await timedCall(base, '/health/ready')
+  t.comment(`/health/ready while hung: ${ready.status} in ${ready.ms} ms: ${JSON.stringify(ready.json?.dependencies)} ${JSON.stringify(ready.json?.outages[away])}`)
+  t.equal(ready.status, 503, `not ready while ${away} does not answer`)
+  t.equal(ready.json?.dependencies[away], 'down')
+  t.equal(ready.json?.dependencies[other], 'ok')
+  t.equal(ready.json?.outages[away][0]?.to, null, 'an outage going on')
+  t.match(ready.json?.outages[away][0]?.error, seen, 'seen as a timeout')
+  t.ok(ready.ms < 2000 + SCHEDULING_MARGIN_MS, `/health/ready answered in ${ready.ms} ms (its probes time out after 2 s)`)
 }

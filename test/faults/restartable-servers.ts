@@ -5,11 +5,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { MongoClient } from 'mongodb'
 import type { Test } from 'tap'
 import { childEnv } from '../helpers/child-env.js'
 import { ferretDbBinary, uniqueDatabaseName, withDatabase } from '../helpers/ferretdb-server.js'
 import { freePort } from '../helpers/free-port.js'
+import { underCi } from '../helpers/requirements.js'
 import { S3RVER_CREDENTIAL } from '../helpers/s3-server.js'
 
 // Servers a fault test takes away and brings back: the same port and the same files each time,
@@ -186,4 +188,29 @@ export async function restartableS3rver (t: Test, bucket = 'lectern-faults'): Pr
     pause: () => pausing('SIGSTOP'),
     resume: () => pausing('SIGCONT')
   }
+}
+
+/** The keys under prefix in the test's bucket, listed by a client of the test's own. */
+export async function keysIn (s3: RestartableS3rver, prefix: string): Promise<string[]> {
+  const client = new S3Client({
+    region: 'us-east-1',
+    endpoint: s3.env.S3_ENDPOINT,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.env.S3_ACCESS_KEY_ID!, secretAccessKey: s3.env.S3_SECRET_ACCESS_KEY! }
+  })
+  try {
+    const out = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }))
+    return (out.Contents ?? []).map((o) => o.Key!)
+  } finally {
+    client.destroy()
+  }
+}
+
+/** Whether FerretDB can be run here; without it the test says why (and fails under CI). */
+export function haveFerretDb (t: Test): boolean {
+  if (ferretDbBinary() !== undefined) return true
+  const why = 'no ferretdb binary (.tools/bin/ferretdb or PATH); run scripts/install-ferretdb.sh'
+  if (underCi()) t.fail(`required in CI: ${why}`)
+  else t.plan(0, why)
+  return false
 }

@@ -1,11 +1,9 @@
 import t from 'tap'
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { buildTestApp } from '../helpers/app.js'
 import { publishVideo } from '../delivery/fixtures.js'
-import { fakeVideo, multipartBody } from '../plugins/multipart-body.js'
-import { restartableS3rver, type RestartableS3rver } from './restartable-servers.js'
-import { byteLadder, call, type Answer, isUnavailable, listen, signUp, until } from './fault-client.js'
-import { SCHEDULING_MARGIN_MS, establishedTo, portOf, timedCall } from './hung-dependency.js'
+import { keysIn, restartableS3rver } from './restartable-servers.js'
+import { byteLadder, call, isUnavailable, listen, signUp, titles, until, uploadInit } from './fault-client.js'
+import { SCHEDULING_MARGIN_MS, establishedTo, portOf, readyWhileHung, timedCall } from './hung-dependency.js'
 
 // S3 hung: s3rver SIGSTOPped under one Lectern on a real socket. Connections are accepted and
 // requests buffered, nothing answers. Meanwhile what is in memory plays, what needs storage
@@ -23,28 +21,6 @@ const SOCKET_TIMEOUT_MS = 1500
  * go on without it: test/api/store-upload.test.ts); the bound allows three, plus slack.
  */
 const BOUND_MS = 3 * SOCKET_TIMEOUT_MS + SCHEDULING_MARGIN_MS
-
-async function keysIn (s3: RestartableS3rver, prefix: string): Promise<string[]> {
-  const client = new S3Client({
-    region: 'us-east-1',
-    endpoint: s3.env.S3_ENDPOINT,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.env.S3_ACCESS_KEY_ID!, secretAccessKey: s3.env.S3_SECRET_ACCESS_KEY! }
-  })
-  try {
-    const out = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }))
-    return (out.Contents ?? []).map((o) => o.Key!)
-  } finally {
-    client.destroy()
-  }
-}
-
-const titles = (res: Answer) => (res.json?.items as Array<{ title: string }>).map((v) => v.title).sort()
-
-function upload (base: string, auth: { authorization: string }, title: string, size = 256 * 1024) {
-  const { payload, headers } = multipartBody([{ name: 'title', value: title }, { name: 'file', filename: 'lecture.mp4', content: fakeVideo(size) }])
-  return timedCall(base, '/api/videos', { method: 'POST', headers: { ...headers, ...auth }, body: payload })
-}
 
 t.test('S3 hung (SIGSTOP): bounded 503s, cached bytes play, a clean failed upload, no pile-up, all back after SIGCONT', async (t) => {
   const s3 = await restartableS3rver(t)
@@ -84,7 +60,7 @@ t.test('S3 hung (SIGSTOP): bounded 503s, cached bytes play, a clean failed uploa
     t.ok(res.ms < BOUND_MS, `${what}: answered in ${res.ms} ms, within ${BOUND_MS} ms`)
   }
 
-  const refused = await upload(base, admin, 'During the hang')
+  const refused = await timedCall(base, '/api/videos', uploadInit(admin, 'During the hang'))
   t.comment(`an upload while hung: ${refused.status} in ${refused.ms} ms`)
   isUnavailable(t, refused, 'LECTERN_ERR_STORAGE_UNAVAILABLE', STORAGE_AWAY, 'an upload')
   t.ok(refused.ms < BOUND_MS, `the upload answered in ${refused.ms} ms, within ${BOUND_MS} ms`)
@@ -100,14 +76,7 @@ t.test('S3 hung (SIGSTOP): bounded 503s, cached bytes play, a clean failed uploa
   t.equal(mine.status, 200, 'the metadata store answers')
   t.same(titles(mine), ['Fixture lecture'], 'no video document for the refused upload')
 
-  const ready = await timedCall(base, '/health/ready')
-  t.comment(`/health/ready while hung: ${ready.status} in ${ready.ms} ms: ${JSON.stringify(ready.json?.dependencies)} ${JSON.stringify(ready.json?.outages.storage)}`)
-  t.equal(ready.status, 503, 'not ready while storage does not answer')
-  t.equal(ready.json?.dependencies.storage, 'down')
-  t.equal(ready.json?.dependencies.database, 'ok')
-  t.equal(ready.json?.outages.storage[0]?.to, null, 'an outage going on')
-  t.match(ready.json?.outages.storage[0]?.error, /timed out/, 'seen as a timeout')
-  t.ok(ready.ms < 2000 + SCHEDULING_MARGIN_MS, `/health/ready answered in ${ready.ms} ms (its probes time out after 2 s)`)
+  await readyWhileHung(t, base, 'storage', 'database', /timed out/)
 
   // Waves of requests for bytes never read: each answered in the bound, and once they are, the
   // connections Lectern holds to the hung store are not one per request ever made.
@@ -135,7 +104,7 @@ t.test('S3 hung (SIGSTOP): bounded 503s, cached bytes play, a clean failed uploa
   // s3rver has now read what was buffered meanwhile, the refused upload's put included: nothing
   // of it may be left (Lectern deletes it again once the store answers).
   t.ok(await until(async () => (await keysIn(s3, 'originals/')).length === 0, 20_000), `the refused upload left no object (${JSON.stringify(await keysIn(s3, 'originals/'))})`)
-  const stored = await upload(base, admin, 'After the hang')
+  const stored = await timedCall(base, '/api/videos', uploadInit(admin, 'After the hang'))
   t.equal(stored.status, 202, `an upload is taken again (${stored.body.toString().slice(0, 200)})`)
   t.same(await keysIn(s3, 'originals/'), [`originals/${stored.json?.id as string}`], 'and stored, alone')
   t.same(titles(await call(base, '/api/videos', { headers: admin })), ['After the hang', 'Fixture lecture'], 'one more video: the upload that was stored')

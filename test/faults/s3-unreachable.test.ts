@@ -1,10 +1,8 @@
 import t from 'tap'
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { buildTestApp } from '../helpers/app.js'
 import { publishVideo } from '../delivery/fixtures.js'
-import { fakeVideo, multipartBody } from '../plugins/multipart-body.js'
-import { restartableS3rver, type RestartableS3rver } from './restartable-servers.js'
-import { byteLadder, call, type Answer, isUnavailable, listen, outageGoingOn, signUp, until } from './fault-client.js'
+import { keysIn, restartableS3rver } from './restartable-servers.js'
+import { byteLadder, call, isUnavailable, listen, outageGoingOn, signUp, titles, until, uploadInit } from './fault-client.js'
 
 // S3 unreachable for a while (s3rver SIGKILLed, then started again on the same port with the
 // same directory), against one Lectern on a real socket: uploads fail cleanly with nothing
@@ -12,28 +10,6 @@ import { byteLadder, call, type Answer, isUnavailable, listen, outageGoingOn, si
 // without restarting Lectern. /health/ready tells what happened meanwhile.
 
 /** Every key in the bucket under prefix, listed by a client of the test's own. */
-async function keysIn (s3: RestartableS3rver, prefix: string): Promise<string[]> {
-  const client = new S3Client({
-    region: 'us-east-1',
-    endpoint: s3.env.S3_ENDPOINT,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.env.S3_ACCESS_KEY_ID!, secretAccessKey: s3.env.S3_SECRET_ACCESS_KEY! }
-  })
-  try {
-    const out = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }))
-    return (out.Contents ?? []).map((o) => o.Key!)
-  } finally {
-    client.destroy()
-  }
-}
-
-const titles = (res: Answer) => (res.json?.items as Array<{ title: string }>).map((v) => v.title).sort()
-
-function upload (base: string, auth: { authorization: string }, title: string, size = 256 * 1024) {
-  const { payload, headers } = multipartBody([{ name: 'title', value: title }, { name: 'file', filename: 'lecture.mp4', content: fakeVideo(size) }])
-  return call(base, '/api/videos', { method: 'POST', headers: { ...headers, ...auth }, body: payload })
-}
-
 t.test('S3 away: uploads refused with nothing stored, cached segments play, the rest 503, all back by itself', async (t) => {
   const s3 = await restartableS3rver(t)
   const { app } = await buildTestApp(t, { ...s3.env, UPLOAD_MAX_MB: '16' })
@@ -84,7 +60,7 @@ t.test('S3 away: uploads refused with nothing stored, cached segments play, the 
   isUnavailable(t, await call(base, `/hls/${video._id}/180p/index.m3u8`), 'LECTERN_ERR_STORAGE_UNAVAILABLE', /video storage is unreachable/, 'an uncached playlist')
 
   // An upload is refused and leaves no video behind.
-  const refused = await upload(base, admin, 'During the outage')
+  const refused = await call(base, '/api/videos', uploadInit(admin, 'During the outage'))
   isUnavailable(t, refused, 'LECTERN_ERR_STORAGE_UNAVAILABLE', /video storage is unreachable/, 'an upload')
   // So is a resumable one (tus-js-client retries a 503 by itself).
   const b64 = (v: string) => Buffer.from(v).toString('base64')
@@ -112,7 +88,7 @@ t.test('S3 away: uploads refused with nothing stored, cached segments play, the 
   t.ok(laterRange.body.equals(mp4.subarray(2097152, 2098176)), 'with its bytes')
   t.same(await keysIn(s3, 'originals/'), [], 'the refused upload stored no object')
 
-  const stored = await upload(base, admin, 'After the outage')
+  const stored = await call(base, '/api/videos', uploadInit(admin, 'After the outage'))
   t.equal(stored.status, 202, `an upload is taken again (${stored.body.toString().slice(0, 200)})`)
   t.same(await keysIn(s3, 'originals/'), [`originals/${stored.json?.id as string}`], 'and stored, alone')
   const listed = await call(base, '/api/videos', { headers: admin })
