@@ -45,13 +45,14 @@ http {
   ]
   // RAMP_TARGETS=2 measures only the second target, and so on (a comma list of 1-based indexes).
   // RAMP_ROUNDS rounds (default 3) interleave the targets, so that the machine's other load falls on all alike.
+  // RAMP_FROM (50) is the first step's viewers, RAMP_MAX (20000) the most a ramp tries.
   const only = process.env.RAMP_TARGETS?.split(',').map(Number)
   const rounds = Number(process.env.RAMP_ROUNDS ?? 3)
   const held = new Map<string, number[]>()
   for (let round = 1; round <= rounds; round++) {
     for (const [name, base] of targets.filter((_, i) => only === undefined || only.includes(i + 1))) {
       const out = await new Promise<string>((resolve) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'test/load/run.ts', '--url', base, '--ramp', '--viewers', process.env.RAMP_FROM ?? '50', '--duration', '10', '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+        const child = spawn(process.execPath, ['--import', 'tsx', 'test/load/run.ts', '--url', base, '--ramp', '--viewers', process.env.RAMP_FROM ?? '50', '--max-viewers', process.env.RAMP_MAX ?? '20000', '--duration', '10', '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
         let text = ''
         child.stdout.on('data', (d: Buffer) => { text += d.toString() })
         child.once('exit', () => resolve(text))
