@@ -26,6 +26,8 @@ export interface ChoiceInput {
   upcomingBits?: number[][] | undefined
   /** The newest sample's rate, bits/s, when there is one: a sharp fall in it is a drop the lookahead must not ride out. */
   lastSampleBps?: number | null | undefined
+  /** The sample before the newest, bits/s: with the newest, whether the rate is still falling. */
+  previousSampleBps?: number | null | undefined
 }
 
 // With nothing known, a master playlist lists first a rung under what a 3G phone sustains.
@@ -91,8 +93,16 @@ export function chooseRendition (input: ChoiceInput): number {
   // a drop is in progress (the low estimate, or the newest sample, under half the estimate and the
   // newest under the current rung) it may only go lower than the rule, which follows the drop at
   // once: the plan would spend the buffer to stay.
-  const planned = planAhead({ ratesBps: rates, upcomingBits: upcoming, planBps: figure, lowBps: low, bufferSeconds: buffer, current, segmentSeconds, spendFactor, remainingSeconds: input.remainingSeconds })
+  // The plan's pessimistic figure (stalls, the step-up limit, the first segment's fit) is the newest
+  // sample when it is under the low estimate, a weighted average that lags a fall; and when the two
+  // newest samples fall, the first segment's stall is reckoned at the newest times that fall's ratio
+  // (a fall in progress goes on one more segment).
   const last = input.lastSampleBps
+  const newest = last != null && last > 0 ? last : null
+  const previous = input.previousSampleBps
+  const lowBps = newest !== null ? Math.min(low, newest) : low
+  const firstStallBps = newest !== null && previous != null && previous > newest ? newest * (newest / previous) : null
+  const planned = planAhead({ ratesBps: rates, upcomingBits: upcoming, planBps: figure, lowBps, firstStallBps, bufferSeconds: buffer, current, segmentSeconds, spendFactor, remainingSeconds: input.remainingSeconds })
   const falling = last != null && last > 0 && last < rates[current]! && last < DROP * estimate
   return figure < estimate || falling ? Math.min(planned, ruled) : planned
 }

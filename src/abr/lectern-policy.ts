@@ -38,7 +38,8 @@ function choose (state: Held, ladderBps: number[], estimator: EstimatorState, bu
     remainingSeconds,
     heldSegments: state.current === null ? null : state.held,
     upcomingBits: upcoming,
-    lastSampleBps: estimator.samples.at(-1)?.[0] ?? null
+    lastSampleBps: estimator.samples.at(-1)?.[0] ?? null,
+    previousSampleBps: estimator.samples.at(-2)?.[0] ?? null
   })
   state.held = rung === state.current ? state.held + 1 : 1
   state.current = rung

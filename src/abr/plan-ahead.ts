@@ -8,6 +8,8 @@ export interface PlanInput {
   planBps: number
   /** The pessimistic figure: stalls are reckoned at it, and the first segment's download at it must fit in the buffer. */
   lowBps: number
+  /** When given, the first segment's stall is reckoned at the lower of this and lowBps (a fall in progress). */
+  firstStallBps?: number | null | undefined
   bufferSeconds: number
   current: number
   segmentSeconds: number
@@ -74,6 +76,7 @@ export function planAhead (input: PlanInput): number {
   const mbps = ratesBps.map((r) => r / 1e6)
   const planMbps = planBps / 1e6
   const stallBps = lowBps > 0 ? Math.min(planBps, lowBps) : planBps
+  const firstStallBps = input.firstStallBps != null && input.firstStallBps > 0 ? Math.min(stallBps, input.firstStallBps) : stallBps
   // Final buffers are looked up on a 0.05 s grid (the optimum's), not integrated per leaf.
   const grid = 0.05
   const values: number[] = [0]
@@ -105,7 +108,7 @@ export function planAhead (input: PlanInput): number {
       if (r > prev && bits > segmentSeconds * stallBps * spendFactor(buffer)) continue
       const download = bits / planBps
       // stalls are counted as if the download ran at the pessimistic figure
-      const slow = bits / stallBps
+      const slow = bits / (depth === 0 ? firstStallBps : stallBps)
       const stall = slow > buffer ? slow - buffer : 0
       const next = Math.min(cap, (buffer > download ? buffer - download : 0) + segmentSeconds)
       walk(depth + 1, next, r, value + mbps[r]! - STALL_PENALTY * stall - Math.abs(mbps[r]! - mbps[prev]!), depth === 0 ? r : first)

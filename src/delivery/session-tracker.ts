@@ -242,7 +242,8 @@ export class SessionTracker {
         remainingSeconds,
         segmentSeconds,
         upcomingBits,
-        lastSampleBps: s.estimator.samples.at(-1)?.[0] ?? null
+        lastSampleBps: s.estimator.samples.at(-1)?.[0] ?? null,
+        previousSampleBps: s.estimator.samples.at(-2)?.[0] ?? null
       })
       return { ...s, buffer, current: chosen, held: chosen === s.current ? s.held + 1 : 1 }
     })

@@ -100,6 +100,21 @@ t.test('chooseRendition plans ahead when the sizes are given, follows its rule w
   t.equal(chooseRendition({ ...input, current: null, upcomingBits: Array(5).fill(nominal) }), 2, 'the first segment is chosen by the rule')
 })
 
+t.test('the lookahead reckons stalls at the newest sample under the low estimate, and at a fall in progress continued', async (t) => {
+  const LADDER = [300_000, 750_000, 1_200_000, 1_850_000, 2_850_000, 4_300_000]
+  const rows = Array(5).fill(LADDER.map((b) => b * SEG))
+  const input = { ladderBps: LADDER, estimateBps: 1.2e6, lowEstimateBps: 800e3, heldSegments: 10, segmentSeconds: SEG, upcomingBits: rows }
+  // 10 s of buffer on 1200k (4.8 Mbit a segment); neither sample is under half the estimate
+  const at10 = { ...input, bufferSeconds: 10, current: 2 }
+  t.equal(chooseRendition({ ...at10, lastSampleBps: 700e3, previousSampleBps: 700e3 }), 2, 'a steady 700k: 4.8 Mbit at the low 800k fits in the buffer')
+  t.equal(chooseRendition({ ...at10, lastSampleBps: 700e3, previousSampleBps: 1000e3 }), 2, 'falling by 0.7: 490k next carries it in 9.8 s, still within the buffer')
+  t.equal(chooseRendition({ ...at10, lastSampleBps: 700e3, previousSampleBps: 1400e3 }), 1, 'halving: 350k next would stall 3.7 s, so 750k')
+  // 20 s of buffer on 1850k: the plan stays at the low 800k, and steps down when the newest sample says 600k
+  const at20 = { ...input, bufferSeconds: 20, current: 3 }
+  t.equal(chooseRendition({ ...at20, lastSampleBps: 800e3, previousSampleBps: 800e3 }), 3)
+  t.equal(chooseRendition({ ...at20, lastSampleBps: 600e3, previousSampleBps: 600e3 }), 2)
+})
+
 t.test('a closed loop at a constant rate over segments whose sizes vary in runs: higher rungs on cheap runs, no stall', async (t) => {
   const LADDER = [300_000, 750_000, 1_200_000, 1_850_000, 2_850_000, 4_300_000]
   // runs of 6 segments alternately at 70% and 130% of the nominal size
