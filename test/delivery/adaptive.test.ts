@@ -118,7 +118,9 @@ t.test('without CMCD, back-to-back segment fetches on one connection give sample
     sizes.push((await request(base, `/hls/${id}/360p/${segmentName(i)}?sid=${sid}`, { agent })).body.length)
   }
   sent.push(performance.now())
-  await request(base, '/health/live', { agent })
+  // The same session's next request completes the last segment's sample (one of another session,
+  // or of none, would not: the windows compared below would then be a segment apart).
+  await request(base, `/hls/${id}/360p/index.m3u8?sid=${sid}`, { agent })
   await app.abrSessions.settled()
   const s = app.abrSessions.peek(sid)!
   // The estimator keeps the last 10: gaps from requests 6..15 to the request after each.
