@@ -224,14 +224,6 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
   }
 
   /**
-   * The hot path, ahead of Fastify's router: a GET or HEAD of a segment or media playlist of a
-   * public, ready video whose document, object info and bytes are all in memory is answered right
-   * here, with the same headers and semantics as the routes below (sendBuffer), but without a
-   * request object, child logger or promise per request. A segment that names its viewing session
-   * (`?sid=`) is answered here too, and becomes a throughput sample of that session. Anything else
-   * (another query, percent escapes, a token, a miss of any kind) returns false and goes to Fastify.
-   */
-  /**
    * What a fast-path URL path resolved to: kept while the video's document and the served object
    * are the very objects it was resolved from (a changed document or object info is a new object),
    * so a hit costs lookups by strings whose hashes are already known, not parsing and key building.
@@ -273,6 +265,14 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     return entry
   }
 
+  /**
+   * The hot path, ahead of Fastify's router: a GET or HEAD of a segment or media playlist of a
+   * public, ready video whose document, object info and bytes are all in memory is answered right
+   * here, with the same headers and semantics as the routes below (sendBuffer), but without a
+   * request object, child logger or promise per request. A segment that names its viewing session
+   * (`?sid=`) is answered here too, and becomes a throughput sample of that session. Anything else
+   * (another query, percent escapes, a token, a miss of any kind) returns false and goes to Fastify.
+   */
   function answerFromMemory (req: IncomingMessage, res: ServerResponse): boolean {
     tracker.arrived(req)
     if (req.method !== 'GET' && req.method !== 'HEAD') return false

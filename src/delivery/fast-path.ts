@@ -38,14 +38,9 @@ export function fastPathUrl (url: string | undefined): { path: string, sid: stri
   return SESSION_ID.test(sid) ? { path: url.slice(0, q), sid } : undefined
 }
 
-/**
- * The parts of a fast-path URL: `/hls/<id>/<rendition>/<name>` with no query, or with nothing but
- * a viewing session id (`?sid=...`). Undefined for anything else (escapes, other parameters).
- */
-export function fastPathParts (url: string | undefined): { id: string, rendition: string, name: string, sid: string | undefined } | undefined {
-  const at = fastPathUrl(url)
-  if (at === undefined) return undefined
-  const parts = at.path.split('/')
+/** The parts of a fast-path URL's path (see fastPathUrl): `/hls/<id>/<rendition>/<name>`, else undefined. */
+export function fastPathParts (path: string): { id: string, rendition: string, name: string } | undefined {
+  const parts = path.split('/')
   if (parts.length !== 5) return undefined
-  return { id: parts[2]!, rendition: parts[3]!, name: parts[4]!, sid: at.sid }
+  return { id: parts[2]!, rendition: parts[3]!, name: parts[4]! }
 }
