@@ -136,8 +136,7 @@ export class SessionTracker {
     // session's next request says when its previous answer arrived.
     if (!sameSession(req, last.sid)) return
     if ('smallFinishMs' in last) this.#record(last.sid, { kind: 'rtt', gapMs: t - last.smallFinishMs })
-    // A gap no shorter than the RTT could be, with nothing subtracted, that is still no sample is none.
-    else if (sampleFromGap(last.delivery, t, 0) !== null) this.#record(last.sid, { kind: 'gap', delivery: last.delivery, nextArrivalMs: t })
+    else this.#record(last.sid, { kind: 'gap', delivery: last.delivery, nextArrivalMs: t })
   }
 
   arrivalOf (req: IncomingMessage): number {
@@ -285,11 +284,9 @@ export class SessionTracker {
     await Promise.all([...this.#queues.values()])
   }
 
-  /** Applies what is waiting and stops the timer (the store closes after). */
+  /** Applies what is waiting (which stops the timer) before the store closes. */
   async close (): Promise<void> {
     await this.settled()
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#timer = undefined
   }
 
   /** Whether what the session's network achieved is worth writing down again (it moved by 2% or more). */
