@@ -29,7 +29,10 @@ export class LruCache {
   readonly maxBytes: number
   readonly maxEntryBytes: number
   #entries = new Map<string, Buffer>()
-  /** The most recently used key: a hit on it needs no move (a segment in demand is asked for many times in a row). */
+  /**
+   * The most recently used key: a hit on it needs no move (a segment in demand is asked for many
+   * times in a row). Left as it is when that key goes: it can only be stored again through set().
+   */
   #newest: string | undefined
   #bytes = 0
   #evictions = 0
@@ -111,7 +114,6 @@ export class LruCache {
   clear (): void {
     const entries = this.#entries
     this.#entries = new Map()
-    this.#newest = undefined
     this.#bytes = 0
     if (this.#removeListeners.length > 0) for (const [key, value] of entries) this.#removed(key, value)
   }
@@ -137,7 +139,6 @@ export class LruCache {
     const value = this.#entries.get(key)
     if (value === undefined) return false
     this.#entries.delete(key)
-    if (key === this.#newest) this.#newest = undefined
     this.#bytes -= value.byteLength
     this.#removed(key, value)
     return true
