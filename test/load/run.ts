@@ -291,7 +291,8 @@ try {
     if (values.json) process.stdout.write(JSON.stringify(result) + '\n')
   } else {
     // Ramp: 1.5x more viewers per step until a step stalls a viewer, fails a request or has a
-    // segment p99 of 1 s or more; the answer is the last step that passed.
+    // segment p99 of 1 s or more, then narrows the gap to the first step not held; the answer is
+    // the most viewers held.
     const steps: LoadResult[] = []
     let best: LoadResult | undefined
     const step = async (n: number): Promise<boolean> => {
