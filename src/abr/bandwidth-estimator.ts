@@ -30,14 +30,37 @@ export function newEstimator (initialBps: number | null = null): EstimatorState 
   return { samples: [], initialBps: prior }
 }
 
+/** How many recent samples the estimator keeps: of a longer run of usable samples, only the newest this many count. */
+export const SAMPLE_WINDOW = WINDOW
+
+/** Whether a sample can be added (a positive size and duration, a finite rate); others are ignored. */
+export function isUsableSample (sample: ThroughputSample): boolean {
+  return sample.bytes > 0 && sample.durationMs > 0 && Number.isFinite(sampleBps(sample))
+}
+
 /** The state with one more sample (the input is not changed). Unusable samples are ignored. */
 export function addSample (state: EstimatorState, sample: ThroughputSample): EstimatorState {
-  const bps = sampleBps(sample)
-  const seconds = sample.durationMs / 1000
-  if (!(sample.bytes > 0) || !(seconds > 0) || !Number.isFinite(bps)) return state
-  const samples = state.samples.length >= WINDOW ? state.samples.slice(1 - WINDOW) : state.samples.slice()
-  samples.push([bps, seconds])
-  return { samples, initialBps: state.initialBps }
+  return addSamples(state, [sample])
+}
+
+/**
+ * The state with `samples` added in order (the input is not changed), as adding them one at a time
+ * would leave it; unusable samples are ignored. Only the newest that the window keeps are looked at,
+ * so a batch of many samples costs no more than a window's worth.
+ */
+export function addSamples (state: EstimatorState, samples: readonly ThroughputSample[]): EstimatorState {
+  const newest: Array<[number, number]> = []
+  for (let i = samples.length - 1; i >= 0 && newest.length < WINDOW; i--) {
+    const sample = samples[i]!
+    if (isUsableSample(sample)) newest.push([sampleBps(sample), sample.durationMs / 1000])
+  }
+  if (newest.length === 0) return state
+  newest.reverse()
+  const older = WINDOW - newest.length
+  return {
+    samples: older > 0 ? state.samples.slice(Math.max(0, state.samples.length - older)).concat(newest) : newest,
+    initialBps: state.initialBps
+  }
 }
 
 function ewma (rates: number[], seconds: number[], halfLife: number): number {

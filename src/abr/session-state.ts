@@ -1,4 +1,4 @@
-import { addSample, estimateBps, newEstimator, type EstimatorState } from './bandwidth-estimator.js'
+import { SAMPLE_WINDOW, addSamples, estimateBps, isUsableSample, newEstimator, type EstimatorState } from './bandwidth-estimator.js'
 import { newBufferModel, onSegment, type BufferModelState } from './buffer-model.js'
 import { sampleFromDelivery, sampleFromGap, type SegmentDelivery } from './sample-from-delivery.js'
 import type { ThroughputSample } from './throughput-sample.js'
@@ -50,6 +50,18 @@ export function applySessionEvents (s: AbrSession, events: readonly SessionEvent
   let estimator = s.estimator
   let buffer = s.buffer
   let rttMs = s.rttMs
+  // Samples are added to the estimator together, before anything that reads the estimator. Only the
+  // window's newest usable ones count, so no more than a few windows' worth are held.
+  let samples: ThroughputSample[] = []
+  const take = (sample: ThroughputSample | null): void => {
+    if (sample === null || !isUsableSample(sample)) return
+    if (samples.length >= 4 * SAMPLE_WINDOW) samples = samples.slice(-SAMPLE_WINDOW)
+    samples.push(sample)
+  }
+  const addPending = (): void => {
+    if (samples.length > 0) estimator = addSamples(estimator, samples)
+    samples = []
+  }
   for (const e of events) {
     switch (e.kind) {
       case 'segment':
@@ -62,21 +74,21 @@ export function applySessionEvents (s: AbrSession, events: readonly SessionEvent
         // The round trip is known only from gaps after small answers, and one slow gap would make
         // every later sample too fast: subtract at most a quarter of this gap (the safe side).
         const rtt = Math.min(rttMs ?? 0, RTT_SHARE_MAX * (e.nextArrivalMs - e.delivery.arrivalMs))
-        const sample = sampleFromGap(e.delivery, e.nextArrivalMs, rtt)
-        if (sample !== null) estimator = addSample(estimator, sample)
+        take(sampleFromGap(e.delivery, e.nextArrivalMs, rtt))
         break
       }
       case 'sample':
-        estimator = addSample(estimator, e.sample)
+        take(e.sample)
         break
       case 'reported': {
+        addPending()
         const bytes = Math.max(1, Math.round(e.bytesFor({ ...s, estimator, buffer, rttMs })))
-        const sample = sampleFromDelivery({ bytes, arrivalMs: e.arrivalMs, finishMs: e.arrivalMs, acceptedBytes: bytes, mtpKbps: e.mtpKbps })
-        if (sample !== null) estimator = addSample(estimator, sample)
+        take(sampleFromDelivery({ bytes, arrivalMs: e.arrivalMs, finishMs: e.arrivalMs, acceptedBytes: bytes, mtpKbps: e.mtpKbps }))
         break
       }
     }
   }
+  addPending()
   if (estimator === s.estimator && buffer === s.buffer && rttMs === s.rttMs) return s
   return { ...s, estimator, estimate: estimator === s.estimator ? s.estimate : estimateBps(estimator), buffer, rttMs }
 }

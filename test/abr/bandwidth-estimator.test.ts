@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addSample, estimateBps, lowEstimateBps, newEstimator, type EstimatorState } from '../../src/abr/bandwidth-estimator.js'
+import { addSample, addSamples, estimateBps, lowEstimateBps, newEstimator, type EstimatorState } from '../../src/abr/bandwidth-estimator.js'
 import type { ThroughputSample } from '../../src/abr/throughput-sample.js'
 
 /** A sample of `bytes` received at `bps`. */
@@ -67,6 +67,25 @@ t.test('addSample returns a new state, leaves its input alone, and ignores unusa
   t.not(estimateBps(next), estimateBps(s))
   t.equal(addSample(s, { bytes: 0, durationMs: 10, atMs: 0, source: 'gap' }), s)
   t.equal(addSample(s, { bytes: 10, durationMs: 0, atMs: 0, source: 'gap' }), s)
+})
+
+t.test('addSamples keeps the newest ten usable samples of the old and the new, in order, whatever the batch size', async (t) => {
+  // The expectation, written another way: every usable sample as [bits/s, seconds], old then new, the last ten.
+  const usable = (xs: ThroughputSample[]): Array<[number, number]> => xs
+    .filter((x) => x.bytes > 0 && x.durationMs > 0)
+    .map((x) => [(x.bytes * 8 * 1000) / Math.max(1, x.durationMs), x.durationMs / 1000])
+  const bad: ThroughputSample = { bytes: 0, durationMs: 10, atMs: 0, source: 'gap' }
+  const zero: ThroughputSample = { bytes: 10, durationMs: 0, atMs: 0, source: 'gap' }
+  const old = [at(2e6), at(3e6), at(4e6)]
+  const start = addSamples(newEstimator(7e5), old)
+  for (const n of [0, 1, 3, 7, 9, 10, 11, 25, 1000]) {
+    const batch = Array.from({ length: n }, (_, i) => (i % 4 === 3 ? (i % 8 === 3 ? bad : zero) : at(1e6 + 1e4 * i, 500_000 + i)))
+    const got = addSamples(start, batch)
+    t.same(got.samples, usable([...old, ...batch]).slice(-10), `a batch of ${n}`)
+    t.equal(got.initialBps, 7e5)
+    t.equal(got, batch.some((x) => x !== bad && x !== zero) ? got : start, 'nothing usable: the same state')
+  }
+  t.equal(start.samples.length, 3, 'the input is left alone')
 })
 
 t.test('the state survives JSON (it is kept in Redis) and stays bounded', async (t) => {

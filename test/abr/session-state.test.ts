@@ -42,18 +42,30 @@ t.test('the round trip subtracted is the one known when the gap came, and at mos
 t.test('a batch gives what one event at a time gives', async (t) => {
   const events: SessionEvent[] = []
   let at = 0
-  for (let i = 0; i < 30; i++) {
+  // More samples than the estimator keeps, several times over, so a batch holds only some of them.
+  for (let i = 0; i < 120; i++) {
     const bytes = 200_000 + 37_000 * (i % 7)
     const ms = 300 + 113 * (i % 5)
     events.push({ kind: 'segment', arrivalMs: at, segmentSeconds: 4, reportedBufferMs: i % 4 === 0 ? 9000 : undefined })
     if (i % 3 === 0) events.push({ kind: 'sample', sample: { bytes, durationMs: ms, atMs: at + ms, source: 'finish' } })
     else events.push({ kind: 'gap', delivery: delivery(at, bytes), nextArrivalMs: at + ms })
     if (i === 10) events.push({ kind: 'rtt', gapMs: 40 })
+    // A report that reads the estimator in the middle of the batch sees every sample before it.
+    if (i === 20) events.push({ kind: 'reported', arrivalMs: at, mtpKbps: 2500, bytesFor: (s) => 100_000 * s.estimator.samples.length })
+    if (i === 25 || i % 13 === 0) events.push({ kind: 'sample', sample: { bytes: 0, durationMs: 100, atMs: at, source: 'finish' } })
     at += ms
   }
-  const batched = applySessionEvents(newSession(newEstimator(1_000_000), '10.0.0'), events)
-  let oneByOne = newSession(newEstimator(1_000_000), '10.0.0')
-  for (const e of events) oneByOne = applySessionEvents(oneByOne, [e])
+  // Every prefix as one batch, against the same events one at a time: a batch may end anywhere.
+  const start = newSession(newEstimator(1_000_000), '10.0.0')
+  let oneByOne = start
+  let differ = 0
+  for (let k = 1; k <= events.length; k++) {
+    oneByOne = applySessionEvents(oneByOne, [events[k - 1]!])
+    const batched = applySessionEvents(start, events.slice(0, k))
+    if (JSON.stringify(batched) !== JSON.stringify(oneByOne)) differ++
+  }
+  t.equal(differ, 0, `all ${events.length} prefixes agree`)
+  const batched = applySessionEvents(start, events)
   t.same(batched, oneByOne)
   t.equal(batched.estimator.samples.length, 10, 'the estimator keeps its window')
   t.equal(batched.network, '10.0.0')
