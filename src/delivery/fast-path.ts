@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
-import { SESSION_ID } from '../abr/session-id.js'
+import { isSessionId } from '../abr/session-id.js'
 import { hasDuplicateHost } from '../http-conformance.js'
 
 /**
@@ -35,7 +35,7 @@ export function fastPathUrl (url: string | undefined): { path: string, sid: stri
   if (q === -1) return { path: url, sid: undefined }
   if (!url.startsWith('sid=', q + 1)) return undefined
   const sid = url.slice(q + 5)
-  return SESSION_ID.test(sid) ? { path: url.slice(0, q), sid } : undefined
+  return isSessionId(sid) ? { path: url.slice(0, q), sid } : undefined
 }
 
 /** The parts of a fast-path URL's path (see fastPathUrl): `/hls/<id>/<rendition>/<name>`, else undefined. */
