@@ -51,9 +51,18 @@ const KIND_OF: Record<string, DeliveryKind> = { 'video/mp2t': 'segment', 'image/
 const DEFAULT_VIDEO_TTL_MS = 1000
 /** Evicted chunk buffers kept for the next fills; more are left to the garbage collector. */
 const MAX_IDLE_CHUNKS = 8
-/** CTA-5006 static keys: object type (m manifest, v video), streaming format HLS, stream type VOD. */
-const CMSD_STATIC_PLAYLIST = 'ot=m,sf=h,st=v'
-const CMSD_STATIC_SEGMENT = 'ot=v,sf=h,st=v'
+/**
+ * CMSD-Static (CTA-5006) of media objects: object type (m manifest, av muxed audio and video, v video
+ * only), streaming format HLS and, for playlists, stream type (v VOD, l live: a video published
+ * while it transcodes). It describes the object, not the viewer, so it is part of each object's own
+ * headers, for every answer and for shared caches alike. CMSD-Dynamic is a session's alone.
+ */
+const CMSD_PLAYLIST = ['cmsd-static', 'ot=m,sf=h,st=v'] as const
+const CMSD_LIVE_PLAYLIST = ['cmsd-static', 'ot=m,sf=h,st=l'] as const
+const CMSD_SEGMENT_AV = ['cmsd-static', 'ot=av,sf=h'] as const
+const CMSD_SEGMENT_V = ['cmsd-static', 'ot=v,sf=h'] as const
+/** Muxed unless the source is known to have no audio (the transcoder then encodes none). */
+const segmentHeaders = (video: Video): readonly string[] => (video.source !== null && video.source.audioCodec === null ? CMSD_SEGMENT_V : CMSD_SEGMENT_AV)
 
 
 /** Reads a whole object of a known size into one Buffer (one origin read, checked for length). */
@@ -105,13 +114,13 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
   }
 
   /** The ServedObject for a key and caching policy, built once from storage's head(). */
-  function servedFor (objectKey: string, contentType: string, cacheControl: string): ServedObject | Promise<ServedObject> {
+  function servedFor (objectKey: string, contentType: string, cacheControl: string, objectHeaders?: readonly string[]): ServedObject | Promise<ServedObject> {
     const slot = cacheControl + '\0' + objectKey
     const known = served.get(slot)
     if (known !== undefined) return known
     const info = infos.get(objectKey)
-    if (info instanceof Promise) return info.then((i) => rememberServed(servedObject(i, contentType, cacheControl), slot))
-    return rememberServed(servedObject(info, contentType, cacheControl), slot)
+    if (info instanceof Promise) return info.then((i) => rememberServed(servedObject(i, contentType, cacheControl, objectHeaders), slot))
+    return rememberServed(servedObject(info, contentType, cacheControl, objectHeaders), slot)
   }
 
   function countView (request: FastifyRequest, a: Access): void {
@@ -144,15 +153,17 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
   }
 
   /** Answers with an object cached whole (segment, poster, or playlist as stored); returns the body. */
-  async function serveWhole (request: FastifyRequest, reply: FastifyReply, objectKey: string, contentType: string, cacheControl: string, extra?: string[]): Promise<Buffer> {
-    const pending = servedFor(objectKey, contentType, cacheControl)
+  /** Answers with a whole object from the cache tiers; the body bytes sent (a range's, for a range request). */
+  async function serveWhole (request: FastifyRequest, reply: FastifyReply, objectKey: string, contentType: string, cacheControl: string, extra?: string[], objectHeaders?: readonly string[]): Promise<number> {
+    const pending = servedFor(objectKey, contentType, cacheControl, objectHeaders)
     const obj = pending instanceof Promise ? await pending : pending
     const seen: Seen = { outcome: 'l1' }
     const body = await readCached(objectKey, obj.size, seen)
     if (body.byteLength !== obj.size) throw new Error(`cached ${objectKey} has ${body.byteLength} bytes, storage says ${obj.size}`)
     reply.hijack()
-    deliveryCounters.add(KIND_OF[contentType] ?? 'segment', seen.outcome, sendBuffer(request.raw, reply.raw, obj, body, extra))
-    return body
+    const sent = sendBuffer(request.raw, reply.raw, obj, body, extra)
+    deliveryCounters.add(KIND_OF[contentType] ?? 'segment', seen.outcome, sent)
+    return sent
   }
 
   /** A playlist rewritten for one viewer (a token, a session id): its validator depends on the body. */
@@ -161,7 +172,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const info = live ? { lastModified: new Date() } : await infos.get(objectKey)
     const bytes = Buffer.from(body)
     const tag = createHash('sha256').update(bytes).digest('base64url').slice(0, 22)
-    const obj = servedObject({ key: objectKey, size: bytes.byteLength, etag: `"${tag}"`, lastModified: info.lastModified }, MPEGURL, cacheControl)
+    const obj = servedObject({ key: objectKey, size: bytes.byteLength, etag: `"${tag}"`, lastModified: info.lastModified }, MPEGURL, cacheControl, live ? CMSD_LIVE_PLAYLIST : CMSD_PLAYLIST)
     reply.hijack()
     deliveryCounters.add('playlist', seen.outcome, sendBuffer(request.raw, reply.raw, obj, bytes, extra))
   }
@@ -201,16 +212,17 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     }
   }
 
-  function cmsdHeaders (sid: string, staticValue: string, maxSuggestedBps?: number): string[] {
+  /** A session's CMSD-Dynamic header (none while nothing is known of its bandwidth). */
+  function cmsdDynamic (sid: string, maxSuggestedBps?: number): string[] {
     const dynamic = tracker.cmsdDynamic(sid, maxSuggestedBps)
-    return dynamic === undefined ? ['cmsd-static', staticValue] : ['cmsd-static', staticValue, 'cmsd-dynamic', dynamic]
+    return dynamic === undefined ? [] : ['cmsd-dynamic', dynamic]
   }
 
   async function serveMediaPlaylist (request: FastifyRequest, reply: FastifyReply, a: Access, objectKey: string): Promise<void> {
     const { sid } = sessionOf(request)
     const live = isLive(a.video)
     if (a.token === undefined && sid === undefined && !live) {
-      await serveWhole(request, reply, objectKey, MPEGURL, a.shared ? PLAYLIST : PLAYLIST_PRIVATE)
+      await serveWhole(request, reply, objectKey, MPEGURL, a.shared ? PLAYLIST : PLAYLIST_PRIVATE, undefined, CMSD_PLAYLIST)
       return
     }
     const params: Record<string, string> = {}
@@ -220,7 +232,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const body = rewritePlaylist(await playlistText(a, objectKey, seen), params)
     if (sid !== undefined) tracker.answeredSmall(reply.raw, sid)
     const cacheControl = sid !== undefined ? SESSION : live ? (a.shared && a.token === undefined ? LIVE_PLAYLIST : LIVE_PLAYLIST_PRIVATE) : PLAYLIST_PRIVATE
-    await sendRewritten(request, reply, objectKey, body, cacheControl, sid === undefined ? undefined : cmsdHeaders(sid, CMSD_STATIC_PLAYLIST), seen, live)
+    await sendRewritten(request, reply, objectKey, body, cacheControl, sid === undefined ? undefined : cmsdDynamic(sid), seen, live)
   }
 
   /**
@@ -228,7 +240,11 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
    * are the very objects it was resolved from (a changed document or object info is a new object),
    * so a hit costs lookups by strings whose hashes are already known, not parsing and key building.
    */
-  interface Resolved { id: string, video: Video, version: string, rendition: Rendition, objectKey: string, slot: string, obj: ServedObject, counted: { l1: number }, playlist: boolean }
+  interface Resolved {
+    id: string, video: Video, version: string, rendition: Rendition, objectKey: string, slot: string, obj: ServedObject, counted: { l1: number }, playlist: boolean
+    /** The video's mean segment length, seconds (a session's sample needs it). */
+    segmentSeconds: number
+  }
   const resolved = new Map<string, Resolved>()
 
   function resolveFastPath (path: string): Resolved | undefined {
@@ -259,7 +275,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const slot = cacheControl + '\0' + objectKey
     const obj = served.get(slot)
     if (obj === undefined) return undefined
-    const entry: Resolved = { id: parts.id, video, version: video.version, rendition, objectKey, slot, obj, counted: playlist ? deliveryCounters.bytes.playlist : deliveryCounters.bytes.segment, playlist }
+    const entry: Resolved = { id: parts.id, video, version: video.version, rendition, objectKey, slot, obj, counted: playlist ? deliveryCounters.bytes.playlist : deliveryCounters.bytes.segment, playlist, segmentSeconds: segmentSecondsOf(video) }
     if (resolved.size >= 10_000) resolved.clear()
     resolved.set(path, entry)
     return entry
@@ -274,24 +290,29 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
    * (another query, percent escapes, a token, a miss of any kind) returns false and goes to Fastify.
    */
   function answerFromMemory (req: IncomingMessage, res: ServerResponse): boolean {
-    tracker.arrived(req)
-    if (req.method !== 'GET' && req.method !== 'HEAD') return false
-    const url = fastPathUrl(req.url)
-    if (url === undefined) return false
+    const url = req.method === 'GET' || req.method === 'HEAD' ? fastPathUrl(req.url) : undefined
+    if (url === undefined) {
+      tracker.arrived(req)
+      return false
+    }
+    // The URL is read: the session it names is looked up once, here, and handed on.
+    const c = tracker.arrivedNamed(req, url.sid)
     const r = resolveFastPath(url.path)
     // A session's media playlist is rewritten to carry its id: the router does that.
     if (r === undefined || (r.playlist && url.sid !== undefined)) return false
     const { obj } = r
     const body = cache.peek(r.objectKey)
     if (body === undefined || body.byteLength !== obj.size) return false
-    if (url.sid === undefined) {
+    if (c === undefined) {
       r.counted.l1 += sendBuffer(req, res, obj, body)
       deliveryCounters.fastPathAnswers[(res.statusCode / 100) | 0]!++
       return true
     }
-    r.counted.l1 += sendBuffer(req, res, obj, body, cmsdHeaders(url.sid, CMSD_STATIC_SEGMENT, r.rendition.bandwidth))
+    const dynamic = tracker.cmsdDynamicOf(c.entry!, r.rendition.bandwidth)
+    const sent = sendBuffer(req, res, obj, body, dynamic === undefined ? undefined : ['cmsd-dynamic', dynamic])
+    r.counted.l1 += sent
     deliveryCounters.fastPathAnswers[(res.statusCode / 100) | 0]!++
-    if (req.method === 'GET') tracker.delivered(req, res, url.sid, Number(res.getHeader('content-length') ?? body.byteLength), segmentSecondsOf(r.video), undefined)
+    tracker.deliveredOn(c, res, sent, r.segmentSeconds)
     return true
   }
   installFastPath(app, answerFromMemory)
@@ -339,7 +360,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const ordered = putVariantFirst(addSubtitleGroup(master, subtitleRenditions(a.video)), `${first.name}/index.m3u8`)
     const body = rewritePlaylist(ordered, a.token === undefined ? { sid } : { token: a.token, sid })
     tracker.answeredSmall(reply.raw, sid)
-    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST, estimateBps === null ? undefined : first.bandwidth), seen, isLive(a.video))
+    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdDynamic(sid, estimateBps === null ? undefined : first.bandwidth), seen, isLive(a.video))
   })
 
   app.get('/hls/:id/:rendition/index.m3u8', async (request, reply) => {
@@ -366,13 +387,13 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const { sid, cmcd } = sessionOf(request)
     const cacheControl = a.shared ? IMMUTABLE : IMMUTABLE_PRIVATE
     if (sid === undefined) {
-      await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, cacheControl)
+      await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, cacheControl, undefined, segmentHeaders(a.video))
       return
     }
     const segmentSeconds = segmentSecondsOf(a.video)
     await tracker.reported(request.raw, sid, cmcd, () => r.averageBandwidth * segmentSeconds / 8)
-    const body = await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, cacheControl, cmsdHeaders(sid, CMSD_STATIC_SEGMENT, r.bandwidth))
-    if (request.method === 'GET') tracker.delivered(request.raw, reply.raw, sid, Number(reply.raw.getHeader('content-length') ?? body.byteLength), segmentSeconds, cmcd)
+    const sent = await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, cacheControl, cmsdDynamic(sid, r.bandwidth), segmentHeaders(a.video))
+    tracker.delivered(request.raw, reply.raw, sid, sent, segmentSeconds, cmcd)
   })
 
   app.get('/adaptive_stream/:id', async (request, reply) => {
@@ -387,7 +408,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const media = adaptivePlaylist(await playlistText(a, objectKey, seen), segments, (i) => `/adaptive_stream/${id}/${segmentName(i)}`)
     const body = rewritePlaylist(media, a.token === undefined ? { sid } : { token: a.token, sid })
     tracker.answeredSmall(reply.raw, sid)
-    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdHeaders(sid, CMSD_STATIC_PLAYLIST), seen, isLive(a.video))
+    await sendRewritten(request, reply, objectKey, body, SESSION, cmsdDynamic(sid), seen, isLive(a.video))
   })
 
   app.get('/adaptive_stream/:id/:segment', async (request, reply) => {
@@ -404,9 +425,9 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
       await upcomingSegmentBits((k) => infos.get(k), (r, s) => videoKeys.segment(id, a.video.version!, renditions[r]!.name, segmentName(s)), renditions.length, index, segments))
     const r = renditions[rung]!
     const objectKey = videoKeys.segment(id, a.video.version!, r.name, segment)
-    const extra = ['lectern-rendition', r.name, ...cmsdHeaders(sid, CMSD_STATIC_SEGMENT, r.bandwidth)]
-    const body = await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, SESSION, extra)
-    if (request.method === 'GET') tracker.delivered(request.raw, reply.raw, sid, Number(reply.raw.getHeader('content-length') ?? body.byteLength), segmentSeconds, cmcd, true)
+    const extra = ['lectern-rendition', r.name, ...cmsdDynamic(sid, r.bandwidth)]
+    const sent = await serveWhole(request, reply, objectKey, CONTENT_TYPES.segment, SESSION, extra, segmentHeaders(a.video))
+    tracker.delivered(request.raw, reply.raw, sid, sent, segmentSeconds, cmcd, true)
   })
 
   const poster = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {

@@ -35,12 +35,17 @@ export interface ServedObject {
   full: string[]
 }
 
-export function servedObject (info: Pick<ObjectInfo, 'key' | 'size' | 'etag' | 'lastModified'>, contentType: string, cacheControl: string): ServedObject {
+/**
+ * `objectHeaders`: further name/value pairs that describe the object itself and go with every
+ * answer about it (CMSD-Static of a media object).
+ */
+export function servedObject (info: Pick<ObjectInfo, 'key' | 'size' | 'etag' | 'lastModified'>, contentType: string, cacheControl: string, objectHeaders: readonly string[] = []): ServedObject {
   const common = [
     'etag', info.etag,
     'last-modified', info.lastModified.toUTCString(),
     'cache-control', cacheControl,
-    'accept-ranges', 'bytes'
+    'accept-ranges', 'bytes',
+    ...objectHeaders
   ]
   for (const [name, value] of CORS_HEADERS) common.push(name, value)
   return {

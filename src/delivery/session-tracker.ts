@@ -10,6 +10,7 @@ import { networkPrefix } from '../abr/network-prefix.js'
 import { newSessionId } from '../abr/session-id.js'
 import type { SessionStore } from '../abr/session-store.js'
 import { sampleFromDelivery, sampleFromGap, type SegmentDelivery } from '../abr/sample-from-delivery.js'
+import type { ThroughputSample } from '../abr/throughput-sample.js'
 import { edgeDelivery, type EdgeLogLine } from '../abr/edge-log-line.js'
 import { applySessionEvents, newSession, type AbrSession, type SessionEvent } from '../abr/session-state.js'
 
@@ -23,12 +24,29 @@ export type SessionValue = AbrSession | NetworkMemo
 /** A ladder as the choice rule sees it: rung bitrates ascending. */
 export interface Ladder { peakBps: number[], averageBps: number[] }
 
-type Awaited = { sid: string, delivery: SegmentDelivery } | { sid: string, smallFinishMs: number }
+/**
+ * What this node holds of one viewing session between updates, found once per request by its id
+ * (the request's id is a new string each time: every further lookup by it would hash it again).
+ */
+export interface SessionEntry {
+  readonly sid: string
+  /** Let go of by this node (see MAX_ENTRIES): a connection still holding it looks its session up again. */
+  dropped: boolean
+  /** What delivery saw of the session since its last update, in order. */
+  events: SessionEvent[]
+  /** CMSD-Dynamic for `cmsdMb` (undefined: not kept ready), while the estimate stays as it is. */
+  cmsdValue: string | undefined
+  cmsdMb: number | undefined
+}
+
+type Awaited = { entry: SessionEntry, delivery: SegmentDelivery } | { entry: SessionEntry, smallFinishMs: number }
 /** What is known of one client connection: its latest session request, and the sample that request's successor completes. */
-interface Connection {
+export interface Connection {
   /** The latest request on this connection that named a session or completed a sample (HTTP/1.1 answers in order). */
   req: IncomingMessage | null
   arrivalMs: number
+  /** The session `req` named, when the fast path read it from the URL. */
+  entry: SessionEntry | undefined
   awaited: Awaited | undefined
 }
 // Kept beside Node's socket objects, never on them: a property added to those changes their shape
@@ -37,14 +55,15 @@ interface Connection {
 const connections = new WeakMap<Socket, Connection>()
 
 /** Whether a request names the session `sid` (in its URL, or in CMCD-Session as hls.js sends it). */
-function sameSession (req: IncomingMessage, sid: string): boolean {
+function namesSession (req: IncomingMessage, sid: string): boolean {
   if (req.url?.includes('sid=' + sid) === true) return true
   const header = req.headers['cmcd-session']
   return typeof header === 'string' && header.includes(`sid="${sid}"`)
 }
 
 /** Wall-clock milliseconds with sub-millisecond resolution (durations need it; Date.now() does not have it). */
-const now = (): number => performance.timeOrigin + performance.now()
+const ORIGIN_MS = performance.timeOrigin
+const now = (): number => ORIGIN_MS + performance.now()
 
 /** Bodies at most this large say nothing about throughput, but their follow-up request bounds the RTT. */
 const SMALL_BODY = 16 * 1024
@@ -58,8 +77,8 @@ const DONE = Promise.resolve()
 const FLUSH_MS = 25
 /** With this many events waiting (all sessions together), every session is brought up to date at once. */
 const MAX_WAITING = 4096
-/** Bound on the CMSD-Dynamic values kept ready. */
-const MAX_CMSD = 10_000
+/** Bound on the sessions held between updates (their state itself is in the session store). */
+const MAX_ENTRIES = 50_000
 
 /**
  * Delivery's side of adaptive bitrate: stamps each request's arrival, turns delivered segments
@@ -73,13 +92,13 @@ export class SessionTracker {
   readonly #log: FastifyBaseLogger
   /** Updates of one session run one after another, so a read-modify-write never loses a sample on this node. */
   readonly #queues = new Map<string, Promise<void>>()
-  /** What delivery saw of each session since its last update, in order. */
-  readonly #events = new Map<string, SessionEvent[]>()
+  /** The sessions this node saw lately, by id. */
+  readonly #entries = new Map<string, SessionEntry>()
+  /** The entries with events waiting. */
+  #dirty: SessionEntry[] = []
   #timer: ReturnType<typeof setTimeout> | undefined
   /** Events waiting, all sessions together. */
   #waiting = 0
-  /** Each session's CMSD-Dynamic value for its last `mb`, while its estimate stays as it is. */
-  readonly #cmsd = new Map<string, { mb: number | undefined, value: string }>()
   /** With nginx's access log arriving (ABR_EDGE_LOG_PORT), requests that came through a proxy are sampled from it, not here. */
   readonly #edge: boolean
   /** The last logged request of each of nginx's client connections. */
@@ -106,8 +125,9 @@ export class SessionTracker {
     if (delivery === null || delivery.bytes <= SMALL_BODY) return
     const sample = sampleFromGap(delivery, line.arrivalMs, line.rttMs ?? 0)
     if (sample === null || !await this.#sessions.claimOnce('edge:' + line.requestId)) return
-    this.#record(line.sid, { kind: 'sample', sample })
-    await this.#update(line.sid)
+    const entry = this.entry(line.sid)
+    this.#record(entry, { kind: 'sample', sample })
+    await this.#update(entry)
   }
 
   /** Whether this node's own view of a request says nothing about the viewer's link (it came through a proxy that logs it for us). */
@@ -115,28 +135,66 @@ export class SessionTracker {
     return this.#edge && req.headers['x-forwarded-for'] !== undefined
   }
 
+  /** This node's entry for a session: one lookup by its id per request, then the entry itself. */
+  entry (sid: string): SessionEntry {
+    let e = this.#entries.get(sid)
+    if (e === undefined) {
+      if (this.#entries.size >= MAX_ENTRIES) {
+        // Waiting events are handed to their updates before their entries are let go.
+        this.#flushAll()
+        for (const old of this.#entries.values()) old.dropped = true
+        this.#entries.clear()
+      }
+      e = { sid, dropped: false, events: [], cmsdValue: undefined, cmsdMb: undefined }
+      this.#entries.set(sid, e)
+    }
+    return e
+  }
+
   /** Called for every request before routing: its arrival time, and the gap sample the previous answer on this connection was waiting for. */
   arrived (req: IncomingMessage): void {
-    const socket = req.socket
-    let c = connections.get(socket)
-    const last = c?.awaited
+    const c = connections.get(req.socket)
     // Most requests name no session and follow none: they cost a lookup and a search.
-    if (last === undefined && req.url?.includes('sid=') !== true) return
+    if (c?.awaited === undefined && req.url?.includes('sid=') !== true) return
+    this.#arrive(req, c, undefined)
+  }
+
+  /**
+   * arrived() for a request whose URL the fast path has read: `sid` is the session it names
+   * (undefined: none). The connection, to hand to deliveredOn(), when the request names a session.
+   */
+  arrivedNamed (req: IncomingMessage, sid: string | undefined): Connection | undefined {
+    const c = connections.get(req.socket)
+    if (sid === undefined) {
+      if (c?.awaited !== undefined) this.#arrive(req, c, undefined)
+      return undefined
+    }
+    // A player asks for its session's segments one after another on one connection: the entry its
+    // previous request found is this one's too, found by comparing ids rather than hashing this one.
+    const held = c?.entry
+    return this.#arrive(req, c, held !== undefined && !held.dropped && held.sid === sid ? held : this.entry(sid))
+  }
+
+  #arrive (req: IncomingMessage, c: Connection | undefined, entry: SessionEntry | undefined): Connection {
     const t = now()
     if (c === undefined) {
-      c = { req, arrivalMs: t, awaited: undefined }
-      connections.set(socket, c)
+      c = { req, arrivalMs: t, entry, awaited: undefined }
+      connections.set(req.socket, c)
     } else {
       c.req = req
       c.arrivalMs = t
+      c.entry = entry
     }
-    if (last === undefined || this.#proxied(req)) return
+    const last = c.awaited
+    if (last === undefined || this.#proxied(req)) return c
     c.awaited = undefined
     // A connection may carry other viewers' requests (a proxy's keep-alive upstream): only the same
     // session's next request says when its previous answer arrived.
-    if (!sameSession(req, last.sid)) return
-    if ('smallFinishMs' in last) this.#record(last.sid, { kind: 'rtt', gapMs: t - last.smallFinishMs })
-    else this.#record(last.sid, { kind: 'gap', delivery: last.delivery, nextArrivalMs: t })
+    const same = entry !== undefined ? entry === last.entry || entry.sid === last.entry.sid : namesSession(req, last.entry.sid)
+    if (!same) return c
+    if ('smallFinishMs' in last) this.#record(last.entry, { kind: 'rtt', gapMs: t - last.smallFinishMs })
+    else this.#record(last.entry, { kind: 'gap', delivery: last.delivery, nextArrivalMs: t })
+    return c
   }
 
   arrivalOf (req: IncomingMessage): number {
@@ -148,14 +206,15 @@ export class SessionTracker {
   #await (socket: Socket, next: Awaited | undefined): void {
     const c = connections.get(socket)
     if (c !== undefined) c.awaited = next
-    else if (next !== undefined) connections.set(socket, { req: null, arrivalMs: 0, awaited: next })
+    else if (next !== undefined) connections.set(socket, { req: null, arrivalMs: 0, entry: undefined, awaited: next })
   }
 
   /** A small answer (a playlist) of a session went out: the next request on its connection bounds the RTT. */
   answeredSmall (res: ServerResponse, sid: string): void {
     const socket = res.socket
     if (socket === null) return
-    res.once('finish', () => { this.#await(socket, { sid, smallFinishMs: now() }) })
+    const entry = this.entry(sid)
+    res.once('finish', () => { this.#await(socket, { entry, smallFinishMs: now() }) })
   }
 
   /**
@@ -163,26 +222,54 @@ export class SessionTracker {
    * once is read now, the rest when 'finish' fires.
    */
   delivered (req: IncomingMessage, res: ServerResponse, sid: string, bytes: number, segmentSeconds: number, cmcd: Cmcd | undefined, buffered = false): void {
-    const socket = res.socket as (Socket & { _handle?: { writeQueueSize?: number } }) | null
+    const socket = res.socket
     if (socket === null || bytes <= 0) return
-    const arrivalMs = this.arrivalOf(req)
+    const entry = this.entry(sid)
+    const c = connections.get(socket)
+    const arrivalMs = c !== undefined && c.req === req ? c.arrivalMs : now()
     // The player's buffer as of this request (choose() has done it for an adaptive segment).
-    if (!buffered) this.#record(sid, { kind: 'segment', arrivalMs, segmentSeconds, reportedBufferMs: cmcd?.bl })
-    const queued = socket._handle?.writeQueueSize ?? 0
-    const acceptedBytes = Math.max(0, Math.min(bytes, bytes - queued))
+    if (!buffered) this.#record(entry, { kind: 'segment', arrivalMs, segmentSeconds, reportedBufferMs: cmcd?.bl })
     // A player that reports its own throughput (CMCD mtp) has been sampled at arrival (reported()).
-    const measured = cmcd?.mtp === undefined && !this.#proxied(req)
-    const finished = (): void => {
-      const delivery: SegmentDelivery = { bytes, arrivalMs, finishMs: now(), acceptedBytes, segmentSeconds }
-      const sample = !measured || bytes <= SMALL_BODY ? null : sampleFromDelivery(delivery)
-      const next: Awaited | undefined = !measured ? undefined : sample === null ? (bytes <= SMALL_BODY ? { sid, smallFinishMs: delivery.finishMs } : { sid, delivery }) : undefined
-      this.#await(socket, next)
-      if (sample !== null) this.#record(sid, { kind: 'sample', sample })
-    }
+    this.#sent(c, socket, res, entry, arrivalMs, bytes, segmentSeconds, cmcd?.mtp === undefined && !this.#proxied(req))
+  }
+
+  /** delivered() for a fast-path answer, on the connection arrivedNamed() gave: no CMCD, no proxy (the fast path takes neither). */
+  deliveredOn (c: Connection, res: ServerResponse, bytes: number, segmentSeconds: number): void {
+    const socket = res.socket
+    const entry = c.entry
+    if (socket === null || bytes <= 0 || entry === undefined) return
+    this.#record(entry, { kind: 'segment', arrivalMs: c.arrivalMs, segmentSeconds, reportedBufferMs: undefined })
+    this.#sent(c, socket, res, entry, c.arrivalMs, bytes, segmentSeconds, true)
+  }
+
+  /** `c`: the socket's connection record, if it has one. */
+  #sent (c: Connection | undefined, socket: Socket, res: ServerResponse, entry: SessionEntry, arrivalMs: number, bytes: number, segmentSeconds: number, measured: boolean): void {
+    const queued = (socket as Socket & { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0
     // The kernel took the whole answer at once: it has been handed over already ('finish' would
     // only say so later), and no 'finish' sample can come of it.
-    if (queued === 0) finished()
-    else res.once('finish', finished)
+    if (queued === 0) this.#finished(c, socket, entry, arrivalMs, bytes, bytes, segmentSeconds, measured)
+    else {
+      const acceptedBytes = Math.max(0, bytes - queued)
+      res.once('finish', () => { this.#finished(c, socket, entry, arrivalMs, bytes, acceptedBytes, segmentSeconds, measured) })
+    }
+  }
+
+  #finished (c: Connection | undefined, socket: Socket, entry: SessionEntry, arrivalMs: number, bytes: number, acceptedBytes: number, segmentSeconds: number, measured: boolean): void {
+    let next: Awaited | undefined
+    let sample: ThroughputSample | null = null
+    if (measured) {
+      const finishMs = now()
+      if (bytes <= SMALL_BODY) next = { entry, smallFinishMs: finishMs }
+      else {
+        const delivery: SegmentDelivery = { bytes, arrivalMs, finishMs, acceptedBytes, segmentSeconds }
+        sample = acceptedBytes < bytes ? sampleFromDelivery(delivery) : null
+        if (sample === null) next = { entry, delivery }
+      }
+    }
+    // A connection's record is never replaced: the one found at the request is the socket's still.
+    if (c !== undefined) c.awaited = next
+    else this.#await(socket, next)
+    if (sample !== null) this.#record(entry, { kind: 'sample', sample })
   }
 
   /**
@@ -193,14 +280,15 @@ export class SessionTracker {
    */
   reported (req: IncomingMessage, sid: string, cmcd: Cmcd | undefined, bytesFor: (s: AbrSession) => number): Promise<void> | undefined {
     if (cmcd?.mtp === undefined) return undefined
-    this.#record(sid, { kind: 'reported', arrivalMs: this.arrivalOf(req), mtpKbps: cmcd.mtp, bytesFor })
-    return this.#update(sid)
+    const entry = this.entry(sid)
+    this.#record(entry, { kind: 'reported', arrivalMs: this.arrivalOf(req), mtpKbps: cmcd.mtp, bytesFor })
+    return this.#update(entry)
   }
 
   /** The session a master or adaptive playlist opens or continues, and what is known of its bandwidth. */
   async open (sid: string | undefined, ip: string | undefined): Promise<{ sid: string, estimateBps: number | null }> {
     const id = sid ?? newSessionId()
-    if (sid !== undefined) await this.#update(id)
+    if (sid !== undefined) await this.#update(this.entry(id))
     const known = sid === undefined ? undefined : await this.#get(id)
     if (known !== undefined) return { sid: id, estimateBps: known.estimate }
     const network = networkPrefix(ip) ?? null
@@ -227,7 +315,7 @@ export class SessionTracker {
     const arrivalMs = this.arrivalOf(req)
     let chosen = 0
     let estimate: number | null = null
-    await this.#update(sid, (s) => {
+    await this.#update(this.entry(sid), (s) => {
       estimate = s.estimate
       const buffer = onSegment(s.buffer, arrivalMs, segmentSeconds, cmcd?.bl)
       chosen = chooseRendition({
@@ -251,21 +339,24 @@ export class SessionTracker {
 
   /** CMSD-Dynamic for a session from this node's copy (never waits): etp and, when known, the maximum suggested bitrate. */
   cmsdDynamic (sid: string, maxSuggestedBps: number | undefined): string | undefined {
-    // Kept ready per session until its estimate changes: the fast path asks for it on every answer.
-    const ready = this.#cmsd.get(sid)
-    if (ready !== undefined && ready.mb === maxSuggestedBps) return ready.value
-    const estimate = (this.#sessions.peek('s:' + sid) as AbrSession | undefined)?.estimate ?? null
+    return this.cmsdDynamicOf(this.entry(sid), maxSuggestedBps)
+  }
+
+  /** cmsdDynamic() for an entry in hand. Kept ready per session until its estimate changes: the fast path asks on every answer. */
+  cmsdDynamicOf (entry: SessionEntry, maxSuggestedBps: number | undefined): string | undefined {
+    if (entry.cmsdValue !== undefined && entry.cmsdMb === maxSuggestedBps) return entry.cmsdValue
+    const estimate = (this.#sessions.peek('s:' + entry.sid) as AbrSession | undefined)?.estimate ?? null
     if (estimate === null) return undefined
     const etp = Math.round(estimate / KBPS)
-    const value = maxSuggestedBps === undefined ? `etp=${etp}` : `etp=${etp},mb=${Math.round(maxSuggestedBps / KBPS)}`
-    if (this.#cmsd.size >= MAX_CMSD) this.#cmsd.clear()
-    this.#cmsd.set(sid, { mb: maxSuggestedBps, value })
-    return value
+    entry.cmsdMb = maxSuggestedBps
+    entry.cmsdValue = maxSuggestedBps === undefined ? `etp=${etp}` : `etp=${etp},mb=${Math.round(maxSuggestedBps / KBPS)}`
+    return entry.cmsdValue
   }
 
   /** This node's copy of a session (tests and metrics), with what this node has seen of it applied when the state is this node's alone. */
   peek (sid: string): AbrSession | undefined {
-    void this.#update(sid)
+    const entry = this.#entries.get(sid)
+    if (entry !== undefined) void this.#update(entry)
     return this.#sessions.peek('s:' + sid) as AbrSession | undefined
   }
 
@@ -296,13 +387,11 @@ export class SessionTracker {
   }
 
   /** Notes an event of a session; it is applied with the others of its batch (see FLUSH_MS). */
-  #record (sid: string, event: SessionEvent): void {
-    let events = this.#events.get(sid)
-    if (events === undefined) {
-      events = []
-      this.#events.set(sid, events)
-    }
-    events.push(event)
+  #record (entry: SessionEntry, event: SessionEvent): void {
+    // An entry let go of while an answer was on its way: its session's events go to its new entry.
+    if (entry.dropped) entry = this.entry(entry.sid)
+    if (entry.events.length === 0) this.#dirty.push(entry)
+    entry.events.push(event)
     if (++this.#waiting >= MAX_WAITING) this.#flushAll()
     else if (this.#timer === undefined) {
       this.#timer = setTimeout(this.#flushAll, FLUSH_MS)
@@ -313,7 +402,9 @@ export class SessionTracker {
   readonly #flushAll = (): void => {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
-    for (const sid of [...this.#events.keys()]) void this.#update(sid)
+    const dirty = this.#dirty
+    this.#dirty = []
+    for (const entry of dirty) void this.#update(entry)
   }
 
   async #get (sid: string): Promise<AbrSession | undefined> {
@@ -325,10 +416,12 @@ export class SessionTracker {
    * Applies the session's waiting events, then `change` (a choice), in that order. Without Redis at
    * once; with Redis after this node's earlier updates of the session, read-modify-write.
    */
-  #update (sid: string, change?: (s: AbrSession) => AbrSession): Promise<void> {
-    const events = this.#events.get(sid)
+  #update (entry: SessionEntry, change?: (s: AbrSession) => AbrSession): Promise<void> {
+    const sid = entry.sid
+    const events = entry.events.length === 0 ? undefined : entry.events
     if (events !== undefined) {
-      this.#events.delete(sid)
+      // Still listed in #dirty until the next flush, which finds nothing waiting.
+      entry.events = []
       this.#waiting -= events.length
     } else if (change === undefined) return this.#queues.get(sid) ?? DONE
     const apply = (s: AbrSession): AbrSession => {
@@ -341,7 +434,7 @@ export class SessionTracker {
       const changed = apply(s)
       if (changed !== s) {
         this.#sessions.setLocal('s:' + sid, changed)
-        if (changed.estimate !== s.estimate) this.#cmsd.delete(sid)
+        if (changed.estimate !== s.estimate) entry.cmsdValue = undefined
         if (this.#networkChanged(s, changed)) this.#sessions.setLocal('net:' + changed.network!, { bps: changed.estimate! })
       }
       return DONE
@@ -353,7 +446,7 @@ export class SessionTracker {
       if (changed === s) return
       await this.#sessions.set('s:' + sid, changed)
       // The copy read may be another node's newer one: what was kept ready here is stale either way.
-      this.#cmsd.delete(sid)
+      entry.cmsdValue = undefined
       if (this.#networkChanged(s, changed)) await this.#sessions.set('net:' + changed.network!, { bps: changed.estimate! })
     }).catch((err: unknown) => { this.#log.warn({ err }, 'could not update a viewing session') })
       .finally(() => { if (this.#queues.get(sid) === next) this.#queues.delete(sid) })
