@@ -2,17 +2,14 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
-import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
-import { videoKeys, type Rendition, type Video } from '../../src/db/documents.js'
-import { newId } from '../../src/db/new-id.js'
-import { VIDEOS } from '../../src/db/video-repository.js'
+import { videoKeys } from '../../src/db/documents.js'
 import { formatBenchResult, type BenchResult } from './bench-result.js'
+import { freePort, progress, sleep, waitForHttp } from './bench-process.js'
+import { writeBenchVideo } from './bench-video.js'
 
 // Lectern's delivery against nginx (sendfile, one worker) and @fastify/static on the same files,
 // and an uncached range against a plain fs.createReadStream pipe. Every server and every load
@@ -31,34 +28,6 @@ const ONLY = process.env.BENCH_ONLY
 const CONNECTIONS = 16
 const PROGRESSIVE_BYTES = 256 * MiB
 const RANGE_BYTES = 1 * MiB
-
-function progress (message: string): void {
-  process.stderr.write(`  ${message}\n`)
-}
-
-async function freePort (): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function waitForHttp (url: string, child: ChildProcess, name: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before answering`)
-    try {
-      const res = await fetch(url)
-      await res.arrayBuffer()
-      return
-    } catch {
-      await sleep(100)
-    }
-  }
-  throw new Error(`${name} did not answer ${url} within 20 s`)
-}
 
 /** Starts a process that prints `listening <port>`, and resolves with the port. */
 function listeningPort (child: ChildProcess, name: string): Promise<number> {
@@ -199,27 +168,11 @@ export async function run (): Promise<BenchResult> {
     // -- the files: a 1 MiB and a 64 KiB segment, and a progressive file for uncached ranges
     progress(`writing the files (${PROGRESSIVE_BYTES / MiB} MiB progressive file)`)
     const dataDir = join(work, 'data')
-    const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', WORKER: 'off' })
     const seg1m = randomBytes(MiB)
     const seg64k = randomBytes(64 * KiB)
-    const id = newId()
-    const version = 'bench1'
     const bigPath = join(work, 'progressive.bin')
     await writeFile(bigPath, randomBytes(PROGRESSIVE_BYTES))
-    const setup = await buildApp(config, { logger: false })
-    const rendition = (name: string): Rendition => ({ name, width: 1280, height: 720, frameRate: 30, bandwidth: 1, averageBandwidth: 1, codecs: 'avc1.64001f', segmentCount: 1 })
-    await setup.storage.put(videoKeys.segment(id, version, 'r1m', 'segment-00000.ts'), seg1m)
-    await setup.storage.put(videoKeys.segment(id, version, 'r64k', 'segment-00000.ts'), seg64k)
-    await setup.storage.put(videoKeys.progressive(id, version), createReadStream(bigPath))
-    const now = new Date()
-    const video: Video = {
-      _id: id, owner: newId(), title: 'bench', description: '', tags: [], visibility: 'public', status: 'ready', progress: 1,
-      etaSeconds: null, failureReason: null, duration: 1, source: null, renditions: [rendition('r1m'), rendition('r64k')],
-      originalKey: videoKeys.original(id), originalSize: 0, originalName: null, version, posterKey: null,
-      progressiveKey: videoKeys.progressive(id, version), createdAt: now, updatedAt: now, views: 0
-    }
-    await setup.db.collection<Video>(VIDEOS).insertOne(video)
-    await setup.close()
+    const { id, version } = await writeBenchVideo(dataDir, { r1m: seg1m, r64k: seg64k }, bigPath)
     const objects = join(dataDir, 'objects')
     const filePath = (key: string) => '/' + key
 

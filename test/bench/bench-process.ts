@@ -1,0 +1,33 @@
+import type { ChildProcess } from 'node:child_process'
+import net from 'node:net'
+
+/** A progress note on stderr (the result goes to stdout). */
+export function progress (message: string): void {
+  process.stderr.write(`  ${message}\n`)
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+export async function freePort (): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Resolves once `url` answers; throws when `child` exits first or nothing answers within `timeoutMs`. */
+export async function waitForHttp (url: string, child: ChildProcess, name: string, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before answering`)
+    try {
+      const res = await fetch(url)
+      await res.arrayBuffer()
+      return
+    } catch {
+      await sleep(100)
+    }
+  }
+  throw new Error(`${name} did not answer ${url} within ${timeoutMs / 1000} s`)
+}
