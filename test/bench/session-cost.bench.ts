@@ -24,7 +24,7 @@ const projectRoot = resolve(here, '../..')
 const KiB = 1024
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 5000)
-const WARMUP = 1000
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3000)
 const CONNECTIONS = 8
 const SID = 'benchSession00000000001'
 
