@@ -10,6 +10,7 @@ import { VIDEOS, type Viewer } from '../db/video-repository.js'
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js'
 import { deriveKey } from '../secrets.js'
 import { SessionStore } from '../abr/session-store.js'
+import { hasCmcdHeaders } from '../abr/cmcd.js'
 import { rewritePlaylist } from './rewrite-playlist.js'
 import { putVariantFirst } from './put-variant-first.js'
 import { adaptivePlaylist } from './adaptive-playlist.js'
@@ -287,11 +288,13 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
    * here, with the same headers and semantics as the routes below (sendBuffer), but without a
    * request object, child logger or promise per request. A segment that names its viewing session
    * (`?sid=`) is answered here too, and becomes a throughput sample of that session. Anything else
-   * (another query, percent escapes, a token, a miss of any kind) returns false and goes to Fastify.
+   * (another query, percent escapes, a token, CMCD headers, a miss of any kind) returns false and
+   * goes to Fastify.
    */
   function answerFromMemory (req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.method === 'GET' || req.method === 'HEAD' ? fastPathUrl(req.url) : undefined
-    if (url === undefined) {
+    // A player's CMCD headers (its own throughput, its buffer, its session) are read by the router.
+    if (url === undefined || hasCmcdHeaders(req.headers)) {
       tracker.arrived(req)
       return false
     }

@@ -144,6 +144,23 @@ t.test('without CMCD, back-to-back segment fetches on one connection give sample
   t.equal(app.server.listeners('request').map((l) => l.name).join(), 'deliveryFastPath')
 })
 
+t.test('segments held in memory still take the throughput and buffer a player reports in CMCD headers', async (t) => {
+  // Every 360p segment fetched once without a session, so that each is in memory (the fast path's case).
+  for (let i = 0; i < 16; i++) t.equal((await request(base, `/hls/${id}/360p/${segmentName(i)}`, { agent })).status, 200)
+  const sid = sidOf((await request(base, `/hls/${id}/master.m3u8`)).body.toString())
+  // hls.js with useHeaders: the session in CMCD-Session and the URL, its throughput (kbit/s) in CMCD-Request.
+  for (let i = 0; i < 6; i++) {
+    const res = await request(base, `/hls/${id}/360p/${segmentName(i)}?sid=${sid}`, { agent, headers: { 'cmcd-request': 'bl=4000,mtp=350', 'cmcd-session': `sid="${sid}"` } })
+    t.ok(res.body.equals(stored(`360p/${segmentName(i)}`)))
+    await app.abrSessions.settled()
+  }
+  const s = app.abrSessions.peek(sid)!
+  t.ok(s.estimator.samples.length >= 6, `a sample per segment (${s.estimator.samples.length})`)
+  // The player said 350 kbit/s; the loopback carries gigabits, so any sample the server timed itself would be far off.
+  t.ok(Math.abs(s.estimate! - 350_000) < 0.02 * 350_000, `the estimate is the reported 350 kbit/s (${Math.round(s.estimate! / 1000)})`)
+  t.equal(s.buffer.seconds, 4, 'the buffer is the one the player reports (4 s)')
+})
+
 t.test('a session id never grants access: private videos play adaptively only with their token', async (t) => {
   const priv = await publishVideo(app, ladder, { visibility: 'private' })
   const pid = priv.video._id
