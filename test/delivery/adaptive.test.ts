@@ -161,6 +161,23 @@ t.test('segments held in memory still take the throughput and buffer a player re
   t.equal(s.buffer.seconds, 4, 'the buffer is the one the player reports (4 s)')
 })
 
+t.test('a range of a segment is a sample of the bytes sent, not of the whole segment', async (t) => {
+  const whole = stored(`360p/${segmentName(7)}`)
+  t.ok(whole.byteLength > 60_000, `the segment is larger than the range (${whole.byteLength} bytes)`)
+  // In memory first (the fast path's case), then a session takes 40,000 bytes of it and asks again on the same connection.
+  t.equal((await request(base, `/hls/${id}/360p/${segmentName(7)}`, { agent })).status, 200)
+  const sid = sidOf((await request(base, `/hls/${id}/master.m3u8`)).body.toString())
+  const part = await request(base, `/hls/${id}/360p/${segmentName(7)}?sid=${sid}`, { agent, headers: { range: 'bytes=0-39999' } })
+  t.equal(part.status, 206)
+  t.equal(part.body.byteLength, 40_000)
+  await request(base, `/hls/${id}/360p/${segmentName(8)}?sid=${sid}`, { agent })
+  await app.abrSessions.settled()
+  const samples = app.abrSessions.peek(sid)!.estimator.samples
+  t.ok(samples.length >= 1, 'the gap after the range made a sample')
+  const [bps, seconds] = samples[0]!
+  t.ok(Math.abs(bps * seconds / 8 - 40_000) < 1, `its bytes are the range's (${Math.round(bps * seconds / 8)})`)
+})
+
 t.test('a session id never grants access: private videos play adaptively only with their token', async (t) => {
   const priv = await publishVideo(app, ladder, { visibility: 'private' })
   const pid = priv.video._id
