@@ -153,8 +153,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     })
   }
 
-  /** Answers with an object cached whole (segment, poster, or playlist as stored); returns the body. */
-  /** Answers with a whole object from the cache tiers; the body bytes sent (a range's, for a range request). */
+  /** Answers with an object cached whole (segment, poster, or playlist as stored); returns the body bytes sent (a range's, for a range request). */
   async function serveWhole (request: FastifyRequest, reply: FastifyReply, objectKey: string, contentType: string, cacheControl: string, extra?: string[], objectHeaders?: readonly string[]): Promise<number> {
     const pending = servedFor(objectKey, contentType, cacheControl, objectHeaders)
     const obj = pending instanceof Promise ? await pending : pending

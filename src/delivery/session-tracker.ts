@@ -65,6 +65,11 @@ function namesSession (req: IncomingMessage, sid: string): boolean {
 const ORIGIN_MS = performance.timeOrigin
 const now = (): number => ORIGIN_MS + performance.now()
 
+/** When `req` arrived, if its connection's record is of it; else now. */
+function arrivalOn (c: Connection | undefined, req: IncomingMessage): number {
+  return c !== undefined && c.req === req ? c.arrivalMs : now()
+}
+
 /** Bodies at most this large say nothing about throughput, but their follow-up request bounds the RTT. */
 const SMALL_BODY = 16 * 1024
 const KBPS = 1000
@@ -198,8 +203,7 @@ export class SessionTracker {
   }
 
   arrivalOf (req: IncomingMessage): number {
-    const c = connections.get(req.socket)
-    return c !== undefined && c.req === req ? c.arrivalMs : now()
+    return arrivalOn(connections.get(req.socket), req)
   }
 
   /** Sets what the next request on `socket` completes (undefined: nothing). */
@@ -226,7 +230,7 @@ export class SessionTracker {
     if (socket === null || bytes <= 0) return
     const entry = this.entry(sid)
     const c = connections.get(socket)
-    const arrivalMs = c !== undefined && c.req === req ? c.arrivalMs : now()
+    const arrivalMs = arrivalOn(c, req)
     // The player's buffer as of this request (choose() has done it for an adaptive segment).
     if (!buffered) this.#record(entry, { kind: 'segment', arrivalMs, segmentSeconds, reportedBufferMs: cmcd?.bl })
     // A player that reports its own throughput (CMCD mtp) has been sampled at arrival (reported()).

@@ -1,9 +1,23 @@
 import type { ChildProcess } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
 import net from 'node:net'
 
 /** A progress note on stderr (the result goes to stdout). */
 export function progress (message: string): void {
   process.stderr.write(`  ${message}\n`)
+}
+
+/** The median; of an even count, the mean of the middle two. */
+export function median (values: number[]): number {
+  const s = [...values].sort((a, b) => a - b)
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+/** A process's user and system CPU time so far (utime, stime of /proc/<pid>/stat), in clock ticks of 1/100 s. */
+export async function cpuTicks (pid: number): Promise<{ user: number, system: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return { user: Number(fields[11]), system: Number(fields[12]) }
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

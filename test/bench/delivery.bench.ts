@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { videoKeys } from '../../src/db/documents.js'
 import { formatBenchResult, type BenchResult } from './bench-result.js'
-import { freePort, progress, sleep, waitForHttp } from './bench-process.js'
+import { cpuTicks, freePort, progress, sleep, waitForHttp } from './bench-process.js'
 import { writeBenchVideo } from './bench-video.js'
 
 // Lectern's delivery against nginx (sendfile, one worker) and @fastify/static on the same files,
@@ -53,10 +53,8 @@ interface Measurement {
 
 /** A process's CPU seconds so far (utime + stime of /proc/<pid>/stat, in clock ticks of 1/100 s). */
 async function cpuSeconds (pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises')
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  const { user, system } = await cpuTicks(pid)
+  return (user + system) / 100
 }
 
 /** CPU seconds so far of a process and its children (nginx's master and its worker). */

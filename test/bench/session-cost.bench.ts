@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { BenchResult } from './bench-result.js'
-import { freePort, progress, sleep, waitForHttp } from './bench-process.js'
+import { cpuTicks, freePort, median, progress, sleep, waitForHttp } from './bench-process.js'
 import { writeBenchVideo } from './bench-video.js'
 
 // What recording a viewing session's throughput samples costs the delivery fast path, counted in
@@ -28,10 +28,6 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 3000)
 const CONNECTIONS = 8
 const SID = 'benchSession00000000001'
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
 const fmt = (x: number): string => x.toFixed(3)
 
 async function has (command: string): Promise<boolean> {
@@ -42,13 +38,6 @@ async function fixedCount (url: string, count: number): Promise<void> {
   const { stdout } = await execFileAsync(process.execPath, [join(here, 'fixed-count-client.mjs'), url, String(count), String(CONNECTIONS)], { timeout: 600_000 })
   const r = JSON.parse(stdout.trim()) as { ok: number, failed: number }
   if (r.failed > 0 || r.ok !== count) throw new Error(`${url}: ${r.failed} of ${count} requests failed`)
-}
-
-/** utime and stime of a process so far, in clock ticks. */
-async function cpuTicks (pid: number): Promise<{ user: number, system: number }> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return { user: Number(fields[11]), system: Number(fields[12]) }
 }
 
 export async function run (): Promise<BenchResult> {

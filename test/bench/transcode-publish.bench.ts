@@ -15,6 +15,7 @@ import { transcodeVideo } from '../../transcoder/transcode-video.js'
 import { makeClip } from '../helpers/media.js'
 import { makeLectureClip } from '../transcoder/source-clips.js'
 import { formatBenchResult, type BenchResult } from './bench-result.js'
+import { median } from './bench-process.js'
 
 // Time from the end of an upload to the first playable segment of every rung (the video is
 // published while it transcodes), next to the time until the whole job is done, which is when a
@@ -62,10 +63,6 @@ async function transcodeOnce (root: string, source: string, round: number): Prom
 const spread = (values: number[]): string => values.length > 1
   ? `${Math.min(...values).toFixed(1)}-${Math.max(...values).toFixed(1)}`
   : values.map((v) => v.toFixed(1)).join('')
-const median = (values: number[]): number => {
-  const s = [...values].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
 
 export async function run (): Promise<BenchResult> {
   const root = await mkdtemp(join(tmpdir(), 'lectern-bench-publish-'))
