@@ -32,12 +32,22 @@ export type SessionEvent =
   | { kind: 'segment', arrivalMs: number, segmentSeconds: number, reportedBufferMs: number | undefined }
   /** A sample complete in itself ('finish'-based, or from nginx's log). */
   | { kind: 'sample', sample: ThroughputSample }
-  /** The next request on the connection of `delivery` arrived: a gap sample, less the session's round trip. */
-  | { kind: 'gap', delivery: SegmentDelivery, nextArrivalMs: number }
+  /** The next request on the connection of a delivery arrived: a gap sample, less the session's round trip. */
+  | GapEvent
   /** The gap after a small answer: an upper bound on the round trip. */
   | { kind: 'rtt', gapMs: number }
   /** The player's own throughput (CMCD `mtp`, kbit/s), weighted as the transfer of `bytesFor(session)`. */
   | { kind: 'reported', arrivalMs: number, mtpKbps: number, bytesFor: (s: AbrSession) => number }
+
+/**
+ * A segment's delivery and when the next request on its connection arrived. The delivery is the
+ * event itself (one object per segment on the hot path): made when the segment is handed over,
+ * completed when the next request arrives.
+ */
+export interface GapEvent extends SegmentDelivery {
+  kind: 'gap'
+  nextArrivalMs: number
+}
 
 /** The most of an inter-request gap that is put down to the round trip. */
 const RTT_SHARE_MAX = 0.25
@@ -73,8 +83,8 @@ export function applySessionEvents (s: AbrSession, events: readonly SessionEvent
       case 'gap': {
         // The round trip is known only from gaps after small answers, and one slow gap would make
         // every later sample too fast: subtract at most a quarter of this gap (the safe side).
-        const rtt = Math.min(rttMs ?? 0, RTT_SHARE_MAX * (e.nextArrivalMs - e.delivery.arrivalMs))
-        take(sampleFromGap(e.delivery, e.nextArrivalMs, rtt))
+        const rtt = Math.min(rttMs ?? 0, RTT_SHARE_MAX * (e.nextArrivalMs - e.arrivalMs))
+        take(sampleFromGap(e, e.nextArrivalMs, rtt))
         break
       }
       case 'sample':

@@ -9,10 +9,9 @@ import type { Cmcd } from '../abr/cmcd.js'
 import { networkPrefix } from '../abr/network-prefix.js'
 import { newSessionId } from '../abr/session-id.js'
 import type { SessionStore } from '../abr/session-store.js'
-import { sampleFromDelivery, sampleFromGap, type SegmentDelivery } from '../abr/sample-from-delivery.js'
-import type { ThroughputSample } from '../abr/throughput-sample.js'
+import { sampleFromDelivery, sampleFromGap } from '../abr/sample-from-delivery.js'
 import { edgeDelivery, type EdgeLogLine } from '../abr/edge-log-line.js'
-import { applySessionEvents, newSession, type AbrSession, type SessionEvent } from '../abr/session-state.js'
+import { applySessionEvents, newSession, type AbrSession, type GapEvent, type SessionEvent } from '../abr/session-state.js'
 
 export type { AbrSession } from '../abr/session-state.js'
 
@@ -39,15 +38,27 @@ export interface SessionEntry {
   cmsdMb: number | undefined
 }
 
-type Awaited = { entry: SessionEntry, delivery: SegmentDelivery } | { entry: SessionEntry, smallFinishMs: number }
-/** What is known of one client connection: its latest session request, and the sample that request's successor completes. */
+/**
+ * What is known of one client connection: its latest session request, and the sample that request's
+ * successor completes. Plain fields, one shape, changed in place: the fast path touches it on every
+ * request and makes no object for it.
+ */
 export interface Connection {
   /** The latest request on this connection that named a session or completed a sample (HTTP/1.1 answers in order). */
   req: IncomingMessage | null
   arrivalMs: number
   /** The session `req` named, when the fast path read it from the URL. */
   entry: SessionEntry | undefined
-  awaited: Awaited | undefined
+  /** The session whose answer the next request on this connection completes (undefined: none). */
+  awaitedEntry: SessionEntry | undefined
+  /** That answer, a segment: the gap event the next request completes. Null after a small answer. */
+  awaitedGap: GapEvent | null
+  /** When that answer, a small one, was handed over: the next request bounds the round trip. */
+  awaitedSmallFinishMs: number
+}
+
+function newConnection (req: IncomingMessage | null, arrivalMs: number, entry: SessionEntry | undefined): Connection {
+  return { req, arrivalMs, entry, awaitedEntry: undefined, awaitedGap: null, awaitedSmallFinishMs: 0 }
 }
 // Kept beside Node's socket objects, never on them: a property added to those changes their shape
 // for every access inside Node's HTTP and socket code. Keyed by the socket, not the request: a
@@ -160,7 +171,7 @@ export class SessionTracker {
   arrived (req: IncomingMessage): void {
     const c = connections.get(req.socket)
     // Most requests name no session and follow none: they cost a lookup and a search.
-    if (c?.awaited === undefined && req.url?.includes('sid=') !== true) return
+    if (c?.awaitedEntry === undefined && req.url?.includes('sid=') !== true) return
     this.#arrive(req, c, undefined)
   }
 
@@ -171,7 +182,7 @@ export class SessionTracker {
   arrivedNamed (req: IncomingMessage, sid: string | undefined): Connection | undefined {
     const c = connections.get(req.socket)
     if (sid === undefined) {
-      if (c?.awaited !== undefined) this.#arrive(req, c, undefined)
+      if (c?.awaitedEntry !== undefined) this.#arrive(req, c, undefined)
       return undefined
     }
     // A player asks for its session's segments one after another on one connection: the entry its
@@ -183,22 +194,27 @@ export class SessionTracker {
   #arrive (req: IncomingMessage, c: Connection | undefined, entry: SessionEntry | undefined): Connection {
     const t = now()
     if (c === undefined) {
-      c = { req, arrivalMs: t, entry, awaited: undefined }
+      c = newConnection(req, t, entry)
       connections.set(req.socket, c)
     } else {
       c.req = req
       c.arrivalMs = t
       c.entry = entry
     }
-    const last = c.awaited
+    const last = c.awaitedEntry
     if (last === undefined || this.#proxied(req)) return c
-    c.awaited = undefined
+    const gap = c.awaitedGap
+    c.awaitedEntry = undefined
+    c.awaitedGap = null
     // A connection may carry other viewers' requests (a proxy's keep-alive upstream): only the same
     // session's next request says when its previous answer arrived.
-    const same = entry !== undefined ? entry === last.entry || entry.sid === last.entry.sid : namesSession(req, last.entry.sid)
+    const same = entry !== undefined ? entry === last || entry.sid === last.sid : namesSession(req, last.sid)
     if (!same) return c
-    if ('smallFinishMs' in last) this.#record(last.entry, { kind: 'rtt', gapMs: t - last.smallFinishMs })
-    else this.#record(last.entry, { kind: 'gap', delivery: last.delivery, nextArrivalMs: t })
+    if (gap === null) this.#record(last, { kind: 'rtt', gapMs: t - c.awaitedSmallFinishMs })
+    else {
+      gap.nextArrivalMs = t
+      this.#record(last, gap)
+    }
     return c
   }
 
@@ -206,11 +222,18 @@ export class SessionTracker {
     return arrivalOn(connections.get(req.socket), req)
   }
 
-  /** Sets what the next request on `socket` completes (undefined: nothing). */
-  #await (socket: Socket, next: Awaited | undefined): void {
-    const c = connections.get(socket)
-    if (c !== undefined) c.awaited = next
-    else if (next !== undefined) connections.set(socket, { req: null, arrivalMs: 0, entry: undefined, awaited: next })
+  /** Sets what the next request on `socket` completes (`entry` undefined: nothing), on `c` when it is the socket's record. */
+  #await (c: Connection | undefined, socket: Socket, entry: SessionEntry | undefined, gap: GapEvent | null, smallFinishMs: number): void {
+    // A connection's record is never replaced: the one found at the request is the socket's still.
+    c ??= connections.get(socket)
+    if (c === undefined) {
+      if (entry === undefined) return
+      c = newConnection(null, 0, undefined)
+      connections.set(socket, c)
+    }
+    c.awaitedEntry = entry
+    c.awaitedGap = gap
+    c.awaitedSmallFinishMs = smallFinishMs
   }
 
   /** A small answer (a playlist) of a session went out: the next request on its connection bounds the RTT. */
@@ -218,7 +241,7 @@ export class SessionTracker {
     const socket = res.socket
     if (socket === null) return
     const entry = this.entry(sid)
-    res.once('finish', () => { this.#await(socket, { entry, smallFinishMs: now() }) })
+    res.once('finish', () => { this.#await(undefined, socket, entry, null, now()) })
   }
 
   /**
@@ -231,49 +254,56 @@ export class SessionTracker {
     const entry = this.entry(sid)
     const c = connections.get(socket)
     const arrivalMs = arrivalOn(c, req)
-    // The player's buffer as of this request (choose() has done it for an adaptive segment).
-    if (!buffered) this.#record(entry, { kind: 'segment', arrivalMs, segmentSeconds, reportedBufferMs: cmcd?.bl })
+    // The player's buffer as of this request, when it says (choose() has done it for an adaptive
+    // segment). Only the adaptive route's choice reads a buffer: for a player choosing for itself,
+    // inferring one from its requests would be work for nothing.
+    if (!buffered && cmcd?.bl !== undefined) this.#record(entry, { kind: 'segment', arrivalMs, segmentSeconds, reportedBufferMs: cmcd.bl })
     // A player that reports its own throughput (CMCD mtp) has been sampled at arrival (reported()).
     this.#sent(c, socket, res, entry, arrivalMs, bytes, segmentSeconds, cmcd?.mtp === undefined && !this.#proxied(req))
   }
 
-  /** delivered() for a fast-path answer, on the connection arrivedNamed() gave: no CMCD, no proxy (the fast path takes neither). */
+  /**
+   * delivered() for a fast-path answer, on the connection arrivedNamed() gave: no CMCD (so no buffer
+   * to note), no proxy (the fast path takes neither). An answer the kernel takes whole was handed
+   * over in the tick its request arrived in: its arrival stamp stands for that moment, to within
+   * the microseconds spent answering, and the clock is read once per request.
+   */
   deliveredOn (c: Connection, res: ServerResponse, bytes: number, segmentSeconds: number): void {
     const socket = res.socket
     const entry = c.entry
     if (socket === null || bytes <= 0 || entry === undefined) return
-    this.#record(entry, { kind: 'segment', arrivalMs: c.arrivalMs, segmentSeconds, reportedBufferMs: undefined })
-    this.#sent(c, socket, res, entry, c.arrivalMs, bytes, segmentSeconds, true)
+    this.#sent(c, socket, res, entry, c.arrivalMs, bytes, segmentSeconds, true, c.arrivalMs)
   }
 
-  /** `c`: the socket's connection record, if it has one. */
-  #sent (c: Connection | undefined, socket: Socket, res: ServerResponse, entry: SessionEntry, arrivalMs: number, bytes: number, segmentSeconds: number, measured: boolean): void {
+  /** `c`: the socket's connection record, if it has one. `handedMs`: when an answer the kernel takes whole was handed over (default now). */
+  #sent (c: Connection | undefined, socket: Socket, res: ServerResponse, entry: SessionEntry, arrivalMs: number, bytes: number, segmentSeconds: number, measured: boolean, handedMs?: number): void {
     const queued = (socket as Socket & { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0
     // The kernel took the whole answer at once: it has been handed over already ('finish' would
     // only say so later), and no 'finish' sample can come of it.
-    if (queued === 0) this.#finished(c, socket, entry, arrivalMs, bytes, bytes, segmentSeconds, measured)
+    if (queued === 0) this.#finished(c, socket, entry, arrivalMs, bytes, bytes, segmentSeconds, measured, handedMs ?? now())
     else {
       const acceptedBytes = Math.max(0, bytes - queued)
-      res.once('finish', () => { this.#finished(c, socket, entry, arrivalMs, bytes, acceptedBytes, segmentSeconds, measured) })
+      res.once('finish', () => { this.#finished(c, socket, entry, arrivalMs, bytes, acceptedBytes, segmentSeconds, measured, now()) })
     }
   }
 
-  #finished (c: Connection | undefined, socket: Socket, entry: SessionEntry, arrivalMs: number, bytes: number, acceptedBytes: number, segmentSeconds: number, measured: boolean): void {
-    let next: Awaited | undefined
-    let sample: ThroughputSample | null = null
-    if (measured) {
-      const finishMs = now()
-      if (bytes <= SMALL_BODY) next = { entry, smallFinishMs: finishMs }
-      else {
-        const delivery: SegmentDelivery = { bytes, arrivalMs, finishMs, acceptedBytes, segmentSeconds }
-        sample = acceptedBytes < bytes ? sampleFromDelivery(delivery) : null
-        if (sample === null) next = { entry, delivery }
-      }
+  #finished (c: Connection | undefined, socket: Socket, entry: SessionEntry, arrivalMs: number, bytes: number, acceptedBytes: number, segmentSeconds: number, measured: boolean, finishMs: number): void {
+    if (!measured) {
+      this.#await(c, socket, undefined, null, 0)
+      return
     }
-    // A connection's record is never replaced: the one found at the request is the socket's still.
-    if (c !== undefined) c.awaited = next
-    else this.#await(socket, next)
-    if (sample !== null) this.#record(entry, { kind: 'sample', sample })
+    if (bytes <= SMALL_BODY) {
+      this.#await(c, socket, entry, null, finishMs)
+      return
+    }
+    // The delivery is the gap event its connection's next request completes, unless 'finish' says enough.
+    const gap: GapEvent = { kind: 'gap', bytes, arrivalMs, finishMs, acceptedBytes, mtpKbps: undefined, segmentSeconds, nextArrivalMs: 0 }
+    const sample = acceptedBytes < bytes ? sampleFromDelivery(gap) : null
+    if (sample === null) this.#await(c, socket, entry, gap, 0)
+    else {
+      this.#await(c, socket, undefined, null, 0)
+      this.#record(entry, { kind: 'sample', sample })
+    }
   }
 
   /**

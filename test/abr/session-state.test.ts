@@ -18,7 +18,7 @@ t.test('back-to-back segments: the rate is bytes over the gap less the round tri
     { kind: 'rtt', gapMs: 80 },
     { kind: 'rtt', gapMs: 50 },
     { kind: 'segment', arrivalMs: 0, segmentSeconds: 4, reportedBufferMs: undefined },
-    { kind: 'gap', delivery: delivery(0, 1_000_000), nextArrivalMs: 2050 }
+    { kind: 'gap', ...delivery(0, 1_000_000), nextArrivalMs: 2050 }
   ]
   const s = applySessionEvents(newSession(), events)
   t.equal(s.rttMs, 50)
@@ -27,7 +27,7 @@ t.test('back-to-back segments: the rate is bytes over the gap less the round tri
 })
 
 t.test('the round trip subtracted is the one known when the gap came, and at most a quarter of the gap', async (t) => {
-  const gap: SessionEvent = { kind: 'gap', delivery: delivery(0, 250_000), nextArrivalMs: 1000 }
+  const gap: SessionEvent = { kind: 'gap', ...delivery(0, 250_000), nextArrivalMs: 1000 }
   // rtt learnt after the gap: nothing subtracted, 2e6 bits in 1 s
   const after = applySessionEvents(newSession(), [gap, { kind: 'rtt', gapMs: 200 }])
   t.ok(Math.abs(after.estimate! - 2_000_000) < 1, String(after.estimate))
@@ -48,7 +48,7 @@ t.test('a batch gives what one event at a time gives', async (t) => {
     const ms = 300 + 113 * (i % 5)
     events.push({ kind: 'segment', arrivalMs: at, segmentSeconds: 4, reportedBufferMs: i % 4 === 0 ? 9000 : undefined })
     if (i % 3 === 0) events.push({ kind: 'sample', sample: { bytes, durationMs: ms, atMs: at + ms, source: 'finish' } })
-    else events.push({ kind: 'gap', delivery: delivery(at, bytes), nextArrivalMs: at + ms })
+    else events.push({ kind: 'gap', ...delivery(at, bytes), nextArrivalMs: at + ms })
     if (i === 10) events.push({ kind: 'rtt', gapMs: 40 })
     // A report that reads the estimator in the middle of the batch sees every sample before it.
     if (i === 20) events.push({ kind: 'reported', arrivalMs: at, mtpKbps: 2500, bytesFor: (s) => 100_000 * s.estimator.samples.length })
