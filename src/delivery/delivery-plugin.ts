@@ -21,7 +21,7 @@ import { CHUNK_SIZE } from './chunked-body.js'
 import { ChunkFill } from './chunk-fill.js'
 import { ChunkPool } from './chunk-pool.js'
 import { ProgressiveDelivery } from './progressive-delivery.js'
-import { sendBuffer } from './send-bytes.js'
+import { sendBuffer, sendBufferWith } from './send-bytes.js'
 import { ViewSessions, viewSessionKey } from './view-sessions.js'
 import { MediaAccess, type Access } from './media-access.js'
 import { fastPathParts, fastPathUrl, installFastPath } from './fast-path.js'
@@ -311,7 +311,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
       return true
     }
     const dynamic = tracker.cmsdDynamicOf(c.entry!, r.rendition.bandwidth)
-    const sent = sendBuffer(req, res, obj, body, dynamic === undefined ? undefined : ['cmsd-dynamic', dynamic])
+    const sent = dynamic === undefined ? sendBuffer(req, res, obj, body) : sendBufferWith(req, res, obj, body, 'cmsd-dynamic', dynamic)
     r.counted.l1 += sent
     deliveryCounters.fastPathAnswers[(res.statusCode / 100) | 0]!++
     tracker.deliveredOn(c, res, sent, r.segmentSeconds)

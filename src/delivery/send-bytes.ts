@@ -43,15 +43,7 @@ function withExtra (headers: string[], extra: readonly string[]): string[] {
  * Returns the body bytes handed to the socket (for the delivery counters).
  */
 export function sendBuffer (req: IncomingMessage, res: ServerResponse, obj: ServedObject, body: Buffer, extra?: string[]): number {
-  if (isPlainRequest(req)) {
-    res.writeHead(200, extra === undefined ? obj.full : withExtra(obj.full, extra))
-    if (req.method === 'HEAD') {
-      res.end()
-      return 0
-    }
-    res.end(body)
-    return body.byteLength
-  }
+  if (isPlainRequest(req)) return sendPlain(req, res, extra === undefined ? obj.full : withExtra(obj.full, extra), body)
   const resolved = resolveFor(req, obj)
   if (!writeHead(res, obj, resolved, extra) || req.method === 'HEAD') {
     res.end()
@@ -70,6 +62,30 @@ export function sendBuffer (req: IncomingMessage, res: ServerResponse, obj: Serv
   }
   res.end(resolved.multipart.tail)
   return sent
+}
+
+/**
+ * sendBuffer() with one more header field (a session's CMSD-Dynamic, on the fast path). The plain
+ * 200 writes it through the object's scratch array, filled just before writeHead() reads it (which
+ * it does at once, keeping nothing): no header array is made per answer.
+ */
+export function sendBufferWith (req: IncomingMessage, res: ServerResponse, obj: ServedObject, body: Buffer, name: string, value: string): number {
+  if (!isPlainRequest(req)) return sendBuffer(req, res, obj, body, [name, value])
+  const headers = obj.fullAndOne
+  headers[headers.length - 2] = name
+  headers[headers.length - 1] = value
+  return sendPlain(req, res, headers, body)
+}
+
+/** The plain 200 with `headers`: one writeHead and one end with the Buffer (none for HEAD). */
+function sendPlain (req: IncomingMessage, res: ServerResponse, headers: string[], body: Buffer): number {
+  res.writeHead(200, headers)
+  if (req.method === 'HEAD') {
+    res.end()
+    return 0
+  }
+  res.end(body)
+  return body.byteLength
 }
 
 export interface ChunkedOptions {

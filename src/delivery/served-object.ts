@@ -33,6 +33,8 @@ export interface ServedObject {
   common: string[]
   /** common plus Content-Type and Content-Length: a full 200 answer. */
   full: string[]
+  /** full plus one more name/value pair, a scratch array that sendBufferWith() fills per answer. */
+  fullAndOne: string[]
 }
 
 /**
@@ -48,6 +50,7 @@ export function servedObject (info: Pick<ObjectInfo, 'key' | 'size' | 'etag' | '
     ...objectHeaders
   ]
   for (const [name, value] of CORS_HEADERS) common.push(name, value)
+  const full = ['content-type', contentType, 'content-length', String(info.size), ...common]
   return {
     key: info.key,
     size: info.size,
@@ -56,6 +59,7 @@ export function servedObject (info: Pick<ObjectInfo, 'key' | 'size' | 'etag' | '
     contentType,
     cacheControl,
     common,
-    full: ['content-type', contentType, 'content-length', String(info.size), ...common]
+    full,
+    fullAndOne: [...full, '', '']
   }
 }

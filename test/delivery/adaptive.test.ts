@@ -11,6 +11,7 @@ import { makeLadder, publishVideo } from './fixtures.js'
 import { request } from './http.js'
 import { insertAccount } from '../plugins/accounts.js'
 import { segmentName } from '../../src/db/documents.js'
+import { scrape, sum } from '../metrics/scrape.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -199,4 +200,39 @@ t.test('a session id never grants access: private videos play adaptively only wi
   const seg = await request(base, first)
   t.equal(seg.status, 200)
   t.ok(seg.body.equals(priv.objects.get(`videos/${pid}/${priv.video.version!}/${seg.headers['lectern-rendition'] as string}/${segmentName(0)}`)!))
+})
+
+t.test('answers of one segment held in memory carry their own session\'s CMSD-Dynamic, and otherwise the same head', async (t) => {
+  const seg = `/hls/${id}/360p/${segmentName(9)}`
+  t.equal((await request(base, seg)).status, 200, 'in memory now')
+  // Two sessions whose players reported 300 and 3,000 kbit/s (CMCD headers go through the router).
+  const reported = [300, 3000]
+  const sids: string[] = []
+  for (const mtp of reported) {
+    const sid = sidOf((await request(base, `/hls/${id}/master.m3u8`)).body.toString())
+    await request(base, `${seg}?sid=${sid}`, { headers: { 'cmcd-request': `mtp=${mtp}` } })
+    await app.abrSessions.settled()
+    sids.push(sid)
+  }
+  const etp = sids.map((sid) => Math.round(app.abrSessions.peek(sid)!.estimate! / 1000))
+  const fastAnswers = async (): Promise<number> => sum((await scrape(base)).samples, 'lectern_http_requests_total', { route: 'fast-path' })
+  const before = await fastAnswers()
+  // Interleaved, each on a connection of its own (no gap sample moves the estimates meanwhile).
+  const asked = [0, 1, null, 0, 1, null] as const
+  const answers: Awaited<ReturnType<typeof request>>[] = []
+  for (const who of asked) answers.push(await request(base, who === null ? seg : `${seg}?sid=${sids[who]!}`))
+  t.equal(await fastAnswers() - before, asked.length, 'all answered from memory, ahead of the router')
+  const headOf = (h: http.IncomingHttpHeaders): Record<string, unknown> => Object.fromEntries(Object.entries(h).filter(([k]) => k !== 'date' && k !== 'cmsd-dynamic'))
+  asked.forEach((who, i) => {
+    const res = answers[i]!
+    t.ok(res.body.equals(stored(`360p/${segmentName(9)}`)), `answer ${i}: the stored bytes`)
+    t.same(headOf(res.headers), headOf(answers[2]!.headers), `answer ${i}: the object's head`)
+    if (who === null) {
+      t.equal(res.headers['cmsd-dynamic'], undefined, `answer ${i}, no session: no CMSD-Dynamic`)
+      return
+    }
+    // The second session starts from what the first achieved on the same network, so it is not at 3,000 yet.
+    t.equal(res.headers['cmsd-dynamic'], `etp=${etp[who]!},mb=664`, `answer ${i}: its own session's estimate and the rung's bitrate`)
+  })
+  t.ok(etp[0]! < etp[1]!, `the sessions' estimates differ (${etp.join(', ')} kbit/s)`)
 })
