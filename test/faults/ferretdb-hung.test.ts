@@ -36,8 +36,8 @@ t.test('FerretDB hung (SIGSTOP): bounded 503s, no pile-up, everything back after
   t.equal((await call(base, seg(0))).status, 200)
   t.equal((await call(base, '/health/ready')).status, 200, 'ready before the hang')
 
-  db.pause()
-  t.teardown(() => db.resume())
+  await db.pause()
+  t.teardown(async () => { await db.resume() })
 
   // Writes queue up per collection on FerretDB (its updates are not atomic). The first is sent and
   // waited for by the queue; the others are dropped once their deadline passes, not sent one after
@@ -98,7 +98,7 @@ t.test('FerretDB hung (SIGSTOP): bounded 503s, no pile-up, everything back after
   t.ok(Math.max(...connections) <= 10, `connections held to the hung server stay few (${connections.join(', ')})`)
   t.equal((await call(base, '/health/live')).status, 200, 'the process is up')
 
-  db.resume()
+  await db.resume()
 
   t.ok(await until(async () => (await call(base, `/api/videos/${video._id}`)).status === 200, 30_000), 'the metadata answers again after SIGCONT')
   const same = await call(base, `/api/videos/${video._id}`)

@@ -36,8 +36,8 @@ t.test('Redis hung (SIGSTOP): every request succeeds within its bound, nothing p
   t.equal((await call(base, '/health/ready')).json?.dependencies.cacheRedis, 'ok', 'the tier is up before the hang')
   const connectionsBefore = await establishedTo(redis.port)
 
-  redis.pause()
-  t.teardown(() => redis.resume())
+  await redis.pause()
+  t.teardown(async () => { await redis.resume() })
 
   const answers: Array<[string, TimedAnswer]> = []
   const expect = async (what: string, status: number, p: Promise<TimedAnswer>) => {
@@ -109,7 +109,7 @@ t.test('Redis hung (SIGSTOP): every request succeeds within its bound, nothing p
   t.equal(ready.json?.dependencies.database, 'ok')
   t.ok(ready.ms < 2000 + SCHEDULING_MARGIN_MS, `/health/ready answered in ${ready.ms} ms`)
 
-  redis.resume()
+  await redis.resume()
 
   t.ok(await until(async () => (await call(base, '/health/ready')).status === 200, 20_000), 'ready again after SIGCONT, without a restart')
   const after = await call(base, '/health/ready')

@@ -13,6 +13,7 @@ import { ferretDbBinary, uniqueDatabaseName, withDatabase } from '../helpers/fer
 import { freePort } from '../helpers/free-port.js'
 import { underCi } from '../helpers/requirements.js'
 import { S3RVER_CREDENTIAL } from '../helpers/s3-server.js'
+import { untilStopped, untilWatchedStopped } from '../helpers/process-state.js'
 
 // Servers a fault test takes away and brings back: the same port and the same files each time,
 // so the clients Lectern holds find them again without being told. Each runs under the
@@ -29,11 +30,12 @@ export interface RestartableServer {
   kill (): Promise<void>
   /**
    * SIGSTOP: a server that hangs. Its kernel still completes TCP handshakes and buffers what
-   * clients send, but nothing answers. Undone by resume() (and by the teardown).
+   * clients send, but nothing answers. Undone by resume() (and by the teardown). Resolves once
+   * the server is stopped: the signal takes effect some time after it is sent.
    */
-  pause (): void
-  /** SIGCONT: it answers again, everything buffered meanwhile included. */
-  resume (): void
+  pause (): Promise<void>
+  /** SIGCONT: it answers again, everything buffered meanwhile included. Resolves once it runs. */
+  resume (): Promise<void>
 }
 
 export interface RestartableFerretDb extends RestartableServer {
@@ -98,13 +100,15 @@ export async function restartableFerretDb (t: Test): Promise<RestartableFerretDb
     await exited(proc)
   }
 
-  function pausing (sig: 'SIGSTOP' | 'SIGCONT'): void {
+  /** Sends `sig` through the watchdog and returns once FerretDB is stopped (or running again). */
+  async function pausing (sig: 'SIGSTOP' | 'SIGCONT'): Promise<void> {
     if (child === undefined) {
       // Resuming what has stopped since (a teardown) is nothing to do.
       if (sig === 'SIGCONT') return
       throw new Error('ferretdb is not running')
     }
     child.stdin!.write(`${sig}\n`)
+    await untilWatchedStopped(child.pid!, sig === 'SIGSTOP')
   }
 
   t.teardown(async () => {
@@ -160,13 +164,15 @@ export async function restartableS3rver (t: Test, bucket = 'lectern-faults'): Pr
     await exited(proc)
   }
 
-  function pausing (sig: 'SIGSTOP' | 'SIGCONT'): void {
+  /** Signals s3rver and returns once it is stopped (or running again). */
+  async function pausing (sig: 'SIGSTOP' | 'SIGCONT'): Promise<void> {
     if (child === undefined) {
       // Resuming what has stopped since (a teardown) is nothing to do.
       if (sig === 'SIGCONT') return
       throw new Error('s3rver is not running')
     }
     child.kill(sig)
+    await untilStopped(child.pid!, sig === 'SIGSTOP')
   }
 
   t.teardown(async () => {

@@ -38,8 +38,8 @@ t.test('S3 hung (SIGSTOP): bounded 503s, cached bytes play, a clean failed uploa
   t.equal((await call(base, `/stream/${video._id}`, { headers: { range: 'bytes=0-1023' } })).status, 206)
   t.equal((await call(base, '/health/ready')).status, 200, 'ready before the hang')
 
-  s3.pause()
-  t.teardown(() => s3.resume())
+  await s3.pause()
+  t.teardown(async () => { await s3.resume() })
 
   const cached = await timedCall(base, seg(0))
   t.equal(cached.status, 200, 'a cached segment plays')
@@ -92,7 +92,7 @@ t.test('S3 hung (SIGSTOP): bounded 503s, cached bytes play, a clean failed uploa
   t.ok(Math.max(...connections) <= 8, `connections held to the hung store stay few once answered (${connections.join(', ')})`)
   t.equal((await call(base, '/health/live')).status, 200, 'the process is up')
 
-  s3.resume()
+  await s3.resume()
 
   t.ok(await until(async () => (await call(base, seg(1))).status === 200, 30_000), 'uncached segments play after SIGCONT')
   t.ok((await call(base, seg(1))).body.equals(ladder.get('360p/segment-00001.ts')!), 'with their bytes')

@@ -6,6 +6,7 @@ import type { Test } from 'tap'
 import { freePort } from './free-port.js'
 import { underCi } from './requirements.js'
 import { childEnv } from './child-env.js'
+import { untilWatchedStopped } from './process-state.js'
 
 const REDIS_BIN = process.env.REDIS_SERVER_PATH ?? 'redis-server'
 // redis-server runs under a watchdog that kills it when this process's end closes its stdin,
@@ -22,10 +23,10 @@ export interface RedisServer {
   kill (): Promise<void>
   /** Starts a fresh, empty redis-server on the same port (after stop or kill). */
   restart (): Promise<void>
-  /** SIGSTOP: connections are still accepted, nothing answers (a hung server); resume() undoes it. */
-  pause (): void
-  /** SIGCONT. */
-  resume (): void
+  /** SIGSTOP: connections are still accepted, nothing answers (a hung server); resume() undoes it. Resolves once it is stopped. */
+  pause (): Promise<void>
+  /** SIGCONT; resolves once it runs again. */
+  resume (): Promise<void>
 }
 
 /** Why redis-server cannot run here, or undefined if it can. */
@@ -131,13 +132,15 @@ export async function launchRedisServer (): Promise<RedisServer> {
     await waitForExit(proc)
   }
 
-  function pausing (sig: 'SIGSTOP' | 'SIGCONT'): void {
+  /** Sends `sig` through the watchdog and returns once redis-server is stopped (or running again). */
+  async function pausing (sig: 'SIGSTOP' | 'SIGCONT'): Promise<void> {
     if (child === undefined) {
       // Resuming what has stopped since (a teardown) is nothing to do.
       if (sig === 'SIGCONT') return
       throw new Error('redis-server is not running')
     }
     child.stdin!.write(`${sig}\n`)
+    await untilWatchedStopped(child.pid!, sig === 'SIGSTOP')
   }
 
   await start()
