@@ -53,19 +53,46 @@ export class SessionStore<T> {
   }
 
   async get (key: string): Promise<T | undefined> {
+    return (await this.getVersion(key)).value
+  }
+
+  /**
+   * get(), with the version read (Redis's bytes, for setIfUnchanged()): `shared` false when Redis
+   * was not read (none, or it failed), and the value is this process's copy.
+   */
+  async getVersion (key: string): Promise<{ value: T | undefined, raw: Buffer | undefined, shared: boolean }> {
     if (this.#redis !== undefined) {
+      const errors = this.#redis.errors
       const raw = await this.#redis.get('abr:' + key)
       if (raw !== undefined) {
         try {
           const value = JSON.parse(raw.toString('utf8')) as T
           this.#remember(key, value)
-          return value
+          return { value, raw, shared: true }
         } catch {
           // A value we cannot read is as good as none.
         }
       }
+      // Absent in Redis (or unreadable): a write must find it so. A read that failed is not shared.
+      if (raw !== undefined || this.#redis.errors === errors) return { value: this.peek(key), raw, shared: true }
     }
-    return this.peek(key)
+    return { value: this.peek(key), raw: undefined, shared: false }
+  }
+
+  /**
+   * set(), unless another node has written the key since `version` was read (getVersion()): false
+   * then, and the caller reads again. A version that was not shared, or Redis failing, writes as
+   * set() does (best effort).
+   */
+  async setIfUnchanged (key: string, version: { raw: Buffer | undefined, shared: boolean }, value: T): Promise<boolean> {
+    if (this.#redis === undefined || !version.shared) {
+      await this.set(key, value)
+      return true
+    }
+    const done = await this.#redis.setIfUnchanged('abr:' + key, version.raw, Buffer.from(JSON.stringify(value)), this.#ttlSeconds)
+    if (done === false) return false
+    this.#remember(key, value)
+    return true
   }
 
   /** Keeps a value in this process only, at once: for a store that is not shared (no Redis). */

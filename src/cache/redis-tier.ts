@@ -5,6 +5,15 @@ import { dependencyOutages } from '../dependency-outages.js'
 import { unreachableReason } from '../errors.js'
 
 export const REDIS_KEY_PREFIX = 'lectern:c:'
+
+/** KEYS[1] set to ARGV[3] (EX ARGV[4]) if it holds ARGV[2], or is absent when ARGV[1] is '0'. */
+const SET_IF_UNCHANGED = `
+local current = redis.call('GET', KEYS[1])
+if (ARGV[1] == '0' and current == false) or (ARGV[1] == '1' and current == ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+  return 1
+end
+return 0`
 /** At least this long without an answer to a waiting command, and a connection counts as dead. */
 const DEAD_CONNECTION_MS = 3000
 
@@ -120,6 +129,22 @@ export class RedisTier {
     } catch (err) {
       this.#report('set', err)
       return false
+    }
+  }
+
+  /**
+   * Writes value with a TTL only if the key still holds `expected` (undefined: the key is absent),
+   * in one step on the server: a read-modify-write that another writer overtook is not applied.
+   * True when written, false when the key had changed; undefined when too large or Redis failed.
+   */
+  async setIfUnchanged (key: string, expected: Buffer | undefined, value: Buffer, ttlSeconds: number): Promise<boolean | undefined> {
+    if (value.byteLength > this.maxValueBytes) return undefined
+    try {
+      const done = await this.client.eval(SET_IF_UNCHANGED, 1, REDIS_KEY_PREFIX + key, expected === undefined ? '0' : '1', expected ?? '', value, ttlSeconds)
+      return done === 1
+    } catch (err) {
+      this.#report('set', err)
+      return undefined
     }
   }
 

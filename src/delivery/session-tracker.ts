@@ -95,6 +95,8 @@ const FLUSH_MS = 25
 const MAX_WAITING = 4096
 /** Bound on the sessions held between updates (their state itself is in the session store). */
 const MAX_ENTRIES = 50_000
+/** Tries of one update of a shared session that other nodes keep changing meanwhile. */
+const MAX_WRITE_ATTEMPTS = 8
 
 /**
  * Delivery's side of adaptive bitrate: stamps each request's arrival, turns delivered segments
@@ -475,13 +477,22 @@ export class SessionTracker {
     }
     const previous = this.#queues.get(sid) ?? Promise.resolve()
     const next = previous.then(async () => {
-      const s = await this.#get(sid) ?? newSession()
-      const changed = apply(s)
-      if (changed === s) return
-      await this.#sessions.set('s:' + sid, changed)
-      // The copy read may be another node's newer one: what was kept ready here is stale either way.
-      entry.cmsdValue = undefined
-      if (this.#networkChanged(s, changed)) await this.#sessions.set('net:' + changed.network!, { bps: changed.estimate! })
+      // Another node may update the same session meanwhile (nginx's log lines of one session are
+      // recorded by whichever node claims each): a write that another overtook is done again on
+      // what that one wrote, so that neither's samples are lost.
+      for (let attempt = 1; ; attempt++) {
+        const version = await this.#sessions.getVersion('s:' + sid)
+        const s = version.value !== undefined && 'estimator' in version.value ? version.value : newSession()
+        const changed = apply(s)
+        if (changed === s) return
+        const written = await this.#sessions.setIfUnchanged('s:' + sid, version, changed)
+        if (!written && attempt < MAX_WRITE_ATTEMPTS) continue
+        if (!written) this.#log.warn({ sid, attempts: attempt }, 'a viewing session kept changing under this node\'s update; its samples were dropped')
+        // The copy read may be another node's newer one: what was kept ready here is stale either way.
+        entry.cmsdValue = undefined
+        if (written && this.#networkChanged(s, changed)) await this.#sessions.set('net:' + changed.network!, { bps: changed.estimate! })
+        return
+      }
     }).catch((err: unknown) => { this.#log.warn({ err }, 'could not update a viewing session') })
       .finally(() => { if (this.#queues.get(sid) === next) this.#queues.delete(sid) })
     this.#queues.set(sid, next)
