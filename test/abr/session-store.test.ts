@@ -1,7 +1,17 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { SessionStore } from '../../src/abr/session-store.js'
-import { requireRedisServer, startRedisServer } from '../helpers/redis-server.js'
+import { requireRedisServer, startRedisServer, type RedisServer } from '../helpers/redis-server.js'
 import { captureLogger } from '../helpers/capture-logger.js'
+
+/** A Redis of the test's own and two nodes' stores on it. */
+async function twoNodes (t: Test, timeoutMs: number): Promise<{ redis: RedisServer, a: SessionStore<{ n: number }>, b: SessionStore<{ n: number }> }> {
+  const redis = await startRedisServer(t)
+  const { log } = captureLogger()
+  const a = new SessionStore<{ n: number }>({ redis: { url: redis.url, timeoutMs, log } })
+  const b = new SessionStore<{ n: number }>({ redis: { url: redis.url, timeoutMs, log } })
+  t.teardown(async () => { await a.close(); await b.close() })
+  return { redis, a, b }
+}
 
 t.test('in process: values expire after inactivity and the oldest go first when full', async (t) => {
   const store = new SessionStore<{ n: number }>({ ttlSeconds: 0.05, maxEntries: 3 })
@@ -17,11 +27,7 @@ t.test('in process: values expire after inactivity and the oldest go first when 
 
 t.test('with Redis: a session begun on one node continues on another; Redis down falls back to the local copy', async (t) => {
   if (!requireRedisServer(t)) return
-  const redis = await startRedisServer(t)
-  const { log: logger } = captureLogger()
-  const a = new SessionStore<{ n: number }>({ redis: { url: redis.url, timeoutMs: 200, log: logger } })
-  const b = new SessionStore<{ n: number }>({ redis: { url: redis.url, timeoutMs: 200, log: logger } })
-  t.teardown(async () => { await a.close(); await b.close() })
+  const { redis, a, b } = await twoNodes(t, 200)
   t.equal(await a.probe(), 'ok')
   await a.set('s:1', { n: 1 })
   t.equal(b.peek('s:1'), undefined, 'node b has no copy of its own')
@@ -36,11 +42,7 @@ t.test('with Redis: a session begun on one node continues on another; Redis down
 
 t.test('with Redis: a write that another node overtook is refused, so the writer can read again', async (t) => {
   if (!requireRedisServer(t)) return
-  const redis = await startRedisServer(t)
-  const { log: logger } = captureLogger()
-  const a = new SessionStore<{ n: number }>({ redis: { url: redis.url, timeoutMs: 500, log: logger } })
-  const b = new SessionStore<{ n: number }>({ redis: { url: redis.url, timeoutMs: 500, log: logger } })
-  t.teardown(async () => { await a.close(); await b.close() })
+  const { redis, a, b } = await twoNodes(t, 500)
   t.same([await a.probe(), await b.probe()], ['ok', 'ok'], 'both connected')
   const absent = await a.getVersion('s:2')
   t.same([absent.value, absent.raw, absent.shared], [undefined, undefined, true], 'read: absent in Redis')
