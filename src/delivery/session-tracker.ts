@@ -76,6 +76,11 @@ function namesSession (req: IncomingMessage, sid: string): boolean {
 const ORIGIN_MS = performance.timeOrigin
 const now = (): number => ORIGIN_MS + performance.now()
 
+/** A session as the store holds it (the store also holds networks' estimates). */
+function asSession (value: SessionValue | undefined): AbrSession | undefined {
+  return value !== undefined && 'estimator' in value ? value : undefined
+}
+
 /** When `req` arrived, if its connection's record is of it; else now. */
 function arrivalOn (c: Connection | undefined, req: IncomingMessage): number {
   return c !== undefined && c.req === req ? c.arrivalMs : now()
@@ -444,8 +449,7 @@ export class SessionTracker {
   }
 
   async #get (sid: string): Promise<AbrSession | undefined> {
-    const s = await this.#sessions.get('s:' + sid)
-    return s !== undefined && 'estimator' in s ? s : undefined
+    return asSession(await this.#sessions.get('s:' + sid))
   }
 
   /**
@@ -482,7 +486,7 @@ export class SessionTracker {
       // what that one wrote, so that neither's samples are lost.
       for (let attempt = 1; ; attempt++) {
         const version = await this.#sessions.getVersion('s:' + sid)
-        const s = version.value !== undefined && 'estimator' in version.value ? version.value : newSession()
+        const s = asSession(version.value) ?? newSession()
         const changed = apply(s)
         if (changed === s) return
         const written = await this.#sessions.setIfUnchanged('s:' + sid, version, changed)

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { procStatFields } from '../helpers/process-state.js'
 import net from 'node:net'
 
 /** A progress note on stderr (the result goes to stdout). */
@@ -15,8 +15,8 @@ export function median (values: number[]): number {
 
 /** A process's user and system CPU time so far (utime, stime of /proc/<pid>/stat), in clock ticks of 1/100 s. */
 export async function cpuTicks (pid: number): Promise<{ user: number, system: number }> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const fields = await procStatFields(pid)
+  if (fields === undefined) throw new Error(`process ${pid} is gone`)
   return { user: Number(fields[11]), system: Number(fields[12]) }
 }
 

@@ -1,13 +1,20 @@
 import { readFile, readdir } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-/** A process's state letter and parent pid from /proc/<pid>/stat (undefined: gone). */
-async function statOf (pid: number): Promise<{ state: string, ppid: number } | undefined> {
+/**
+ * The fields of /proc/<pid>/stat after the command name, from the state (field 3 in proc(5)) on;
+ * undefined when the process is gone.
+ */
+export async function procStatFields (pid: number): Promise<string[] | undefined> {
   const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
-  if (text === undefined) return undefined
   // The command name is in parentheses and may hold spaces: the fields follow the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-  return { state: fields[0]!, ppid: Number(fields[1]) }
+  return text?.slice(text.lastIndexOf(')') + 2).split(' ')
+}
+
+/** A process's state letter and parent pid (undefined: gone). */
+async function statOf (pid: number): Promise<{ state: string, ppid: number } | undefined> {
+  const fields = await procStatFields(pid)
+  return fields === undefined ? undefined : { state: fields[0]!, ppid: Number(fields[1]) }
 }
 
 /** The pids of `parent`'s children, from /proc. */
