@@ -21,6 +21,7 @@ import transcoderPlugin from '../transcoder/worker-plugin.js'
 import webPlugin from '../plugins/web.js'
 import metricsPlugin from '../plugins/metrics.js'
 import { loadSecret } from './secrets.js'
+import { keepStringPrototypeFast } from './string-prototype.js'
 import { clientErrorHandler, frameworkErrors, refuseDuplicateHost } from './http-conformance.js'
 
 export interface BuildOptions {
@@ -36,6 +37,8 @@ export interface BuildOptions {
 
 /** Builds a ready, not-listening Lectern instance. */
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  // Every module is loaded by now, ioredis's String subclass among them.
+  keepStringPrototypeFast()
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
     // Trust one hop: the address nginx appends to X-Forwarded-For ($proxy_add_x_forwarded_for),
