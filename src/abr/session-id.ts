@@ -12,9 +12,18 @@ export function newSessionId (): string {
  * delivery fast path asks on every request, and the regular expression cost it ten times as much.
  */
 export function isSessionId (value: unknown): value is string {
-  if (typeof value !== 'string' || value.length < 8 || value.length > 64) return false
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i)
+  return typeof value === 'string' && isSessionIdAt(value, 0)
+}
+
+/**
+ * Whether the end of `text` from `start` on is a session id: the fast path reads the one in a URL
+ * where it stands, without cutting it out (a new string per request, compared the slow way).
+ */
+export function isSessionIdAt (text: string, start: number): boolean {
+  const length = text.length - start
+  if (start < 0 || length < 8 || length > 64) return false
+  for (let i = start; i < text.length; i++) {
+    const c = text.charCodeAt(i)
     // 0-9, A-Z, a-z, '-', '_'
     if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 95)) return false
   }

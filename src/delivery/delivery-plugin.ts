@@ -291,17 +291,18 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
    * goes to Fastify.
    */
   function answerFromMemory (req: IncomingMessage, res: ServerResponse): boolean {
-    const url = req.method === 'GET' || req.method === 'HEAD' ? fastPathUrl(req.url) : undefined
+    const raw = req.url
+    const url = req.method === 'GET' || req.method === 'HEAD' ? fastPathUrl(raw) : undefined
     // A player's CMCD headers (its own throughput, its buffer, its session) are read by the router.
     if (url === undefined || hasCmcdHeaders(req.headers)) {
       tracker.arrived(req)
       return false
     }
     // The URL is read: the session it names is looked up once, here, and handed on.
-    const c = tracker.arrivedNamed(req, url.sid)
+    const c = tracker.arrivedNamed(req, raw!, url.sidAt)
     const r = resolveFastPath(url.path)
     // A session's media playlist is rewritten to carry its id: the router does that.
-    if (r === undefined || (r.playlist && url.sid !== undefined)) return false
+    if (r === undefined || (r.playlist && url.sidAt >= 0)) return false
     const { obj } = r
     const body = cache.peek(r.objectKey)
     if (body === undefined || body.byteLength !== obj.size) return false

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
-import { isSessionId } from '../abr/session-id.js'
+import { isSessionIdAt } from '../abr/session-id.js'
 import { hasDuplicateHost } from '../http-conformance.js'
 
 /**
@@ -25,17 +25,26 @@ export function installFastPath (app: FastifyInstance, answer: (req: IncomingMes
   app.addHook('preClose', async () => { accepting = false })
 }
 
+/** A URL the fast path may answer (see fastPathUrl). */
+export interface FastPathUrl {
+  /** The URL without its query. */
+  path: string
+  /** Where the viewing session id starts in the URL (it runs to the end); -1 when it names none. */
+  sidAt: number
+}
+
 /**
  * A URL the fast path may answer: `/hls/...` with no query, or with nothing but a viewing session
- * id (`?sid=...`); its path and session. Undefined for anything else (escapes, other parameters).
+ * id (`?sid=...`). Undefined for anything else (escapes, other parameters). The id is checked where
+ * it stands, not cut out: a request on a connection that named the same session before is matched
+ * to it in place (SessionTracker.arrivedNamed).
  */
-export function fastPathUrl (url: string | undefined): { path: string, sid: string | undefined } | undefined {
+export function fastPathUrl (url: string | undefined): FastPathUrl | undefined {
   if (url === undefined || !url.startsWith('/hls/') || url.includes('%')) return undefined
   const q = url.indexOf('?')
-  if (q === -1) return { path: url, sid: undefined }
-  if (!url.startsWith('sid=', q + 1)) return undefined
-  const sid = url.slice(q + 5)
-  return isSessionId(sid) ? { path: url.slice(0, q), sid } : undefined
+  if (q === -1) return { path: url, sidAt: -1 }
+  if (!url.startsWith('sid=', q + 1) || !isSessionIdAt(url, q + 5)) return undefined
+  return { path: url.slice(0, q), sidAt: q + 5 }
 }
 
 /** The parts of a fast-path URL's path (see fastPathUrl): `/hls/<id>/<rendition>/<name>`, else undefined. */

@@ -183,19 +183,22 @@ export class SessionTracker {
   }
 
   /**
-   * arrived() for a request whose URL the fast path has read: `sid` is the session it names
-   * (undefined: none). The connection, to hand to deliveredOn(), when the request names a session.
+   * arrived() for a request whose URL the fast path has read: the session it names is the end of
+   * `url` from `sidAt` on (-1: it names none). The connection, to hand to deliveredOn(), when the
+   * request names a session.
    */
-  arrivedNamed (req: IncomingMessage, sid: string | undefined): Connection | undefined {
+  arrivedNamed (req: IncomingMessage, url: string, sidAt: number): Connection | undefined {
     const c = connections.get(req.socket)
-    if (sid === undefined) {
+    if (sidAt < 0) {
       if (c?.awaitedEntry !== undefined) this.#arrive(req, c, undefined)
       return undefined
     }
     // A player asks for its session's segments one after another on one connection: the entry its
-    // previous request found is this one's too, found by comparing ids rather than hashing this one.
+    // previous request found is this one's too, found by comparing the id where it stands in the
+    // URL rather than by cutting it out and hashing it.
     const held = c?.entry
-    return this.#arrive(req, c, held !== undefined && !held.dropped && held.sid === sid ? held : this.entry(sid))
+    const same = held !== undefined && !held.dropped && held.sid.length === url.length - sidAt && url.startsWith(held.sid, sidAt)
+    return this.#arrive(req, c, same ? held : this.entry(url.slice(sidAt)))
   }
 
   #arrive (req: IncomingMessage, c: Connection | undefined, entry: SessionEntry | undefined): Connection {
