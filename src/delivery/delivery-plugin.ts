@@ -300,6 +300,7 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     }
     // The URL is read: the session it names is looked up once, here, and handed on.
     const c = tracker.arrivedNamed(req, raw!, url.sidAt)
+    if (c === null) return false
     const r = resolveFastPath(url.path)
     // A session's media playlist is rewritten to carry its id: the router does that.
     if (r === undefined || (r.playlist && url.sidAt >= 0)) return false

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
-import { isSessionIdAt } from '../abr/session-id.js'
 import { hasDuplicateHost } from '../http-conformance.js'
 
 /**
@@ -29,21 +28,21 @@ export function installFastPath (app: FastifyInstance, answer: (req: IncomingMes
 export interface FastPathUrl {
   /** The URL without its query. */
   path: string
-  /** Where the viewing session id starts in the URL (it runs to the end); -1 when it names none. */
+  /** Where what follows `?sid=` starts in the URL (it runs to the end); -1 when there is no query. */
   sidAt: number
 }
 
 /**
- * A URL the fast path may answer: `/hls/...` with no query, or with nothing but a viewing session
- * id (`?sid=...`). Undefined for anything else (escapes, other parameters). The id is checked where
- * it stands, not cut out: a request on a connection that named the same session before is matched
- * to it in place (SessionTracker.arrivedNamed).
+ * A URL the fast path may answer: `/hls/...` with no query, or with nothing but `?sid=...`.
+ * Undefined for anything else (escapes, other parameters). The session id is neither cut out nor
+ * checked here: a request on a connection that named the same session before is matched to it in
+ * place, and only another one is checked (SessionTracker.arrivedNamed).
  */
 export function fastPathUrl (url: string | undefined): FastPathUrl | undefined {
   if (url === undefined || !url.startsWith('/hls/') || url.includes('%')) return undefined
   const q = url.indexOf('?')
   if (q === -1) return { path: url, sidAt: -1 }
-  if (!url.startsWith('sid=', q + 1) || !isSessionIdAt(url, q + 5)) return undefined
+  if (!url.startsWith('sid=', q + 1)) return undefined
   return { path: url.slice(0, q), sidAt: q + 5 }
 }
 

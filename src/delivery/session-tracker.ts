@@ -7,7 +7,7 @@ import { bufferSeconds, onSegment } from '../abr/buffer-model.js'
 import { chooseRendition, safeStartIndex } from '../abr/choose-rendition.js'
 import type { Cmcd } from '../abr/cmcd.js'
 import { networkPrefix } from '../abr/network-prefix.js'
-import { newSessionId } from '../abr/session-id.js'
+import { isSessionIdAt, newSessionId } from '../abr/session-id.js'
 import type { SessionStore } from '../abr/session-store.js'
 import { sampleFromDelivery, sampleFromGap } from '../abr/sample-from-delivery.js'
 import { edgeDelivery, type EdgeLogLine } from '../abr/edge-log-line.js'
@@ -183,22 +183,27 @@ export class SessionTracker {
   }
 
   /**
-   * arrived() for a request whose URL the fast path has read: the session it names is the end of
-   * `url` from `sidAt` on (-1: it names none). The connection, to hand to deliveredOn(), when the
-   * request names a session.
+   * arrived() for a request whose URL the fast path has read: what follows `?sid=` is the end of
+   * `url` from `sidAt` on (-1: no query). The connection, to hand to deliveredOn(), when the request
+   * names a session; undefined when it names none; null when what it names is no session id (the
+   * router then reads the query, and the request counts as naming none).
    */
-  arrivedNamed (req: IncomingMessage, url: string, sidAt: number): Connection | undefined {
+  arrivedNamed (req: IncomingMessage, url: string, sidAt: number): Connection | undefined | null {
     const c = connections.get(req.socket)
     if (sidAt < 0) {
       if (c?.awaitedEntry !== undefined) this.#arrive(req, c, undefined)
       return undefined
     }
     // A player asks for its session's segments one after another on one connection: the entry its
-    // previous request found is this one's too, found by comparing the id where it stands in the
-    // URL rather than by cutting it out and hashing it.
+    // previous request found is this one's too. The id is compared where it stands in the URL (it
+    // ends the URL), without cutting it out, hashing it or checking it again.
     const held = c?.entry
-    const same = held !== undefined && !held.dropped && held.sid.length === url.length - sidAt && url.startsWith(held.sid, sidAt)
-    return this.#arrive(req, c, same ? held : this.entry(url.slice(sidAt)))
+    if (held !== undefined && !held.dropped && held.sid.length === url.length - sidAt && url.endsWith(held.sid)) return this.#arrive(req, c, held)
+    if (!isSessionIdAt(url, sidAt)) {
+      this.#arrive(req, c, undefined)
+      return null
+    }
+    return this.#arrive(req, c, this.entry(url.slice(sidAt)))
   }
 
   #arrive (req: IncomingMessage, c: Connection | undefined, entry: SessionEntry | undefined): Connection {

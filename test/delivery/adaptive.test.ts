@@ -236,3 +236,54 @@ t.test('answers of one segment held in memory carry their own session\'s CMSD-Dy
   })
   t.ok(etp[0]! < etp[1]!, `the sessions' estimates differ (${etp.join(', ')} kbit/s)`)
 })
+
+t.test('on one connection, each request is its own session\'s (matched in place or looked up), and a query that is no session id goes to the router as none', async (t) => {
+  const seg = `/hls/${id}/360p/${segmentName(10)}`
+  t.equal((await request(base, seg)).status, 200, 'in memory now')
+  const sids: string[] = []
+  for (const mtp of [300, 3000]) {
+    const sid = sidOf((await request(base, `/hls/${id}/master.m3u8`)).body.toString())
+    await request(base, `${seg}?sid=${sid}`, { headers: { 'cmcd-request': `mtp=${mtp}` } })
+    await app.abrSessions.settled()
+    sids.push(sid)
+  }
+  const estimateOf = (sid: string): number | null | undefined => app.abrSessions.peek(sid)?.estimate
+  t.not(Math.round(estimateOf(sids[0]!)! / 1000), Math.round(estimateOf(sids[1]!)! / 1000), 'the two sessions\' estimates differ')
+  // 'short' and 'a.b.c.d.e.f' are not session ids (too short; a character outside the alphabet).
+  // Session 0 again right after itself is matched in place; after another, looked up.
+  const asked = [sids[0]!, sids[0]!, sids[1]!, 'short', sids[1]!, 'a.b.c.d.e.f', sids[0]!, sids[0]! + 'x', sids[0]! + 'x']
+  const valid = (sid: string): boolean => /^[A-Za-z0-9_-]{8,64}$/.test(sid)
+  const fastAnswers = async (): Promise<number> => sum((await scrape(base)).samples, 'lectern_http_requests_total', { route: 'fast-path' })
+  // The fast path answers while the video's document is fresh (1 s); a run that crosses the moment
+  // it expires sends one request to the router, so the run is repeated (at most 3 times).
+  let answers: Awaited<ReturnType<typeof request>>[] = []
+  let expected: Array<string | undefined> = []
+  let fast = 0
+  for (let attempt = 0; attempt < 3 && fast !== asked.filter(valid).length; attempt++) {
+    const oneConnection = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const before = await fastAnswers()
+    answers = []
+    expected = []
+    for (const sid of asked) {
+      // What the answer must say: the session's estimate as this node holds it when the request
+      // comes (the gap sample a request completes is applied after its answer).
+      await app.abrSessions.settled()
+      const estimate = estimateOf(sid)
+      expected.push(estimate === undefined || estimate === null ? undefined : `etp=${Math.round(estimate / 1000)},mb=664`)
+      answers.push(await request(base, `${seg}?sid=${sid}`, { agent: oneConnection }))
+    }
+    fast = await fastAnswers() - before
+    oneConnection.destroy()
+  }
+  t.equal(new Set(answers.map((a) => a.localPort)).size, 1, 'all on one connection')
+  t.equal(fast, asked.filter(valid).length, 'the session ids answered from memory, the others by the router')
+  asked.forEach((sid, i) => {
+    const res = answers[i]!
+    t.equal(res.status, 200, `answer ${i}: 200`)
+    t.ok(res.body.equals(stored(`360p/${segmentName(10)}`)), `answer ${i}: the stored bytes`)
+    const which = sids.indexOf(sid)
+    if (which >= 0) t.equal(res.headers['cmsd-dynamic'], expected[i], `answer ${i}: session ${which}'s estimate`)
+    else if (valid(sid)) t.equal(res.headers['cmsd-dynamic'], undefined, `answer ${i}: a session nothing is known of (a longer id than session 0's): no estimate`)
+    else t.equal(res.headers['cmsd-dynamic'], undefined, `answer ${i}, ${JSON.stringify(sid)}: no session, no CMSD-Dynamic`)
+  })
+})
