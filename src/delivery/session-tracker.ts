@@ -11,7 +11,8 @@ import { isSessionIdAt, newSessionId } from '../abr/session-id.js'
 import type { SessionStore } from '../abr/session-store.js'
 import { sampleFromDelivery, sampleFromGap } from '../abr/sample-from-delivery.js'
 import { edgeDelivery, type EdgeLogLine } from '../abr/edge-log-line.js'
-import { applySessionEvents, newSession, type AbrSession, type GapEvent, type SessionEvent } from '../abr/session-state.js'
+import { applySessionEvents, newSession, type AbrSession, type SessionEvent } from '../abr/session-state.js'
+import { WaitingEvents } from './waiting-events.js'
 
 export type { AbrSession } from '../abr/session-state.js'
 
@@ -32,7 +33,7 @@ export interface SessionEntry {
   /** Let go of by this node (see MAX_ENTRIES): a connection still holding it looks its session up again. */
   dropped: boolean
   /** What delivery saw of the session since its last update, in order. */
-  events: SessionEvent[]
+  readonly events: WaitingEvents
   /** CMSD-Dynamic for `cmsdMb` (undefined: not kept ready), while the estimate stays as it is. */
   cmsdValue: string | undefined
   cmsdMb: number | undefined
@@ -51,14 +52,20 @@ export interface Connection {
   entry: SessionEntry | undefined
   /** The session whose answer the next request on this connection completes (undefined: none). */
   awaitedEntry: SessionEntry | undefined
-  /** That answer, a segment: the gap event the next request completes. Null after a small answer. */
-  awaitedGap: GapEvent | null
-  /** When that answer, a small one, was handed over: the next request bounds the round trip. */
-  awaitedSmallFinishMs: number
+  /**
+   * That answer: its body bytes, 0 for a small one (whose next request bounds the round trip), else
+   * a segment's delivery, the gap event the next request completes (see GapEvent).
+   */
+  awaitedBytes: number
+  awaitedArrivalMs: number
+  /** When the answer was handed over. */
+  awaitedFinishMs: number
+  awaitedAcceptedBytes: number
+  awaitedSegmentSeconds: number
 }
 
 function newConnection (req: IncomingMessage | null, arrivalMs: number, entry: SessionEntry | undefined): Connection {
-  return { req, arrivalMs, entry, awaitedEntry: undefined, awaitedGap: null, awaitedSmallFinishMs: 0 }
+  return { req, arrivalMs, entry, awaitedEntry: undefined, awaitedBytes: 0, awaitedArrivalMs: 0, awaitedFinishMs: 0, awaitedAcceptedBytes: 0, awaitedSegmentSeconds: 0 }
 }
 // Kept beside Node's socket objects, never on them: a property added to those changes their shape
 // for every access inside Node's HTTP and socket code. Keyed by the socket, not the request: a
@@ -171,7 +178,7 @@ export class SessionTracker {
         for (const old of this.#entries.values()) old.dropped = true
         this.#entries.clear()
       }
-      e = { sid, dropped: false, events: [], cmsdValue: undefined, cmsdMb: undefined }
+      e = { sid, dropped: false, events: new WaitingEvents(), cmsdValue: undefined, cmsdMb: undefined }
       this.#entries.set(sid, e)
     }
     return e
@@ -221,17 +228,16 @@ export class SessionTracker {
     }
     const last = c.awaitedEntry
     if (last === undefined || this.#proxied(req)) return c
-    const gap = c.awaitedGap
     c.awaitedEntry = undefined
-    c.awaitedGap = null
     // A connection may carry other viewers' requests (a proxy's keep-alive upstream): only the same
     // session's next request says when its previous answer arrived.
     const same = entry !== undefined ? entry === last || entry.sid === last.sid : namesSession(req, last.sid)
     if (!same) return c
-    if (gap === null) this.#record(last, { kind: 'rtt', gapMs: t - c.awaitedSmallFinishMs })
+    if (c.awaitedBytes === 0) this.#record(last, { kind: 'rtt', gapMs: t - c.awaitedFinishMs })
     else {
-      gap.nextArrivalMs = t
-      this.#record(last, gap)
+      const live = this.#live(last)
+      live.events.pushGap(c.awaitedBytes, c.awaitedArrivalMs, c.awaitedFinishMs, c.awaitedAcceptedBytes, c.awaitedSegmentSeconds, t)
+      this.#noted(live)
     }
     return c
   }
@@ -240,8 +246,11 @@ export class SessionTracker {
     return arrivalOn(connections.get(req.socket), req)
   }
 
-  /** Sets what the next request on `socket` completes (`entry` undefined: nothing), on `c` when it is the socket's record. */
-  #await (c: Connection | undefined, socket: Socket, entry: SessionEntry | undefined, gap: GapEvent | null, smallFinishMs: number): void {
+  /**
+   * Sets what the next request on `socket` completes (`entry` undefined: nothing; `bytes` 0: a small
+   * answer handed over at `finishMs`), on `c` when it is the socket's record.
+   */
+  #await (c: Connection | undefined, socket: Socket, entry: SessionEntry | undefined, bytes = 0, finishMs = 0, arrivalMs = 0, acceptedBytes = 0, segmentSeconds = 0): void {
     // A connection's record is never replaced: the one found at the request is the socket's still.
     c ??= connections.get(socket)
     if (c === undefined) {
@@ -250,8 +259,11 @@ export class SessionTracker {
       connections.set(socket, c)
     }
     c.awaitedEntry = entry
-    c.awaitedGap = gap
-    c.awaitedSmallFinishMs = smallFinishMs
+    c.awaitedBytes = bytes
+    c.awaitedFinishMs = finishMs
+    c.awaitedArrivalMs = arrivalMs
+    c.awaitedAcceptedBytes = acceptedBytes
+    c.awaitedSegmentSeconds = segmentSeconds
   }
 
   /** A small answer (a playlist) of a session went out: the next request on its connection bounds the RTT. */
@@ -259,7 +271,7 @@ export class SessionTracker {
     const socket = res.socket
     if (socket === null) return
     const entry = this.entry(sid)
-    res.once('finish', () => { this.#await(undefined, socket, entry, null, now()) })
+    res.once('finish', () => { this.#await(undefined, socket, entry, 0, now()) })
   }
 
   /**
@@ -307,19 +319,18 @@ export class SessionTracker {
 
   #finished (c: Connection | undefined, socket: Socket, entry: SessionEntry, arrivalMs: number, bytes: number, acceptedBytes: number, segmentSeconds: number, measured: boolean, finishMs: number): void {
     if (!measured) {
-      this.#await(c, socket, undefined, null, 0)
+      this.#await(c, socket, undefined)
       return
     }
     if (bytes <= SMALL_BODY) {
-      this.#await(c, socket, entry, null, finishMs)
+      this.#await(c, socket, entry, 0, finishMs)
       return
     }
     // The delivery is the gap event its connection's next request completes, unless 'finish' says enough.
-    const gap: GapEvent = { kind: 'gap', bytes, arrivalMs, finishMs, acceptedBytes, mtpKbps: undefined, segmentSeconds, nextArrivalMs: 0 }
-    const sample = acceptedBytes < bytes ? sampleFromDelivery(gap) : null
-    if (sample === null) this.#await(c, socket, entry, gap, 0)
+    const sample = acceptedBytes < bytes ? sampleFromDelivery({ bytes, arrivalMs, finishMs, acceptedBytes }) : null
+    if (sample === null) this.#await(c, socket, entry, bytes, finishMs, arrivalMs, acceptedBytes, segmentSeconds)
     else {
-      this.#await(c, socket, undefined, null, 0)
+      this.#await(c, socket, undefined)
       this.#record(entry, { kind: 'sample', sample })
     }
   }
@@ -440,10 +451,19 @@ export class SessionTracker {
 
   /** Notes an event of a session; it is applied with the others of its batch (see FLUSH_MS). */
   #record (entry: SessionEntry, event: SessionEvent): void {
-    // An entry let go of while an answer was on its way: its session's events go to its new entry.
-    if (entry.dropped) entry = this.entry(entry.sid)
-    if (entry.events.length === 0) this.#dirty.push(entry)
-    entry.events.push(event)
+    const live = this.#live(entry)
+    live.events.push(event)
+    this.#noted(live)
+  }
+
+  /** An entry let go of while an answer was on its way: its session's events go to its new entry. */
+  #live (entry: SessionEntry): SessionEntry {
+    return entry.dropped ? this.entry(entry.sid) : entry
+  }
+
+  /** After an event was added to `entry`'s waiting ones: listed, counted, and the batch timer set. */
+  #noted (entry: SessionEntry): void {
+    if (entry.events.length === 1) this.#dirty.push(entry)
     if (++this.#waiting >= MAX_WAITING) this.#flushAll()
     else if (this.#timer === undefined) {
       this.#timer = setTimeout(this.#flushAll, FLUSH_MS)
@@ -469,10 +489,9 @@ export class SessionTracker {
    */
   #update (entry: SessionEntry, change?: (s: AbrSession) => AbrSession): Promise<void> {
     const sid = entry.sid
-    const events = entry.events.length === 0 ? undefined : entry.events
+    const events = entry.events.length === 0 ? undefined : entry.events.take()
     if (events !== undefined) {
       // Still listed in #dirty until the next flush, which finds nothing waiting.
-      entry.events = []
       this.#waiting -= events.length
     } else if (change === undefined) return this.#queues.get(sid) ?? DONE
     const apply = (s: AbrSession): AbrSession => {
