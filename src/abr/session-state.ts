@@ -40,9 +40,8 @@ export type SessionEvent =
   | { kind: 'reported', arrivalMs: number, mtpKbps: number, bytesFor: (s: AbrSession) => number }
 
 /**
- * A segment's delivery and when the next request on its connection arrived. The delivery is the
- * event itself (one object per segment on the hot path): made when the segment is handed over,
- * completed when the next request arrives.
+ * A segment's delivery and when the next request on its connection arrived. Delivery keeps these
+ * as numbers until a batch is applied (src/delivery/waiting-events.ts makes the objects then).
  */
 export interface GapEvent extends SegmentDelivery {
   kind: 'gap'
