@@ -20,6 +20,9 @@ t.test('WORKER=inline: the API process transcodes uploads, and gives a running j
   await until('the short clip to be transcoded', async () => ['ready', 'failed'].includes((await getVideo(app.db, short.id)).status))
   const video = await getVideo(app.db, short.id)
   t.equal(video.status, 'ready', video.failureReason ?? '')
+  // The job is settled after the video is written ready (two writes): under load the test can
+  // look between them.
+  await until('the short clip\'s job to be settled', async () => (await getJob(app.db, short.job._id)).state !== 'running')
   t.equal((await getJob(app.db, short.job._id)).state, 'done')
 
   const long = await uploadVideo({ storage: app.storage, db: app.db }, await makeClip({ seconds: 20, width: 640, height: 360 }, t))
