@@ -1,5 +1,6 @@
 import { SAMPLE_WINDOW, addSamples, estimateBps, isUsableSample, newEstimator, type EstimatorState } from './bandwidth-estimator.js'
 import { newBufferModel, onSegment, type BufferModelState } from './buffer-model.js'
+import { gapAt, type GapRun } from './gap-run.js'
 import { sampleFromDelivery, sampleFromGap, type SegmentDelivery } from './sample-from-delivery.js'
 import type { ThroughputSample } from './throughput-sample.js'
 
@@ -34,6 +35,8 @@ export type SessionEvent =
   | { kind: 'sample', sample: ThroughputSample }
   /** The next request on the connection of a delivery arrived: a gap sample, less the session's round trip. */
   | GapEvent
+  /** Consecutive gap events as numbers (see GapRun): only the newest that the estimator's window keeps are read. */
+  | GapRun
   /** The gap after a small answer: an upper bound on the round trip. */
   | { kind: 'rtt', gapMs: number }
   /** The player's own throughput (CMCD `mtp`, kbit/s), weighted as the transfer of `bytesFor(session)`. */
@@ -41,7 +44,7 @@ export type SessionEvent =
 
 /**
  * A segment's delivery and when the next request on its connection arrived. Delivery keeps these
- * as numbers until a batch is applied (src/delivery/waiting-events.ts makes the objects then).
+ * as numbers until a batch is applied, and hands them over as GapRuns.
  */
 export interface GapEvent extends SegmentDelivery {
   kind: 'gap'
@@ -50,6 +53,16 @@ export interface GapEvent extends SegmentDelivery {
 
 /** The most of an inter-request gap that is put down to the round trip. */
 const RTT_SHARE_MAX = 0.25
+
+/**
+ * A gap event's sample, or null. The round trip is known only from gaps after small answers, and
+ * one slow gap would make every later sample too fast: at most a quarter of this gap is subtracted
+ * (the safe side).
+ */
+function gapSample (e: GapEvent, rttMs: number | null): ThroughputSample | null {
+  const sample = sampleFromGap(e, e.nextArrivalMs, Math.min(rttMs ?? 0, RTT_SHARE_MAX * (e.nextArrivalMs - e.arrivalMs)))
+  return sample !== null && isUsableSample(sample) ? sample : null
+}
 
 /**
  * The session after `events` (the input is not changed). The estimate is computed once, at the
@@ -79,11 +92,19 @@ export function applySessionEvents (s: AbrSession, events: readonly SessionEvent
       case 'rtt':
         if (rttMs === null || e.gapMs < rttMs) rttMs = e.gapMs
         break
-      case 'gap': {
-        // The round trip is known only from gaps after small answers, and one slow gap would make
-        // every later sample too fast: subtract at most a quarter of this gap (the safe side).
-        const rtt = Math.min(rttMs ?? 0, RTT_SHARE_MAX * (e.nextArrivalMs - e.arrivalMs))
-        take(sampleFromGap(e, e.nextArrivalMs, rtt))
+      case 'gap':
+        take(gapSample(e, rttMs))
+        break
+      case 'gaps': {
+        // Of a run, only its newest usable samples can be among the window's (later events are
+        // newer still): it is read from its end until it gave a window's worth, so a session that
+        // sent thousands of segments since its last update costs no more than one that sent ten.
+        const newest: ThroughputSample[] = []
+        for (let i = e.count - 1; i >= 0 && newest.length < SAMPLE_WINDOW; i--) {
+          const sample = gapSample(gapAt(e, i), rttMs)
+          if (sample !== null) newest.push(sample)
+        }
+        for (let i = newest.length - 1; i >= 0; i--) take(newest[i]!)
         break
       }
       case 'sample':

@@ -136,11 +136,16 @@ export class SessionTracker {
   readonly #edge: boolean
   /** The last logged request of each of nginx's client connections. */
   readonly #edgeConnections = new Map<string, EdgeLogLine>()
+  readonly #flushMs: number
+  readonly #maxWaiting: number
 
-  constructor (sessions: SessionStore<SessionValue>, log: FastifyBaseLogger, options: { edgeLog?: boolean } = {}) {
+  /** `flushMs`, `maxWaiting`: see FLUSH_MS and MAX_WAITING (tests change them). */
+  constructor (sessions: SessionStore<SessionValue>, log: FastifyBaseLogger, options: { edgeLog?: boolean, flushMs?: number, maxWaiting?: number } = {}) {
     this.#sessions = sessions
     this.#log = log
     this.#edge = options.edgeLog === true
+    this.#flushMs = options.flushMs ?? FLUSH_MS
+    this.#maxWaiting = options.maxWaiting ?? MAX_WAITING
   }
 
   /**
@@ -464,9 +469,9 @@ export class SessionTracker {
   /** After an event was added to `entry`'s waiting ones: listed, counted, and the batch timer set. */
   #noted (entry: SessionEntry): void {
     if (entry.events.length === 1) this.#dirty.push(entry)
-    if (++this.#waiting >= MAX_WAITING) this.#flushAll()
+    if (++this.#waiting >= this.#maxWaiting) this.#flushAll()
     else if (this.#timer === undefined) {
-      this.#timer = setTimeout(this.#flushAll, FLUSH_MS)
+      this.#timer = setTimeout(this.#flushAll, this.#flushMs)
       this.#timer.unref()
     }
   }
@@ -489,10 +494,12 @@ export class SessionTracker {
    */
   #update (entry: SessionEntry, change?: (s: AbrSession) => AbrSession): Promise<void> {
     const sid = entry.sid
-    const events = entry.events.length === 0 ? undefined : entry.events.take()
+    // Counted as recorded: a batch taken holds fewer events (a run of gaps is one).
+    const waiting = entry.events.length
+    const events = waiting === 0 ? undefined : entry.events.take()
     if (events !== undefined) {
       // Still listed in #dirty until the next flush, which finds nothing waiting.
-      this.#waiting -= events.length
+      this.#waiting -= waiting
     } else if (change === undefined) return this.#queues.get(sid) ?? DONE
     const apply = (s: AbrSession): AbrSession => {
       const seen = events === undefined ? s : applySessionEvents(s, events)

@@ -1,23 +1,25 @@
+import { GAP_FIELDS, setGap, type GapRun } from '../abr/gap-run.js'
 import type { SessionEvent } from '../abr/session-state.js'
 
-/** Numbers per gap event: bytes, arrivalMs, finishMs, acceptedBytes, segmentSeconds (NaN: unknown), nextArrivalMs. */
-const GAP_FIELDS = 6
 /** Stands in the event list for the next gap event of the number buffer. */
 const GAP: SessionEvent = { kind: 'rtt', gapMs: Number.NaN }
+const NO_GAPS = new Float64Array(0)
 
 /**
  * What delivery saw of one session since its last update, in order, until a batch applies it. A
- * segment's gap event (one per answer on the fast path) is kept as numbers in a buffer that grows
- * and is reused, not as an object: a batch waits up to a quarter of a second, and objects that
- * live that long outlast the young generation's collections and are copied, then promoted, by
- * each. The objects the session state is computed from are made when the batch is taken, and die
- * young.
+ * segment's gap event (one per answer on the fast path) is kept as numbers in a buffer, not as an
+ * object: a batch waits up to a quarter of a second, and objects that live that long outlast the
+ * young generation's collections and are copied, then promoted, by each. A batch takes the buffer
+ * with it, each run of consecutive gap events as one GapRun, of which applying reads only the
+ * newest few.
  */
 export class WaitingEvents {
   #events: SessionEvent[] = []
   /** Allocated at the first gap: most sessions a node holds are not being played from it. */
-  #gaps = new Float64Array(0)
+  #gaps = NO_GAPS
   #gapCount = 0
+  /** The numbers the last batch took: the next one likely needs as many. */
+  #lastGapsLength = 0
 
   get length (): number {
     return this.#events.length
@@ -30,40 +32,46 @@ export class WaitingEvents {
   /** A segment's delivery, and when the next request on its connection arrived (see GapEvent). */
   pushGap (bytes: number, arrivalMs: number, finishMs: number, acceptedBytes: number, segmentSeconds: number | undefined, nextArrivalMs: number): void {
     let g = this.#gaps
-    const at = this.#gapCount * GAP_FIELDS
-    if (at + GAP_FIELDS > g.length) {
-      const grown = new Float64Array(Math.max(8 * GAP_FIELDS, g.length * 2))
+    if ((this.#gapCount + 1) * GAP_FIELDS > g.length) {
+      const grown = new Float64Array(Math.max(8 * GAP_FIELDS, this.#lastGapsLength, g.length * 2))
       grown.set(g)
       this.#gaps = g = grown
     }
-    g[at] = bytes
-    g[at + 1] = arrivalMs
-    g[at + 2] = finishMs
-    g[at + 3] = acceptedBytes
-    g[at + 4] = segmentSeconds ?? Number.NaN
-    g[at + 5] = nextArrivalMs
-    this.#gapCount++
+    setGap(g, this.#gapCount++, bytes, arrivalMs, finishMs, acceptedBytes, segmentSeconds, nextArrivalMs)
     this.#events.push(GAP)
   }
 
-  /** The events in order, as the session state takes them; the list is empty afterwards. */
+  /**
+   * The events in order, as the session state takes them, consecutive gap events as one GapRun (on
+   * the buffer, which goes with them: an update may apply them later); none are waiting afterwards.
+   */
   take (): SessionEvent[] {
     const events = this.#events
-    const out = new Array<SessionEvent>(events.length)
+    const out: SessionEvent[] = []
     const g = this.#gaps
     let at = 0
-    for (let i = 0; i < events.length; i++) {
+    for (let i = 0; i < events.length;) {
       const e = events[i]!
       if (e !== GAP) {
-        out[i] = e
+        out.push(e)
+        i++
         continue
       }
-      const seconds = g[at + 4]!
-      out[i] = { kind: 'gap', bytes: g[at]!, arrivalMs: g[at + 1]!, finishMs: g[at + 2]!, acceptedBytes: g[at + 3]!, mtpKbps: undefined, segmentSeconds: Number.isNaN(seconds) ? undefined : seconds, nextArrivalMs: g[at + 5]! }
-      at += GAP_FIELDS
+      let count = 0
+      while (i < events.length && events[i] === GAP) {
+        count++
+        i++
+      }
+      const run: GapRun = { kind: 'gaps', fields: g.subarray(at * GAP_FIELDS, (at + count) * GAP_FIELDS), count }
+      out.push(run)
+      at += count
     }
     events.length = 0
-    this.#gapCount = 0
+    if (this.#gapCount > 0) {
+      this.#lastGapsLength = this.#gapCount * GAP_FIELDS
+      this.#gaps = NO_GAPS
+      this.#gapCount = 0
+    }
     return out
   }
 }

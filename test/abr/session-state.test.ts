@@ -1,7 +1,8 @@
 import t from 'tap'
-import { applySessionEvents, newSession, type SessionEvent } from '../../src/abr/session-state.js'
+import { applySessionEvents, newSession, type GapEvent, type SessionEvent } from '../../src/abr/session-state.js'
 import { newEstimator } from '../../src/abr/bandwidth-estimator.js'
 import type { SegmentDelivery } from '../../src/abr/sample-from-delivery.js'
+import { GAP_FIELDS, setGap, type GapRun } from '../../src/abr/gap-run.js'
 
 const delivery = (arrivalMs: number, bytes: number, finishMs = arrivalMs + 1): SegmentDelivery =>
   ({ bytes, arrivalMs, finishMs, acceptedBytes: bytes, segmentSeconds: 4 })
@@ -95,4 +96,42 @@ t.test('the buffer follows the segments: the reported level replaces the inferre
   ])
   t.equal(inferred.buffer.seconds, 4, 'the first segment arrived by the second request')
   t.equal(inferred.estimate, null, 'no sample: nothing estimated')
+})
+
+t.test('a run of gap events as numbers gives what the same events one at a time give', async (t) => {
+  // Runs longer than the estimator's window, ending in gaps that give no sample (a paced player's
+  // waits, gaps shorter than the round trip), between round trips that change what is subtracted.
+  const objects: SessionEvent[] = []
+  const runs: SessionEvent[] = []
+  let at = 0
+  let usable = 0
+  for (const [length, pacedTail] of [[3, 0], [25, 0], [40, 15], [2, 2], [600, 9]] as const) {
+    const gaps: GapEvent[] = []
+    for (let i = 0; i < length; i++) {
+      const bytes = 150_000 + 29_000 * (i % 6)
+      // A paced wait is about one segment duration (4 s); a back-to-back fetch takes what it takes.
+      const ms = i >= length - pacedTail ? (i % 2 === 0 ? 4000 : 20) : 250 + 97 * (i % 7)
+      if (i < length - pacedTail) usable++
+      gaps.push({ kind: 'gap', ...delivery(at, bytes), nextArrivalMs: at + ms })
+      at += ms
+    }
+    const fields = new Float64Array(gaps.length * GAP_FIELDS)
+    gaps.forEach((g, i) => { setGap(fields, i, g.bytes, g.arrivalMs, g.finishMs, g.acceptedBytes, g.segmentSeconds, g.nextArrivalMs) })
+    const run: GapRun = { kind: 'gaps', fields, count: gaps.length }
+    objects.push(...gaps)
+    runs.push(run)
+    const rtt: SessionEvent = { kind: 'rtt', gapMs: 30 + length }
+    objects.push(rtt)
+    runs.push(rtt)
+  }
+  t.ok(usable > 100, 'many of the gaps are samples')
+  const start = newSession(newEstimator(3_000_000), '10.0.1')
+  let oneByOne = start
+  for (const e of objects) oneByOne = applySessionEvents(oneByOne, [e])
+  t.strictSame(applySessionEvents(start, runs), oneByOne, 'the runs as one batch')
+  t.strictSame(applySessionEvents(start, objects), oneByOne, 'the objects as one batch')
+  // Each run with what came before it, as batches end anywhere.
+  let batched = start
+  for (let i = 0; i < runs.length; i++) batched = applySessionEvents(batched, [runs[i]!])
+  t.strictSame(batched, oneByOne, 'one run at a time')
 })
