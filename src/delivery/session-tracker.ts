@@ -312,7 +312,9 @@ export class SessionTracker {
 
   /** `c`: the socket's connection record, if it has one. `handedMs`: when an answer the kernel takes whole was handed over (default now). */
   #sent (c: Connection | undefined, socket: Socket, res: ServerResponse, entry: SessionEntry, arrivalMs: number, bytes: number, segmentSeconds: number, measured: boolean, handedMs?: number): void {
-    const queued = (socket as Socket & { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0
+    // A write the kernel takes whole completes at once, leaving nothing in the socket's stream: only
+    // otherwise is libuv asked (a call into C++) how much it still holds.
+    const queued = socket.writableLength === 0 ? 0 : (socket as Socket & { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0
     // The kernel took the whole answer at once: it has been handed over already ('finish' would
     // only say so later), and no 'finish' sample can come of it.
     if (queued === 0) this.#finished(c, socket, entry, arrivalMs, bytes, bytes, segmentSeconds, measured, handedMs ?? now())
