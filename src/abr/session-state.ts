@@ -60,8 +60,7 @@ const RTT_SHARE_MAX = 0.25
  * (the safe side).
  */
 function gapSample (e: GapEvent, rttMs: number | null): ThroughputSample | null {
-  const sample = sampleFromGap(e, e.nextArrivalMs, Math.min(rttMs ?? 0, RTT_SHARE_MAX * (e.nextArrivalMs - e.arrivalMs)))
-  return sample !== null && isUsableSample(sample) ? sample : null
+  return sampleFromGap(e, e.nextArrivalMs, Math.min(rttMs ?? 0, RTT_SHARE_MAX * (e.nextArrivalMs - e.arrivalMs)))
 }
 
 /**
@@ -102,7 +101,7 @@ export function applySessionEvents (s: AbrSession, events: readonly SessionEvent
         const newest: ThroughputSample[] = []
         for (let i = e.count - 1; i >= 0 && newest.length < SAMPLE_WINDOW; i--) {
           const sample = gapSample(gapAt(e, i), rttMs)
-          if (sample !== null) newest.push(sample)
+          if (sample !== null && isUsableSample(sample)) newest.push(sample)
         }
         for (let i = newest.length - 1; i >= 0; i--) take(newest[i]!)
         break
