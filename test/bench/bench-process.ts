@@ -1,6 +1,7 @@
-import type { ChildProcess } from 'node:child_process'
+import { execFile, type ChildProcess } from 'node:child_process'
 import { procStatFields } from '../helpers/process-state.js'
 import net from 'node:net'
+import { promisify } from 'node:util'
 
 /** A progress note on stderr (the result goes to stdout). */
 export function progress (message: string): void {
@@ -14,6 +15,26 @@ export function median (values: number[]): number {
 }
 
 /** A process's user and system CPU time so far (utime, stime of /proc/<pid>/stat), in clock ticks of 1/100 s. */
+/**
+ * A bootstrap interval of the median of `values` (`level` 0.9: the 5th to 95th percentile of the
+ * medians of 2,000 resamples), with a fixed seed so that the same values give the same interval.
+ */
+export function medianInterval (values: number[], level = 0.9): { low: number, high: number } {
+  let seed = 0x2545f491
+  const random = (): number => {
+    // xorshift32
+    seed ^= seed << 13
+    seed ^= seed >>> 17
+    seed ^= seed << 5
+    return (seed >>> 0) / 2 ** 32
+  }
+  const medians: number[] = []
+  for (let i = 0; i < 2000; i++) medians.push(median(values.map(() => values[Math.floor(random() * values.length)]!)))
+  medians.sort((a, b) => a - b)
+  const tail = (1 - level) / 2
+  return { low: medians[Math.floor(tail * (medians.length - 1))]!, high: medians[Math.ceil((1 - tail) * (medians.length - 1))]! }
+}
+
 export async function cpuTicks (pid: number): Promise<{ user: number, system: number }> {
   const fields = await procStatFields(pid)
   if (fields === undefined) throw new Error(`process ${pid} is gone`)
@@ -44,4 +65,14 @@ export async function waitForHttp (url: string, child: ChildProcess, name: strin
     }
   }
   throw new Error(`${name} did not answer ${url} within ${timeoutMs / 1000} s`)
+}
+
+/** Whether wrk is installed (`wrk --version` prints its banner and exits 1). */
+export async function hasWrk (): Promise<boolean> {
+  try {
+    await promisify(execFile)('wrk', ['--version'])
+    return true
+  } catch (err) {
+    return (err as { stdout?: string }).stdout?.includes('wrk') === true
+  }
 }

@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { videoKeys } from '../../src/db/documents.js'
 import { formatBenchResult, type BenchResult } from './bench-result.js'
-import { cpuTicks, freePort, progress, sleep, waitForHttp } from './bench-process.js'
+import { cpuTicks, freePort, hasWrk, medianInterval, progress, sleep, waitForHttp } from './bench-process.js'
 import { writeBenchVideo } from './bench-video.js'
 
 // Lectern's delivery against nginx (sendfile, one worker) and @fastify/static on the same files,
@@ -106,16 +106,6 @@ async function runWrk (job: Job, scriptDir: string): Promise<Measurement> {
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)
   const errors = non2xx + (socketErrors === null ? 0 : socketErrors.slice(1).reduce((a, b) => a + Number(b), 0))
   return { reqPerSec, bytesPerSec: reqPerSec * job.bodyBytes, p99Ms, errors }
-}
-
-async function hasWrk (): Promise<boolean> {
-  try {
-    await execFileAsync('wrk', ['--version'])
-    return true
-  } catch (err) {
-    // wrk --version prints its banner and exits 1.
-    return (err as { stdout?: string }).stdout?.includes('wrk') === true
-  }
 }
 
 async function checkBytes (name: string, url: string, expected: Buffer, range?: { start: number, end: number }): Promise<void> {
@@ -293,7 +283,8 @@ export async function run (): Promise<BenchResult> {
         await tools[0]![1]({ ...c.job, seconds: WARMUP_SECONDS })
       }
       for (let round = 1; round <= ROUNDS; round++) {
-        for (const c of inScenario) {
+        // Every other round in the reverse order: no server always runs right after the same one.
+        for (const c of round % 2 === 1 ? inScenario : [...inScenario].reverse()) {
           for (const [tool, measure] of tools) {
             progress(`${scenario}: ${c.server}, ${tool} -c${CONNECTIONS} ${SECONDS}s (round ${round}/${ROUNDS})`)
             const k = `${scenario}|${c.server}|${tool}`
@@ -372,6 +363,12 @@ export async function run (): Promise<BenchResult> {
         if (rs.length === 0) continue
         const mid = [...rs].sort((a, b) => a - b)[Math.floor(rs.length / 2)]!
         lines.push(`${tool}: ${scenario}, server CPU per request with/without the session ${fmt(mid)}, rounds ${fmt(Math.min(...rs))}-${fmt(Math.max(...rs))} (target <= 1.05x: ${mid <= 1.05 ? 'met' : 'NOT met'})`)
+        // req/s of the two in the same round, paired: how well the rounds pin the median down.
+        const paired = xs.map((x, i) => x.reqPerSec / (ys[i]?.reqPerSec ?? NaN)).filter((r) => Number.isFinite(r))
+        if (paired.length >= 5) {
+          const { low, high } = medianInterval(paired)
+          lines.push(`${tool}: ${scenario}, req/s with/without the session in the same round: median ${fmt(median(paired))}, 90% bootstrap interval of the median ${fmt(low)}-${fmt(high)} over ${paired.length} rounds`)
+        }
       }
     }
     for (const [tool] of tools) {
