@@ -16,10 +16,11 @@ import { writeBenchVideo } from './bench-video.js'
 // requests, the same request with and without `?sid=`, in interleaved rounds. The kernel's share
 // (copying the body into the socket) is the same for both and is not counted: the user-space share
 // of the server's CPU per request, measured without valgrind, turns the instruction ratio into a
-// share of the whole cost per request. Requests/s is a measure of a saturated server, and under
-// valgrind the server is the bottleneck of any client: the share that converts the count is the
-// one measured at saturation, under wrk. A Node client cannot saturate the server (it parses every
-// answer in JavaScript); the share under its light load is printed beside it.
+// share of the whole cost per request. The count per request does not depend on the load (under
+// callgrind it is the same with one connection as with eight); how long those instructions take
+// does, and with it the user share. Requests/s is a measure of a saturated server: the share that
+// converts the count is the one measured at saturation, under wrk. A Node client cannot saturate
+// the server (it parses every answer in JavaScript); the share under its light load is printed beside it.
 
 const execFileAsync = promisify(execFile)
 const here = dirname(fileURLToPath(import.meta.url))
