@@ -61,12 +61,6 @@ function splitTopLevel (s: string): string[] {
   return parts
 }
 
-/** Whether a request carries CMCD in any of its headers (what readCmcd would read besides the query). */
-export function hasCmcdHeaders (headers: Record<string, string | string[] | undefined>): boolean {
-  for (const name of HEADERS) if (headers[name] !== undefined) return true
-  return false
-}
-
 /** CMCD from a request: the query's `CMCD` value (already decoded) and the four CMCD headers. */
 export function readCmcd (query: string | undefined, headers: Record<string, string | string[] | undefined>): Cmcd | undefined {
   let found: Cmcd | undefined

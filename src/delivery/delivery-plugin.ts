@@ -10,7 +10,6 @@ import { VIDEOS, type Viewer } from '../db/video-repository.js'
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js'
 import { deriveKey } from '../secrets.js'
 import { SessionStore } from '../abr/session-store.js'
-import { hasCmcdHeaders } from '../abr/cmcd.js'
 import { rewritePlaylist } from './rewrite-playlist.js'
 import { putVariantFirst } from './put-variant-first.js'
 import { adaptivePlaylist } from './adaptive-playlist.js'
@@ -25,6 +24,7 @@ import { sendBuffer, sendBufferWith } from './send-bytes.js'
 import { ViewSessions, viewSessionKey } from './view-sessions.js'
 import { MediaAccess, type Access } from './media-access.js'
 import { fastPathParts, fastPathUrl, installFastPath } from './fast-path.js'
+import { CMCD, NOT_PLAIN } from './request-header-flags.js'
 import { SessionTracker, type SessionValue } from './session-tracker.js'
 import { ladderOf, segmentSecondsOf, sessionOf } from './session-request.js'
 import { registerPlaybackRoute } from './playback-route.js'
@@ -290,11 +290,11 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
    * (another query, percent escapes, a token, CMCD headers, a miss of any kind) returns false and
    * goes to Fastify.
    */
-  function answerFromMemory (req: IncomingMessage, res: ServerResponse): boolean {
+  function answerFromMemory (req: IncomingMessage, res: ServerResponse, headerFlags: number): boolean {
     const raw = req.url
     const url = req.method === 'GET' || req.method === 'HEAD' ? fastPathUrl(raw) : undefined
     // A player's CMCD headers (its own throughput, its buffer, its session) are read by the router.
-    if (url === undefined || hasCmcdHeaders(req.headers)) {
+    if (url === undefined || (headerFlags & CMCD) !== 0) {
       tracker.arrived(req)
       return false
     }
@@ -307,13 +307,14 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
     const { obj } = r
     const body = cache.peek(r.objectKey)
     if (body === undefined || body.byteLength !== obj.size) return false
+    const plain = (headerFlags & NOT_PLAIN) === 0
     if (c === undefined) {
-      r.counted.l1 += sendBuffer(req, res, obj, body)
+      r.counted.l1 += sendBuffer(req, res, obj, body, undefined, plain)
       deliveryCounters.fastPathAnswers[(res.statusCode / 100) | 0]!++
       return true
     }
     const dynamic = tracker.cmsdDynamicOf(c.entry!, r.rendition.bandwidth)
-    const sent = dynamic === undefined ? sendBuffer(req, res, obj, body) : sendBufferWith(req, res, obj, body, 'cmsd-dynamic', dynamic)
+    const sent = dynamic === undefined ? sendBuffer(req, res, obj, body, undefined, plain) : sendBufferWith(req, res, obj, body, 'cmsd-dynamic', dynamic, plain)
     r.counted.l1 += sent
     deliveryCounters.fastPathAnswers[(res.statusCode / 100) | 0]!++
     tracker.deliveredOn(c, res, sent, r.segmentSeconds)

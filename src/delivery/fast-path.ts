@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
-import { hasDuplicateHost } from '../http-conformance.js'
+import { DUPLICATE_HOST, requestHeaderFlags } from './request-header-flags.js'
 
 /**
- * Puts `answer` ahead of Fastify's router: every request goes to it first, and only those it
- * does not answer (it returns false) reach the router. Only when the router is the server's one
- * request listener; otherwise the server is left as it is. From preClose on (Fastify answers 503
- * while closing) every request goes to the router.
+ * Puts `answer` ahead of Fastify's router: every request goes to it first, with what its header
+ * fields hold (requestHeaderFlags), and only those it does not answer (it returns false) reach the
+ * router. Only when the router is the server's one request listener; otherwise the server is left
+ * as it is. From preClose on (Fastify answers 503 while closing) every request goes to the router.
  */
-export function installFastPath (app: FastifyInstance, answer: (req: IncomingMessage, res: ServerResponse) => boolean): void {
+export function installFastPath (app: FastifyInstance, answer: (req: IncomingMessage, res: ServerResponse, headerFlags: number) => boolean): void {
   let accepting = true
   app.addHook('onReady', async function installFastPath () {
     const server = app.server
@@ -17,8 +17,13 @@ export function installFastPath (app: FastifyInstance, answer: (req: IncomingMes
     const route = routing[0] as (req: IncomingMessage, res: ServerResponse) => void
     server.removeListener('request', route)
     server.on('request', function deliveryFastPath (req: IncomingMessage, res: ServerResponse) {
+      if (!accepting) {
+        route(req, res)
+        return
+      }
+      const flags = requestHeaderFlags(req.rawHeaders)
       // Two Host fields: the router refuses them (400), whatever the path.
-      if (!accepting || hasDuplicateHost(req) || !answer(req, res)) route(req, res)
+      if ((flags & DUPLICATE_HOST) !== 0 || !answer(req, res, flags)) route(req, res)
     })
   })
   app.addHook('preClose', async () => { accepting = false })

@@ -40,10 +40,11 @@ function withExtra (headers: string[], extra: readonly string[]): string[] {
 /**
  * Answers with an object held whole in memory. The plain 200 (the common case for segments) is
  * one writeHead with the precomputed header array and one end with the cached Buffer.
- * Returns the body bytes handed to the socket (for the delivery counters).
+ * Returns the body bytes handed to the socket (for the delivery counters). `plain`: whether the
+ * request is a plain one (isPlainRequest), when the caller knows already.
  */
-export function sendBuffer (req: IncomingMessage, res: ServerResponse, obj: ServedObject, body: Buffer, extra?: string[]): number {
-  if (isPlainRequest(req)) return sendPlain(req, res, extra === undefined ? obj.full : withExtra(obj.full, extra), body)
+export function sendBuffer (req: IncomingMessage, res: ServerResponse, obj: ServedObject, body: Buffer, extra?: string[], plain = isPlainRequest(req)): number {
+  if (plain) return sendPlain(req, res, extra === undefined ? obj.full : withExtra(obj.full, extra), body)
   const resolved = resolveFor(req, obj)
   if (!writeHead(res, obj, resolved, extra) || req.method === 'HEAD') {
     res.end()
@@ -69,8 +70,8 @@ export function sendBuffer (req: IncomingMessage, res: ServerResponse, obj: Serv
  * 200 writes it through the object's scratch array, filled just before writeHead() reads it (which
  * it does at once, keeping nothing): no header array is made per answer.
  */
-export function sendBufferWith (req: IncomingMessage, res: ServerResponse, obj: ServedObject, body: Buffer, name: string, value: string): number {
-  if (!isPlainRequest(req)) return sendBuffer(req, res, obj, body, [name, value])
+export function sendBufferWith (req: IncomingMessage, res: ServerResponse, obj: ServedObject, body: Buffer, name: string, value: string, plain = isPlainRequest(req)): number {
+  if (!plain) return sendBuffer(req, res, obj, body, [name, value], false)
   const headers = obj.fullAndOne
   headers[headers.length - 2] = name
   headers[headers.length - 1] = value

@@ -45,6 +45,27 @@ t.test('hits go the fast path, with the stored bytes', async (t) => {
   t.equal(await fastAnswers() - before, 5, 'every hit answered ahead of the router')
 })
 
+t.test('header fields are recognised in any case: ranges and preconditions answered here as the router would, CMCD left to the router', async (t) => {
+  t.equal((await request(base, url)).status, 200, 'in the cache')
+  let before = await fastAnswers()
+  const range = await request(base, url, { headers: { rAnGe: 'bytes=10-19' } })
+  t.equal(range.status, 206)
+  t.ok(range.body.equals(bytes.subarray(10, 20)), 'the bytes of the range')
+  const etag = range.headers.etag!
+  t.equal((await request(base, url, { headers: { 'IF-NONE-MATCH': etag } })).status, 304)
+  t.equal((await request(base, url, { headers: { 'If-Match': '"another"' } })).status, 412)
+  // Same lengths as fields that matter, other names: a plain 200.
+  const decoys = await request(base, url, { headers: { 'Cache-Control': 'no-cache', Rangy: 'x', 'If-Matcher': 'x', 'cmcd-objects': 'x' } })
+  t.equal(decoys.status, 200)
+  t.ok(decoys.body.equals(bytes), 'the whole segment')
+  t.equal(await fastAnswers() - before, 4, 'all four answered ahead of the router')
+  before = await fastAnswers()
+  const cmcd = await request(base, url, { headers: { 'cMcD-rEqUeSt': 'bl=21300' } })
+  t.equal(cmcd.status, 200)
+  t.ok(cmcd.body.equals(bytes), 'the whole segment, from the router')
+  t.equal(await fastAnswers() - before, 0, 'a CMCD header goes to the router')
+})
+
 t.test('a video made private stops being answered, and answers again once public', async (t) => {
   await setVideo({ visibility: 'private' })
   await untilStatus(404)
