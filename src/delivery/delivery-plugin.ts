@@ -250,13 +250,13 @@ async function delivery (fastify: FastifyInstance, options: DeliveryContext): Pr
   function resolveFastPath (path: string): Resolved | undefined {
     const memo = resolved.get(path)
     if (memo !== undefined) {
-      const video = access.fresh(memo.id)
+      const video = access.current(memo.id)
       if (video === memo.video && video.status === 'ready' && video.visibility === 'public' && video.version === memo.version && served.get(memo.slot) === memo.obj) return memo
       resolved.delete(path)
     }
     const parts = fastPathParts(path)
     if (parts === undefined) return undefined
-    const video = access.fresh(parts.id)
+    const video = access.current(parts.id)
     if (video === undefined || video === null || video.status !== 'ready' || video.visibility !== 'public' || video.version === null) return undefined
     const rendition = video.renditions.find((r) => r.name === parts.rendition)
     if (rendition === undefined) return undefined

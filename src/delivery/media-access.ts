@@ -36,6 +36,8 @@ export class MediaAccess {
   readonly #ttlMs: number
   readonly #viewer: ViewerOf
   readonly #videos = new Map<string, { video: Video | null, until: number }>()
+  /** Reads of a document under way, by id: lookups that find none fresh share the one running. */
+  readonly #reading = new Map<string, Promise<Video | null>>()
 
   constructor (db: Database, playbackKey: Buffer, ttlMs: number, viewer: ViewerOf) {
     this.#db = db
@@ -50,10 +52,30 @@ export class MediaAccess {
     return memo !== undefined && memo.until > now ? memo.video : undefined
   }
 
+  /**
+   * fresh() for the fast path, which cannot wait: in the last quarter of a document's reuse time
+   * it starts a re-read (one at a time), so that a video played without pause has its document
+   * renewed before it runs out, rather than every request answered by the router, each with a read
+   * of its own, while the read is under way. What it returns is never older than the reuse time.
+   */
+  current (id: string, now = Date.now()): Video | null | undefined {
+    const memo = this.#videos.get(id)
+    if (memo === undefined || memo.until <= now) return undefined
+    if (memo.until - now < this.#ttlMs / 4 && !this.#reading.has(id)) this.#read(id, false).catch(() => {})
+    return memo.video
+  }
+
   lookup (id: string): Video | null | Promise<Video | null> {
     const known = this.fresh(id)
     if (known !== undefined) return known
-    return findVideo(this.#db, id).then((video) => {
+    return this.#read(id, false)
+  }
+
+  /** Reads the document and remembers it. `fresh`: a read of its own, begun now; else the read under way, if any. */
+  #read (id: string, fresh: boolean): Promise<Video | null> {
+    const running = fresh ? undefined : this.#reading.get(id)
+    if (running !== undefined) return running
+    const read = findVideo(this.#db, id).then((video) => {
       this.#videos.delete(id)
       if (this.#videos.size >= MAX_REMEMBERED_VIDEOS) this.#videos.delete(this.#videos.keys().next().value!)
       this.#videos.set(id, { video, until: Date.now() + this.#ttlMs })
@@ -64,13 +86,17 @@ export class MediaAccess {
       const last = this.#videos.get(id)?.video
       if (isDependencyUnavailable(err) && last != null && last.visibility === 'public' && isPlayable(last)) return last
       throw err
+    }).finally(() => {
+      if (this.#reading.get(id) === read) this.#reading.delete(id)
     })
+    this.#reading.set(id, read)
+    return read
   }
 
-  /** The video as the database has it now (a playlist may already list what a remembered copy does not). */
+  /** The video as the database has it now (a playlist may already list what a remembered copy does not): a read begun after this call. */
   async reread (id: string): Promise<Video | null> {
     this.#videos.delete(id)
-    return await this.lookup(id)
+    return await this.#read(id, true)
   }
 
   async viewer (request: FastifyRequest, reply: FastifyReply): Promise<Viewer | undefined> {
@@ -95,7 +121,7 @@ export class MediaAccess {
    */
   async check (request: FastifyRequest, reply: FastifyReply, id: string, reread = false): Promise<Access> {
     if (!ID_PATTERN.test(id)) throw new NotFoundError(`No video "${id}": video ids are 20 hex characters`)
-    const found = this.lookup(id)
+    const found = reread ? this.reread(id) : this.lookup(id)
     const video = found instanceof Promise ? await found : found
     if (video === null) throw missing(id)
     if (!isPlayable(video)) {
@@ -113,10 +139,7 @@ export class MediaAccess {
       if (check === 'ok') return { video, token, shared: false }
       // Issued after a change this node has not seen yet (its copy is up to ttlMs old): read the
       // video again rather than refuse a token that was just handed out. Only a genuine token gets here.
-      if (check === 'ahead' && !reread) {
-        this.#videos.delete(id)
-        return await this.check(request, reply, id, true)
-      }
+      if (check === 'ahead' && !reread) return await this.check(request, reply, id, true)
       if (check === 'expired') throw new ForbiddenError(`The playback token for video ${id} has expired; get a fresh one from GET /api/videos/${id}/playback`)
     }
     // Without a (valid) token, an owner or admin may still fetch with their bearer token (tools, not players).
