@@ -76,3 +76,10 @@ export async function hasWrk (): Promise<boolean> {
     return (err as { stdout?: string }).stdout?.includes('wrk') === true
   }
 }
+
+/** Lectern's count of answers given by its fast path so far (its /metrics, all status classes). */
+export async function fastPathAnswers (base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text()
+  return text.split('\n').filter((l) => l.startsWith('lectern_http_requests_total{') && l.includes('route="fast-path"'))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+}

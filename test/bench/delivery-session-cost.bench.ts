@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { BenchResult } from './bench-result.js'
-import { cpuTicks, freePort, hasWrk, median, progress, sleep, waitForHttp } from './bench-process.js'
+import { cpuTicks, fastPathAnswers, freePort, hasWrk, median, progress, sleep, waitForHttp } from './bench-process.js'
 import { writeBenchVideo } from './bench-video.js'
 
 // What recording a viewing session's throughput samples costs the delivery fast path, counted in
@@ -115,6 +115,8 @@ export async function run (): Promise<BenchResult> {
     progress('warming up')
     for (const path of Object.values(paths)) for (const q of ['', `?sid=${SID}`]) await fixedCount(base + path + q, 2 * WARMUP)
     const counts = new Map<string, number[]>()
+    /** Per count, the share of its requests the fast path answered (the rest went to the router). */
+    const fastShares: number[] = []
     let dumps = 0
     const order: string[] = []
     for (let round = 1; round <= ROUNDS; round++) {
@@ -124,11 +126,14 @@ export async function run (): Promise<BenchResult> {
           progress(`${label}: ${REQUESTS} requests (round ${round}/${ROUNDS})`)
           const url = base + path + (session ? `?sid=${SID}` : '')
           await fixedCount(url, WARMUP)
+          // Counted: the fast path's answers (the scrapes themselves are outside the count).
+          const fastBefore = await fastPathAnswers(base)
           await control('--zero')
           await control('--instr=on')
           await fixedCount(url, REQUESTS)
           await control(`--dump=${label.replace(/[^A-Za-z0-9]/g, '_')}`)
           await control('--instr=off')
+          fastShares.push((await fastPathAnswers(base) - fastBefore) / REQUESTS)
           dumps++
           order.push(label)
         }
@@ -171,6 +176,10 @@ export async function run (): Promise<BenchResult> {
       }
       lines.push(`${size}: a session costs ${fmt(median(ratios))}x the user-space instructions per request (rounds ${fmt(Math.min(...ratios))}-${fmt(Math.max(...ratios))}); ${verdict}`)
     }
+    // A request the router answers costs several times a fast-path answer: a count is of the fast
+    // path only if (nearly) all of its requests were answered there.
+    const lowest = Math.min(...fastShares)
+    lines.push(`answered by the fast path: ${(lowest * 100).toFixed(2)}% of the requests of the count with the fewest, ${(median(fastShares) * 100).toFixed(2)}% in the median count${lowest < 0.999 ? ' (BELOW 99.9%: some counts include router answers and overstate the fast path)' : ''}`)
     lines.push(`setup: the server's main thread under callgrind, ${REQUESTS} requests per count after ${WARMUP} unmeasured, ${CONNECTIONS} keep-alive connections, ${ROUNDS} interleaved rounds; the user/system split without valgrind, ${saturating ? `at saturation from 3 runs of wrk -c16 for ${SATURATED_SECONDS} s (median), and ` : ''}under the light load from ${REQUESTS * 2} requests of the Node client`)
     return { name, rows, lines }
   } finally {

@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { videoKeys } from '../../src/db/documents.js'
 import { formatBenchResult, type BenchResult } from './bench-result.js'
-import { cpuTicks, freePort, hasWrk, medianInterval, progress, sleep, waitForHttp } from './bench-process.js'
+import { cpuTicks, fastPathAnswers, freePort, hasWrk, medianInterval, progress, sleep, waitForHttp } from './bench-process.js'
 import { writeBenchVideo } from './bench-video.js'
 
 // Lectern's delivery against nginx (sendfile, one worker) and @fastify/static on the same files,
@@ -260,11 +260,6 @@ export async function run (): Promise<BenchResult> {
     const samples = new Map<string, Measurement[]>()
     // The fast path counts its answers with plain integers, read when /metrics is scraped: the
     // cached runs show the count agrees with what the load generator read, at full speed.
-    const fastPathAnswers = async (port: number): Promise<number> => {
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-      return text.split('\n').filter((l) => l.startsWith('lectern_http_requests_total{') && l.includes('route="fast-path"'))
-        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
-    }
     const counted = new Map<string, number[]>()
     const scenarios = [...new Set(cases.map((c) => c.scenario))].filter((sc) => ONLY === undefined || sc.includes(ONLY))
     for (const scenario of scenarios) {
@@ -291,11 +286,11 @@ export async function run (): Promise<BenchResult> {
             // Every server's own CPU (nginx: master and worker), the load generator's excluded.
             const pid = c.server.startsWith('Lectern') ? lectern.child.pid : c.server === 'nginx' ? nginx.pid : c.server === '@fastify/static' ? staticServer.pid : c.server === 'node:http Buffer' ? bufferServer.pid : pipeServer.pid
             const countsFastPath = c.server === 'Lectern' && scenario === 'cached 64 KiB segment'
-            const answersBefore = countsFastPath ? await fastPathAnswers(lecternPort) : 0
+            const answersBefore = countsFastPath ? await fastPathAnswers(`http://127.0.0.1:${lecternPort}`) : 0
             const cpuBefore = pid === undefined ? 0 : await treeCpuSeconds(pid)
             const m = await measure(c.job)
             if (pid !== undefined && m.reqPerSec > 0) m.cpuUsPerReq = (await treeCpuSeconds(pid) - cpuBefore) * 1e6 / (m.reqPerSec * (c.job.seconds ?? SECONDS))
-            if (countsFastPath && m.reqPerSec > 0) counted.set(tool, [...(counted.get(tool) ?? []), (await fastPathAnswers(lecternPort) - answersBefore) / (m.reqPerSec * (c.job.seconds ?? SECONDS))])
+            if (countsFastPath && m.reqPerSec > 0) counted.set(tool, [...(counted.get(tool) ?? []), (await fastPathAnswers(`http://127.0.0.1:${lecternPort}`) - answersBefore) / (m.reqPerSec * (c.job.seconds ?? SECONDS))])
             samples.set(k, [...(samples.get(k) ?? []), m])
           }
         }
