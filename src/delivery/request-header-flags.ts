@@ -15,6 +15,14 @@ function named (name: string, lower: string): boolean {
   return true
 }
 
+/** The fields that set a flag (Host only when it comes twice), by the length of their names. */
+const FIELDS_BY_LENGTH: Array<Array<readonly [string, number]>> = []
+for (const [name, flag] of [
+  ['host', DUPLICATE_HOST], ['range', NOT_PLAIN], ['if-match', NOT_PLAIN], ['if-none-match', NOT_PLAIN],
+  ['if-modified-since', NOT_PLAIN], ['if-unmodified-since', NOT_PLAIN],
+  ['cmcd-request', CMCD], ['cmcd-object', CMCD], ['cmcd-status', CMCD], ['cmcd-session', CMCD]
+] as const) (FIELDS_BY_LENGTH[name.length] ??= []).push([name, flag])
+
 /**
  * What the fast path must know of a request's header fields, from one pass over its raw names (no
  * lookups on the headers object, whose shape differs from one client to the next): a bit set of
@@ -22,37 +30,16 @@ function named (name: string, lower: string): boolean {
  */
 export function requestHeaderFlags (raw: readonly string[]): number {
   let flags = 0
-  let host = false
+  let hosts = 0
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
-    switch (name.length) {
-      case 4:
-        if (named(name, 'host')) {
-          if (host) flags |= DUPLICATE_HOST
-          host = true
-        }
-        break
-      case 5:
-        if (named(name, 'range')) flags |= NOT_PLAIN
-        break
-      case 8:
-        if (named(name, 'if-match')) flags |= NOT_PLAIN
-        break
-      case 11:
-        if (named(name, 'cmcd-object') || named(name, 'cmcd-status')) flags |= CMCD
-        break
-      case 12:
-        if (named(name, 'cmcd-request') || named(name, 'cmcd-session')) flags |= CMCD
-        break
-      case 13:
-        if (named(name, 'if-none-match')) flags |= NOT_PLAIN
-        break
-      case 17:
-        if (named(name, 'if-modified-since')) flags |= NOT_PLAIN
-        break
-      case 19:
-        if (named(name, 'if-unmodified-since')) flags |= NOT_PLAIN
-        break
+    const fields = FIELDS_BY_LENGTH[name.length]
+    if (fields === undefined) continue
+    for (const [lower, flag] of fields) {
+      if (!named(name, lower)) continue
+      if (flag !== DUPLICATE_HOST) flags |= flag
+      else if (++hosts > 1) flags |= DUPLICATE_HOST
+      break
     }
   }
   return flags
