@@ -14,7 +14,6 @@ export function median (values: number[]): number {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
-/** A process's user and system CPU time so far (utime, stime of /proc/<pid>/stat), in clock ticks of 1/100 s. */
 /**
  * A bootstrap interval of the median of `values` (`level` 0.9: the 5th to 95th percentile of the
  * medians of 2,000 resamples), with a fixed seed so that the same values give the same interval.
@@ -35,6 +34,7 @@ export function medianInterval (values: number[], level = 0.9): { low: number, h
   return { low: medians[Math.floor(tail * (medians.length - 1))]!, high: medians[Math.ceil((1 - tail) * (medians.length - 1))]! }
 }
 
+/** A process's user and system CPU time so far (utime, stime of /proc/<pid>/stat), in clock ticks of 1/100 s. */
 export async function cpuTicks (pid: number): Promise<{ user: number, system: number }> {
   const fields = await procStatFields(pid)
   if (fields === undefined) throw new Error(`process ${pid} is gone`)
