@@ -3,6 +3,7 @@ import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { BadRequestError } from './errors.js'
 import { errorHandler, type ErrorBody } from './error-handler.js'
+import { DUPLICATE_HOST, requestHeaderFlags } from './request-header-flags.js'
 
 // What Node's parser and Fastify's router answer on their own, made to follow RFC 9110/9112 and
 // Lectern's error shape: every answer has a Date and a JSON body { statusCode, code, error, message }
@@ -10,16 +11,7 @@ import { errorHandler, type ErrorBody } from './error-handler.js'
 
 /** Whether a request carries more than one Host field (RFC 9112 section 3.2: answer 400). Node keeps the first. */
 export function hasDuplicateHost (req: IncomingMessage): boolean {
-  const raw = req.rawHeaders
-  let seen = false
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!
-    if (name.length === 4 && name.toLowerCase() === 'host') {
-      if (seen) return true
-      seen = true
-    }
-  }
-  return false
+  return (requestHeaderFlags(req.rawHeaders) & DUPLICATE_HOST) !== 0
 }
 
 /** Root onRequest hook: a request with two Host fields is refused before anything else. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
-import { DUPLICATE_HOST, requestHeaderFlags } from './request-header-flags.js'
+import { DUPLICATE_HOST, requestHeaderFlags } from '../request-header-flags.js'
 
 /**
  * Puts `answer` ahead of Fastify's router: every request goes to it first, with what its header

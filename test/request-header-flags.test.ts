@@ -1,5 +1,5 @@
 import t from 'tap'
-import { CMCD, DUPLICATE_HOST, NOT_PLAIN, requestHeaderFlags } from '../../src/delivery/request-header-flags.js'
+import { CMCD, DUPLICATE_HOST, NOT_PLAIN, requestHeaderFlags } from '../src/request-header-flags.js'
 
 // The flags against what a lookup by lower-cased name says (as Node's headers object is keyed).
 const CONDITIONAL = ['range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since']
